@@ -1,0 +1,1 @@
+"""llm2fx_lab.analysis (see the issues that build it)."""

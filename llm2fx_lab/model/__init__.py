@@ -1,0 +1,1 @@
+"""llm2fx_lab.model (see the issues that build it)."""

@@ -1,0 +1,1 @@
+"""llm2fx_lab.planners (see the issues that build it)."""
