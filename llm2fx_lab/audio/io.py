@@ -168,8 +168,12 @@ def loudness_lufs(audio: Any, sample_rate: float) -> float:
 
 
 def normalize_loudness(audio: Any, sample_rate: float, target_lufs: float = REFERENCE_LUFS,
-                       clip: bool = True) -> np.ndarray:
+                       clip: bool = True, peak_db: float | None = None) -> np.ndarray:
     """Scale to ``target_lufs`` (default -12 LUFS, as the reference), then clip to [-1, 1].
+
+    With ``peak_db`` set, the gain is lowered where needed so the peak stays at or below
+    ``peak_db`` dBFS (the result is then quieter than ``target_lufs`` but never clipped).
+    The reference itself clips instead, which is the default.
 
     Raises
     ------
@@ -180,7 +184,11 @@ def normalize_loudness(audio: Any, sample_rate: float, target_lufs: float = REFE
     current = loudness_lufs(x, sample_rate)
     if not np.isfinite(current):
         raise AudioError("cannot loudness-normalise silent audio (loudness is -inf LUFS)")
-    y = x * np.float32(10.0 ** ((target_lufs - current) / 20.0))
+    gain_db = target_lufs - current
+    if peak_db is not None:
+        peak = float(np.max(np.abs(x)))
+        gain_db = min(gain_db, peak_db - 20.0 * np.log10(peak))
+    y = x * np.float32(10.0 ** (gain_db / 20.0))
     return np.clip(y, -1.0, 1.0) if clip else y
 
 
