@@ -373,11 +373,7 @@ def describe_chain(chain: Chain) -> str:
     lines = []
     for i, call in enumerate(chain, 1):
         spec = module(call.name)
-        settings = ", ".join(
-            f"{p.name.replace('_', ' ')} {call[p.name]:g}{'' if not p.unit or p.unit == ':1' else ' ' + p.unit}"
-            + (":1" if p.unit == ":1" else "")
-            for p in spec.params
-        )
+        settings = ", ".join(f"{p.label} {p.format_value(call[p.name])}" for p in spec.params)
         state = " (bypassed)" if call.bypass else ""
         lines.append(f"{i}. {call.name}{state}: {spec.description.split(':')[0]} with {settings}.")
     return "\n".join(lines)

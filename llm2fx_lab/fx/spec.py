@@ -86,6 +86,22 @@ class ParamSpec:
         return f"{self.module}.{self.name}"
 
     @property
+    def label(self) -> str:
+        """Short human label without the unit suffix: ``attack_ms`` -> ``attack``, ``low_q_factor`` -> ``low Q``."""
+        text = self.name
+        for suffix in ("_db", "_ms", "_seconds", "_ratio", "_factor", "_freq"):
+            if text.endswith(suffix) and text != suffix.lstrip("_"):
+                text = text[: -len(suffix)]
+                break
+        return text.replace("_", " ").replace(" q", " Q")
+
+    def format_value(self, value: float) -> str:
+        """``-20 dB``, ``4:1``, ``0.3``: a value with its unit for display."""
+        if self.unit == ":1":
+            return f"{value:g}:1"
+        return f"{value:g} {self.unit}" if self.unit else f"{value:g}"
+
+    @property
     def lowest_valid(self) -> float:
         """The lowest value that renders: ``valid_minimum`` if set, else ``minimum``."""
         return self.minimum if self.valid_minimum is None else self.valid_minimum

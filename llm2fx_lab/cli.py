@@ -1,0 +1,115 @@
+"""The ``llm2fx`` command line.
+
+``llm2fx tools``                         print the 9 JSON tool schemas
+``llm2fx describe CHAIN.json``           the chain in plain English
+``llm2fx render --chain CHAIN.json IN OUT [--tail-seconds S] [--overwrite]``
+
+Bad input (unreadable audio, invalid chain, existing output) exits with code 2 and a
+one-line message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from llm2fx_lab.errors import Llm2FxError
+
+EXIT_USAGE = 2
+
+
+class _Fail(Exception):
+    """A user-facing failure: printed as one line, exit code 2."""
+
+
+def _read_chain(path: str):
+    from llm2fx_lab.fx.chain import Chain
+
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise _Fail(f"cannot read chain file {p}: {exc.strerror or exc}") from None
+    return Chain.from_json(text)
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    from llm2fx_lab.fx.schemas import toolset_markdown, tool_schemas
+
+    if args.markdown:
+        sys.stdout.write(toolset_markdown())
+    else:
+        json.dump(tool_schemas(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return 0
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from llm2fx_lab.fx.chain import describe_chain
+
+    print(describe_chain(_read_chain(args.chain)))
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from llm2fx_lab.audio.io import WRITABLE, load_audio, save_audio
+    from llm2fx_lab.fx.render import render
+
+    chain = _read_chain(args.chain)
+    out = Path(args.output)
+    if out.suffix.lower() not in WRITABLE:
+        raise _Fail(f"output must end in {' or '.join(WRITABLE)}, got {out.name}")
+    if out.exists() and not args.overwrite:
+        raise _Fail(f"{out} exists; pass --overwrite to replace it")
+    audio, sr = load_audio(args.input)
+    wet = render(audio, sr, chain, tail_seconds=args.tail_seconds, backend=args.backend)
+    save_audio(out, wet, sr, overwrite=args.overwrite)
+    print(f"wrote {out} ({wet.shape[1] / sr:.2f} s, {len(chain.active)} modules, {args.backend})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llm2fx", description="Tool-calling audio effect chains (LLM2Fx-Tools) on the command line.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("tools", help="print the JSON tool schemas of the 9 modules")
+    p.add_argument("--markdown", action="store_true", help="a Markdown reference table instead")
+    p.set_defaults(func=cmd_tools)
+
+    p = sub.add_parser("describe", help="describe a chain JSON file in plain English")
+    p.add_argument("chain", help="official tool-call JSON: [{\"name\": ..., \"arguments\": {...}}, ...]")
+    p.set_defaults(func=cmd_describe)
+
+    p = sub.add_parser("render", help="render an audio file through a chain")
+    p.add_argument("--chain", required=True, help="chain JSON file")
+    p.add_argument("input", help="input audio (wav, flac, ogg, mp3)")
+    p.add_argument("output", help="output audio (.wav or .flac)")
+    p.add_argument("--tail-seconds", type=float, default=0.0,
+                   help="seconds of silence appended so reverb/delay tails are kept (default 0)")
+    p.add_argument("--backend", choices=("cpu", "torch"), default="cpu",
+                   help="cpu (pedalboard, the reference) or torch")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.set_defaults(func=cmd_render)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (Llm2FxError, _Fail) as exc:
+        print(f"llm2fx {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("llm2fx: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

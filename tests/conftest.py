@@ -1,0 +1,38 @@
+"""Shared fixtures: offline environment, deterministic test signals, bundled examples."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+SR = 44100
+
+
+@pytest.fixture
+def sr() -> int:
+    return SR
+
+
+@pytest.fixture
+def noise() -> np.ndarray:
+    """1 s of seeded stereo noise at -20 dBFS RMS, float32 (2, 44100)."""
+    rng = np.random.default_rng(0)
+    return (0.1 * rng.standard_normal((2, SR))).astype(np.float32)
+
+
+def sine(freq_hz: float, seconds: float = 1.0, amplitude: float = 0.5, sr: int = SR) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    x = (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+    return np.stack([x, x])
+
+
+def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
+    reference = np.asarray(reference, np.float64)
+    err = np.sum((reference - np.asarray(estimate, np.float64)) ** 2)
+    return float("inf") if err == 0 else float(10 * np.log10(np.sum(reference ** 2) / err))
