@@ -27,7 +27,7 @@ system-deps:
 	@bash scripts/install_system_deps.sh
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --port=$(PORT) notebooks/01_studio.ipynb
+	$(BIN)/jupyter lab --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/01_studio.ipynb
 
 # pytest exit code 5 means "no tests collected": that is a failure here, never a silent pass.
 test: $(STAMP) system-deps

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -106,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Llm2FxError, _Fail) as exc:
         print(f"llm2fx {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `llm2fx tools | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("llm2fx: interrupted", file=sys.stderr)
         return 130
