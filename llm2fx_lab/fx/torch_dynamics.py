@@ -1,0 +1,283 @@
+"""Torch compressor and limiter: pedalboard's ``Compressor`` and ``Limiter`` (JUCE), batched
+and differentiable.
+
+Reference behaviour (JUCE ``juce::dsp::Compressor``, ``BallisticsFilter`` and
+``juce::dsp::Limiter``; checked against pedalboard 0.9.26, a sample-by-sample
+re-implementation matched it to > 85 dB SNR):
+
+- compressor: per channel (no stereo link), a peak envelope
+  ``env = |x| + c (env_prev - |x|)`` with ``c = c_attack`` when ``|x| > env_prev`` and
+  ``c_release`` otherwise, ``c = exp(-2 pi 1000 / (sample_rate time_ms))`` (0 below
+  0.001 ms); gain 1 below the threshold, else ``(env / threshold)^(1/ratio - 1)``;
+- limiter: a compressor at -10 dB, 4:1, 2 ms, 200 ms, then one at ``threshold_db``, 1000:1,
+  0.001 ms, ``release_ms``, then the make-up gain ``10^(7.5/40) 10^(-threshold_db/20)`` and a
+  hard clip to [-1, 1].
+
+The envelope recursion is signal dependent, so it runs in a compiled kernel: numba on CPU,
+a numba CUDA kernel (one thread per channel, coalesced loads) on GPU, or the CPU kernel on
+a copy if the CUDA kernel cannot be built there. Its gradient is exact given the
+attack/release decisions of the forward pass (which are piecewise constant, so it is exact
+almost everywhere): the adjoint recursion ``lam[n] = g[n] + c[n+1] lam[n+1]`` runs backwards
+in the same kind of kernel.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from typing import Any
+
+import numba
+import numpy as np
+import torch
+
+from llm2fx_lab.fx.torch_modules import as_param
+
+Tensor = torch.Tensor
+log = logging.getLogger(__name__)
+
+#: Which kernel ran the last envelope on a CUDA tensor: "numba-cuda" or "cpu-fallback".
+LAST_CUDA_KERNEL: list[str] = []
+
+
+# --- CPU kernels (lanes = batch * channels, time last) -----------------------------------
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def _env_forward_cpu(v, c_att, c_rel, out):  # pragma: no cover - compiled
+    lanes, n = v.shape
+    for i in numba.prange(lanes):
+        e = 0.0
+        ca, cr = c_att[i], c_rel[i]
+        for t in range(n):
+            s = v[i, t]
+            c = ca if s > e else cr
+            e = s + c * (e - s)
+            out[i, t] = e
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def _env_backward_cpu(v, env, c_att, c_rel, grad, grad_v, grad_att, grad_rel):  # pragma: no cover
+    lanes, n = v.shape
+    for i in numba.prange(lanes):
+        ca, cr = c_att[i], c_rel[i]
+        lam = 0.0
+        c_next = 0.0
+        ga = 0.0
+        gr = 0.0
+        for t in range(n - 1, -1, -1):
+            lam = grad[i, t] + c_next * lam
+            prev = env[i, t - 1] if t > 0 else 0.0
+            s = v[i, t]
+            attack = s > prev
+            c = ca if attack else cr
+            grad_v[i, t] = lam * (1.0 - c)
+            d = lam * (prev - s)
+            if attack:
+                ga += d
+            else:
+                gr += d
+            c_next = c
+        grad_att[i] = ga
+        grad_rel[i] = gr
+
+
+# --- CUDA kernels (numba.cuda; time first so that a warp's loads are coalesced) -----------
+
+_CUDA: dict[str, Any] = {}
+
+
+def _cuda_kernels():
+    if "fwd" in _CUDA:
+        return _CUDA["fwd"], _CUDA["bwd"]
+    from numba import cuda
+
+    @cuda.jit
+    def fwd(v, c_att, c_rel, out):  # pragma: no cover - runs on the GPU
+        i = cuda.grid(1)
+        lanes = v.shape[1]
+        if i < lanes:
+            e = numba.float32(0.0)
+            ca, cr = c_att[i], c_rel[i]
+            for t in range(v.shape[0]):
+                s = v[t, i]
+                c = ca if s > e else cr
+                e = s + c * (e - s)
+                out[t, i] = e
+
+    @cuda.jit
+    def bwd(v, env, c_att, c_rel, grad, grad_v, grad_att, grad_rel):  # pragma: no cover
+        i = cuda.grid(1)
+        lanes = v.shape[1]
+        if i < lanes:
+            ca, cr = c_att[i], c_rel[i]
+            lam = numba.float32(0.0)
+            c_next = numba.float32(0.0)
+            ga = numba.float32(0.0)
+            gr = numba.float32(0.0)
+            for k in range(v.shape[0]):
+                t = v.shape[0] - 1 - k
+                lam = grad[t, i] + c_next * lam
+                prev = env[t - 1, i] if t > 0 else numba.float32(0.0)
+                s = v[t, i]
+                attack = s > prev
+                c = ca if attack else cr
+                grad_v[t, i] = lam * (numba.float32(1.0) - c)
+                if attack:
+                    ga += lam * (prev - s)
+                else:
+                    gr += lam * (prev - s)
+                c_next = c
+            grad_att[i] = ga
+            grad_rel[i] = gr
+
+    _CUDA["fwd"], _CUDA["bwd"] = fwd, bwd
+    return fwd, bwd
+
+
+def _launch_cuda(kernel, lanes: int, *tensors: Tensor) -> None:
+    from numba import cuda
+
+    args = [cuda.as_cuda_array(t.detach()) for t in tensors]
+    threads = 32
+    kernel[(lanes + threads - 1) // threads, threads](*args)
+    cuda.synchronize()
+
+
+def _cuda_ok() -> bool:
+    if "ok" not in _CUDA:
+        try:
+            _cuda_kernels()
+            _CUDA["ok"] = True
+        except Exception as exc:  # numba-cuda missing or unable to compile here
+            warnings.warn(f"no CUDA envelope kernel ({exc}); the compressor runs on the CPU",
+                          RuntimeWarning, stacklevel=3)
+            _CUDA["ok"] = False
+    return _CUDA["ok"]
+
+
+def _forward(v: Tensor, c_att: Tensor, c_rel: Tensor) -> Tensor:
+    if v.is_cuda and _cuda_ok():
+        vt = v.t().contiguous()
+        out = torch.empty_like(vt)
+        try:
+            _launch_cuda(_CUDA["fwd"], v.shape[0], vt, c_att.contiguous(), c_rel.contiguous(), out)
+            LAST_CUDA_KERNEL[:] = ["numba-cuda"]
+            return out.t()
+        except Exception as exc:
+            warnings.warn(f"CUDA envelope kernel failed ({exc}); using the CPU kernel",
+                          RuntimeWarning, stacklevel=3)
+            _CUDA["ok"] = False
+    if v.is_cuda:
+        LAST_CUDA_KERNEL[:] = ["cpu-fallback"]
+    v_np = v.detach().cpu().numpy().astype(np.float64)
+    out = np.empty_like(v_np)
+    _env_forward_cpu(v_np, c_att.detach().cpu().double().numpy(),
+                     c_rel.detach().cpu().double().numpy(), out)
+    return torch.from_numpy(out).to(device=v.device, dtype=v.dtype)
+
+
+def _backward(v, env, c_att, c_rel, grad):
+    lanes = v.shape[0]
+    if v.is_cuda and _CUDA.get("ok"):
+        vt, et, gt = v.t().contiguous(), env.t().contiguous(), grad.t().contiguous()
+        gv = torch.empty_like(vt)
+        ga = torch.empty(lanes, device=v.device, dtype=v.dtype)
+        gr = torch.empty_like(ga)
+        _launch_cuda(_CUDA["bwd"], lanes, vt, et, c_att.contiguous(), c_rel.contiguous(), gt, gv, ga, gr)
+        return gv.t(), ga, gr
+    arrays = [t.detach().cpu().double().numpy() for t in (v, env, c_att, c_rel, grad)]
+    gv = np.empty_like(arrays[0])
+    ga = np.empty(lanes)
+    gr = np.empty(lanes)
+    _env_backward_cpu(*arrays, gv, ga, gr)
+    dev, dt = v.device, v.dtype
+    return (torch.from_numpy(gv).to(dev, dt), torch.from_numpy(ga).to(dev, dt),
+            torch.from_numpy(gr).to(dev, dt))
+
+
+class _PeakEnvelope(torch.autograd.Function):
+    """Peak ballistics envelope of ``v`` (lanes, samples) with per-lane coefficients."""
+
+    @staticmethod
+    def forward(ctx, v, c_att, c_rel):
+        env = _forward(v, c_att, c_rel)
+        ctx.save_for_backward(v, env, c_att, c_rel)
+        return env
+
+    @staticmethod
+    def backward(ctx, grad):
+        v, env, c_att, c_rel = ctx.saved_tensors
+        gv, ga, gr = _backward(v, env, c_att, c_rel, grad.contiguous())
+        return gv, ga, gr
+
+
+def ballistics_coefficient(time_ms: Tensor, sample_rate: float) -> Tensor:
+    """JUCE ``BallisticsFilter`` coefficient ``exp(-2 pi 1000 / (sample_rate time_ms))``, 0
+    below 0.001 ms."""
+    safe = torch.clamp(time_ms, min=1e-3)
+    cte = torch.exp(-2.0 * math.pi * 1000.0 / (sample_rate * safe))
+    return torch.where(time_ms < 1e-3, torch.zeros_like(cte), cte)
+
+
+def peak_envelope(x: Tensor, sample_rate: float, attack_ms: Any, release_ms: Any) -> Tensor:
+    """Per-channel peak envelope of ``x`` (batch, channels, samples), differentiable."""
+    batch, channels, n = x.shape
+    c_att = ballistics_coefficient(as_param(attack_ms, batch, x), sample_rate)
+    c_rel = ballistics_coefficient(as_param(release_ms, batch, x), sample_rate)
+    lanes_att = c_att.repeat_interleave(channels)
+    lanes_rel = c_rel.repeat_interleave(channels)
+    env = _PeakEnvelope.apply(x.abs().reshape(batch * channels, n), lanes_att, lanes_rel)
+    return env.reshape(batch, channels, n)
+
+
+def compressor_gain(x: Tensor, sample_rate: float, threshold_db: Any, ratio: Any,
+                    attack_ms: Any, release_ms: Any) -> Tensor:
+    """The compressor's linear gain per sample (batch, channels, samples)."""
+    batch = x.shape[0]
+    env = peak_envelope(x, sample_rate, attack_ms, release_ms)
+    thr = torch.pow(10.0, as_param(threshold_db, batch, x) / 20.0)[:, None, None]
+    exponent = (1.0 / as_param(ratio, batch, x) - 1.0)[:, None, None]
+    over = torch.clamp(env / thr, min=1.0)
+    return torch.where(env < thr, torch.ones_like(env), torch.pow(over, exponent))
+
+
+def compressor(x: Tensor, sample_rate: float, threshold_db: Any, ratio: Any, attack_ms: Any,
+               release_ms: Any) -> Tensor:
+    """Compressor as pedalboard ``Compressor`` (JUCE), per channel.
+
+    Parameters
+    ----------
+    x : Tensor, shape (batch, channels, samples)
+    sample_rate : float
+    threshold_db, ratio, attack_ms, release_ms : float or Tensor (batch,)
+
+    Returns
+    -------
+    Tensor, shape (batch, channels, samples)
+    """
+    return x * compressor_gain(x, sample_rate, threshold_db, ratio, attack_ms, release_ms)
+
+
+LIMITER_MAKEUP_DB = 7.5 / 2.0  # 10 (1 - 1/4) / 40 as a power of ten = 3.75 dB
+
+
+def limiter(x: Tensor, sample_rate: float, threshold_db: Any, release_ms: Any) -> Tensor:
+    """Limiter as pedalboard ``Limiter`` (JUCE): two compressors, make-up gain, clip to +-1.
+
+    Parameters
+    ----------
+    x : Tensor, shape (batch, channels, samples)
+    sample_rate : float
+    threshold_db, release_ms : float or Tensor (batch,)
+
+    Returns
+    -------
+    Tensor, shape (batch, channels, samples)
+    """
+    batch = x.shape[0]
+    thr = as_param(threshold_db, batch, x)
+    y = compressor(x, sample_rate, -10.0, 4.0, 2.0, 200.0)
+    y = compressor(y, sample_rate, thr, 1000.0, 0.001, release_ms)
+    makeup = torch.pow(10.0, (LIMITER_MAKEUP_DB - thr) / 20.0)
+    return torch.clamp(y * makeup[:, None, None], -1.0, 1.0)
