@@ -220,7 +220,7 @@ def equalizer(x: Tensor, sample_rate: float, low_gain_db: Any, low_cutoff_freq: 
     for b, a in coeffs:
         hb = _biquad_response(b, a, n_fft)
         h = hb if h is None else h * hb
-    return fft_filter(x, h.to(torch.complex64), n_fft)
+    return fft_filter(x, h if x.dtype == torch.float64 else h.to(torch.complex64), n_fft)
 
 
 # --- delay ---------------------------------------------------------------------------------
@@ -259,14 +259,15 @@ def delay(x: Tensor, sample_rate: float, delay_seconds: Any, feedback: Any, mix_
     n_fft = fast_len(2 * n)
     bins = torch.arange(n_fft // 2 + 1, device=x.device)
     dd = torch.as_tensor(d_np, device=x.device)
-    zd = phasor(bins, dd, n_fft, torch.float32)
-    zdk = phasor(bins, dd * torch.as_tensor(echoes, device=x.device), n_fft, torch.float32)
-    fbc = fb.to(torch.complex64)[:, None]
+    real = torch.float64 if x.dtype == torch.float64 else torch.float32
+    cplx = torch.complex128 if real == torch.float64 else torch.complex64
+    zd = phasor(bins, dd, n_fft, real)
+    zdk = phasor(bins, dd * torch.as_tensor(echoes, device=x.device), n_fft, real)
     k = torch.as_tensor(echoes, device=x.device, dtype=x.dtype)
-    fb_k = torch.where(k > 0, torch.pow(fb, k), torch.zeros_like(fb)).to(torch.complex64)[:, None]
-    wet_h = zd * (1.0 - fb_k * zdk) / (1.0 - fbc * zd)
+    fb_k = torch.where(k > 0, torch.pow(fb, k), torch.zeros_like(fb)).to(cplx)[:, None]
+    wet_h = zd * (1.0 - fb_k * zdk) / (1.0 - fb.to(cplx)[:, None] * zd)
     wet_h = torch.where(torch.as_tensor(d_np > 0, device=x.device)[:, None], wet_h,
                         torch.zeros_like(wet_h))
-    h = (1.0 - mix).to(torch.complex64)[:, None] + mix.to(torch.complex64)[:, None] * wet_h
+    h = (1.0 - mix).to(cplx)[:, None] + mix.to(cplx)[:, None] * wet_h
     y = fft_filter(x, h, n_fft)
     return torch.where(identity[:, None, None], x, y)

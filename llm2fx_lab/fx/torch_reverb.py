@@ -60,20 +60,20 @@ def decay_samples(room_size_max: float, sample_rate: float, floor_db: float = -1
     return int(math.ceil(loops * longest)) + allpass_tail
 
 
-@lru_cache(maxsize=8)
-def _grid(n_fft: int, sample_rate: float, device: str) -> tuple[Tensor, list[list[Tensor]], list[Tensor]]:
+@lru_cache(maxsize=4)
+def _grid(n_fft: int, sample_rate: float, device: str, real: torch.dtype) -> tuple[Tensor, list[list[Tensor]], list[Tensor]]:
     """The parameter-free parts: ``e^{-iw}``, the comb delays' phasors and the all-pass
     products per channel, on the rfft grid of ``n_fft`` (cached: they only depend on it)."""
     dev = torch.device(device)
     bins = torch.arange(n_fft // 2 + 1, device=dev)
-    z1 = phasor(bins, torch.ones(1, dtype=torch.int64, device=dev), n_fft, torch.float32)[0]
+    z1 = phasor(bins, torch.ones(1, dtype=torch.int64, device=dev), n_fft, real)[0]
     combs, allpasses = [], []
     for ch in (0, 1):
         lengths = torch.as_tensor(_lengths(COMB_TUNINGS, ch, sample_rate), device=dev)
-        combs.append(list(phasor(bins, lengths, n_fft, torch.float32)))
+        combs.append(list(phasor(bins, lengths, n_fft, real)))
         ap = torch.ones_like(z1)
         ap_lengths = torch.as_tensor(_lengths(ALLPASS_TUNINGS, ch, sample_rate), device=dev)
-        for zl in phasor(bins, ap_lengths, n_fft, torch.float32):
+        for zl in phasor(bins, ap_lengths, n_fft, real):
             ap = ap * (zl / (1.0 - 0.5 * zl) - 1.0)
         allpasses.append(ap)
     return z1, combs, allpasses
@@ -83,11 +83,13 @@ def reverb_response(n_fft: int, sample_rate: float, room_size: Tensor, damping: 
                     device: torch.device) -> tuple[Tensor, Tensor]:
     """The (left, right) wet responses, each (batch, n_fft // 2 + 1) complex64, from the mono
     reverb input (before the 0.015 input gain and the wet/width gains)."""
-    z1, combs, allpasses = _grid(n_fft, float(sample_rate), str(device))
-    fb = (room_size * ROOM_SCALE + ROOM_OFFSET).to(torch.float32)
-    damp = (damping * DAMP_SCALE).to(torch.float32)
-    u = 1.0 - damp[:, None].to(torch.complex64) * z1[None, :]
-    v = (fb * (1.0 - damp))[:, None].to(torch.complex64) / u  # loop gain / low-pass denominator
+    real = torch.float64 if room_size.dtype == torch.float64 else torch.float32
+    cplx = torch.complex128 if real == torch.float64 else torch.complex64
+    z1, combs, allpasses = _grid(n_fft, float(sample_rate), str(device), real)
+    fb = room_size * ROOM_SCALE + ROOM_OFFSET
+    damp = damping * DAMP_SCALE
+    u = 1.0 - damp[:, None].to(cplx) * z1[None, :]
+    v = (fb * (1.0 - damp))[:, None].to(cplx) / u  # loop gain / low-pass denominator
     out = []
     for ch in (0, 1):
         h = None
@@ -124,8 +126,9 @@ def reverb(x: Tensor, sample_rate: float, room_size: Any, damping: Any, width: A
     n_fft = fast_len(n + decay_samples(float(room.detach().max()), sample_rate))
     h_left, h_right = reverb_response(n_fft, sample_rate, room, damp, x.device)
     wet = mix * WET_SCALE
-    wet1 = (0.5 * wet * (1.0 + wid)).to(torch.complex64)[:, None]
-    wet2 = (0.5 * wet * (1.0 - wid)).to(torch.complex64)[:, None]
+    cplx = h_left.dtype
+    wet1 = (0.5 * wet * (1.0 + wid)).to(cplx)[:, None]
+    wet2 = (0.5 * wet * (1.0 - wid)).to(cplx)[:, None]
     mono = (x[:, 0] + x[:, 1]) * INPUT_GAIN
     spec = torch.fft.rfft(mono, n_fft)
     responses = torch.stack([wet1 * h_left + wet2 * h_right, wet1 * h_right + wet2 * h_left], dim=1)
