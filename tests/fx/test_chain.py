@@ -147,3 +147,39 @@ def test_full_chain_of_all_modules():
     chain = Chain.from_tool_calls([{"name": n} for n in reversed(MODULE_NAMES)])
     assert len(chain) == 9 and chain.names[0] == "limiter"
     assert all(math.isfinite(v) for c in chain for _, v in c.arguments)
+
+
+# --- property: any valid chain survives JSON and normalisation round trips ---------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from llm2fx_lab.fx.spec import TOOLSET  # noqa: E402
+
+
+@st.composite
+def chains(draw):
+    names = draw(st.permutations(MODULE_NAMES))[: draw(st.integers(0, 9))]
+    calls = []
+    for name in names:
+        args = {p.name: draw(st.floats(p.lowest_valid, p.maximum, allow_nan=False)) for p in TOOLSET[name].params}
+        calls.append({"name": name, "arguments": args, "bypass": draw(st.booleans())})
+    return Chain.from_tool_calls(calls)
+
+
+@settings(max_examples=60, deadline=None)
+@given(chains())
+def test_property_json_round_trip(chain):
+    assert Chain.from_json(chain.to_json()) == chain
+    assert Chain.from_tool_calls(chain.to_tool_calls(include_bypassed=True)) == chain
+    assert Chain.from_tool_calls(chain.to_tool_calls()).names == chain.active.names
+
+
+@settings(max_examples=60, deadline=None)
+@given(chains())
+def test_property_normalised_values_round_trip(chain):
+    for call in chain:
+        spec = TOOLSET[call.name]
+        for p in spec.params:
+            u = p.normalize(call[p.name])
+            assert 0.0 <= u <= 1.0 + 1e-12
+            assert math.isclose(p.denormalize(u), call[p.name], rel_tol=1e-9, abs_tol=1e-9)
