@@ -16,7 +16,7 @@ from llm2fx_lab.analysis.features import (
     ClipFeatures,
     Echo,
     average_spectrum,
-    features,
+    clip_features,
     integrated_loudness_lufs,
     k_weighting_sos,
     loudness_range_lu,
@@ -49,7 +49,7 @@ from llm2fx_lab.analysis.scoring import score, score_examples, summarize
 __all__ = [
     "ClipFeatures", "Echo", "Evidence", "audible_module_accuracy", "average_spectrum",
     "band_level_distance_db", "compare", "dynamics_curve_data", "embedding_similarity",
-    "eq_curve_data", "features", "figure", "gain_reduction_data", "integrated_loudness_lufs",
+    "eq_curve_data", "clip_features", "figure", "gain_reduction_data", "integrated_loudness_lufs",
     "k_weighting_sos", "loudness_range_lu", "mid_range_chain", "module_accuracy",
     "module_audibility", "mrstft_lr", "normalize_linear", "order_audibility",
     "pairwise_order_accuracy", "parameter_mae", "peak_dbfs", "rank_correlation", "score",

@@ -522,7 +522,7 @@ class ClipFeatures:
         return out
 
 
-def features(audio: Any, sample_rate: float, true_peak: bool = True) -> ClipFeatures:
+def clip_features(audio: Any, sample_rate: float, true_peak: bool = True) -> ClipFeatures:
     """Measure one clip.
 
     Parameters
@@ -547,7 +547,7 @@ def features(audio: Any, sample_rate: float, true_peak: bool = True) -> ClipFeat
     --------
     >>> import numpy as np
     >>> t = np.arange(44100) / 44100
-    >>> f = features(0.5 * np.sin(2 * np.pi * 1000 * t), 44100)
+    >>> f = clip_features(0.5 * np.sin(2 * np.pi * 1000 * t), 44100)
     >>> round(f.spectral_centroid_hz, -1)
     1000.0
     """

@@ -228,7 +228,7 @@ def waveform_data(audio: Any, sample_rate: float, columns: int = 1000) -> Wavefo
     """Min/max per column (what a waveform display draws) and an RMS envelope (dB)."""
     sr = check_sample_rate(sample_rate)
     x = as_stereo_float32(audio)
-    per = max(x.shape[1] // columns, 1)
+    per = max(-(-x.shape[1] // columns), 1)  # ceil: at most `columns` columns
     n = x.shape[1] // per * per
     blocks = x[:, :n].reshape(2, -1, per)
     rms = np.sqrt(np.mean(np.square(blocks), axis=-1))
