@@ -1,1 +1,16 @@
-"""llm2fx_lab.planners (see the issues that build it)."""
+"""Planners: everything that turns (dry, reference[, instruction]) into a chain with reasoning.
+
+Every planner streams typed events (:mod:`llm2fx_lab.planners.events`); pick one by name
+with :func:`get_planner` or take :func:`default_planner`.
+"""
+
+from llm2fx_lab.planners.events import (STEPS, Event, Final, Planner, PlannerError, PlanResult, Response,
+                                        StreamClock, Thinking, Timings, ToolCallEvent, collect)
+from llm2fx_lab.planners.registry import (PLANNER_NAMES, default_planner, get_planner, mini_available,
+                                          mini_weights_dir)
+
+__all__ = [
+    "PLANNER_NAMES", "STEPS", "Event", "Final", "PlanResult", "Planner", "PlannerError", "Response",
+    "StreamClock", "Thinking", "Timings", "ToolCallEvent", "collect", "default_planner", "get_planner",
+    "mini_available", "mini_weights_dir",
+]

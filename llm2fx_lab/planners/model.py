@@ -1,0 +1,52 @@
+"""ModelPlanner: wraps a trained model's streaming estimate (llm2fx-mini or any checkpoint).
+
+The model package (``llm2fx_lab.model``) provides the network; this module only finds the
+checkpoint, loads it and turns the model's token stream into planner events. Until a model
+exists, constructing a ModelPlanner raises a :class:`PlannerError` that says where weights
+were looked for and to use the ``analysis`` planner instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from llm2fx_lab.planners.events import Event, PlannerError
+
+_HINT = "the llm2fx-mini model is not trained yet; use 'analysis'"
+
+
+class ModelPlanner:
+    """Planner backed by a model checkpoint directory.
+
+    Parameters
+    ----------
+    checkpoint_dir : path
+        A directory written by the model's training code.
+    name : str
+        Planner name reported in :class:`~llm2fx_lab.planners.events.Final`.
+    **options
+        Passed to the model's loader (e.g. ``device``).
+    """
+
+    def __init__(self, checkpoint_dir: Any, name: str = "model", **options: Any) -> None:
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.name = name
+        d = self.checkpoint_dir
+        if not d.is_dir() or not any(d.iterdir()):
+            raise PlannerError(f"no weights at {d} ({_HINT})")
+        try:
+            from llm2fx_lab.model import load_planner_model  # type: ignore[attr-defined]
+        except ImportError:
+            raise PlannerError(
+                f"found {d}, but llm2fx_lab.model has no load_planner_model() to load it yet ({_HINT})"
+            ) from None
+        self._model = load_planner_model(d, **options)
+
+    def plan(self, dry: np.ndarray | None, reference: np.ndarray, sample_rate: float,
+             instruction: str | None = None, stop: threading.Event | None = None) -> Iterator[Event]:
+        """Stream the model's estimate as planner events (the model yields them itself)."""
+        yield from self._model.plan(dry, reference, sample_rate, instruction=instruction, stop=stop)

@@ -1,0 +1,126 @@
+"""Planner names shared by the CLI, the benchmark and the studio.
+
+=================  ==========================================================================
+name               planner
+=================  ==========================================================================
+``analysis``       :class:`~llm2fx_lab.planners.analysis.AnalysisPlanner`: measurement and
+                   closed forms, no neural network, deterministic
+``mini``           the embedded llm2fx-mini model (:class:`~llm2fx_lab.planners.model.ModelPlanner`)
+``model:PATH``     a model checkpoint in the local directory ``PATH``
+``regression``     baseline of the paper's kind: a parameter regressor
+``multitask``      baseline of the paper's kind: module classifier + parameter regressor
+=================  ==========================================================================
+
+Any name may end in ``+refine`` (``analysis+refine``) to wrap the planner in
+:class:`~llm2fx_lab.planners.refine.Refined`. :func:`default_planner` is ``mini`` when its
+weights are present, else ``analysis``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from llm2fx_lab.planners.events import Planner, PlannerError
+
+#: Planner names, as the CLI and the studio list them (``model:PATH`` takes a directory).
+PLANNER_NAMES: tuple[str, ...] = ("analysis", "mini", "model:PATH", "regression", "multitask")
+
+#: Environment variable that points at the llm2fx-mini checkpoint directory.
+MINI_ENV = "LLM2FX_MINI_DIR"
+
+REFINE_SUFFIX = "+refine"
+
+
+def mini_weights_dir() -> Path:
+    """Where the embedded llm2fx-mini checkpoint is looked for.
+
+    ``$LLM2FX_MINI_DIR`` if set, else ``llm2fx_lab/model/weights/mini`` inside the package.
+    """
+    env = os.environ.get(MINI_ENV)
+    if env:
+        return Path(env).expanduser()
+    import llm2fx_lab
+
+    return Path(llm2fx_lab.__file__).resolve().parent / "model" / "weights" / "mini"
+
+
+def mini_available() -> bool:
+    """True when the llm2fx-mini weights directory exists and holds files."""
+    d = mini_weights_dir()
+    return d.is_dir() and any(d.iterdir())
+
+
+def _allowed() -> str:
+    return ", ".join(PLANNER_NAMES) + f" (any of them may end in {REFINE_SUFFIX!r})"
+
+
+def get_planner(name: str, **options: Any) -> Planner:
+    """The planner called ``name`` (see the module docstring for the names).
+
+    Parameters
+    ----------
+    name : str
+        ``analysis``, ``mini``, ``model:PATH``, ``regression`` or ``multitask``, optionally
+        followed by ``+refine``.
+    **options
+        Passed to the planner's constructor; ``refine=True`` wraps it like ``+refine``;
+        ``refine_options={...}`` go to :class:`~llm2fx_lab.planners.refine.Refined`.
+
+    Raises
+    ------
+    PlannerError
+        Unknown name (the message lists the allowed names), or no weights for a model planner.
+
+    Examples
+    --------
+    >>> get_planner("analysis").name
+    'analysis'
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise PlannerError(f"planner name must be a non-empty string, got {name!r}; allowed: {_allowed()}")
+    name = name.strip()
+    refine = bool(options.pop("refine", False))
+    refine_options = dict(options.pop("refine_options", None) or {})
+    if name.endswith(REFINE_SUFFIX):
+        name, refine = name[: -len(REFINE_SUFFIX)], True
+    planner = _base_planner(name, options)
+    if refine:
+        from llm2fx_lab.planners.refine import Refined
+
+        planner = Refined(planner, **refine_options)
+    return planner
+
+
+def _base_planner(name: str, options: dict[str, Any]) -> Planner:
+    if name == "analysis":
+        from llm2fx_lab.planners.analysis import AnalysisPlanner
+
+        return AnalysisPlanner(**options)
+    if name == "mini":
+        from llm2fx_lab.planners.model import ModelPlanner
+
+        return ModelPlanner(mini_weights_dir(), name="mini", **options)
+    if name.startswith("model:"):
+        path = name[len("model:"):]
+        if not path:
+            raise PlannerError("model:PATH needs a checkpoint directory after 'model:', e.g. model:runs/mini")
+        from llm2fx_lab.planners.model import ModelPlanner
+
+        return ModelPlanner(Path(path).expanduser(), name=name, **options)
+    if name in ("regression", "multitask"):
+        from llm2fx_lab.planners.baselines import baseline_planner
+
+        return baseline_planner(name, **options)
+    raise PlannerError(f"unknown planner {name!r}; allowed: {_allowed()}")
+
+
+def default_planner(**options: Any) -> Planner:
+    """``mini`` when its weights are present (:func:`mini_available`), else ``analysis``."""
+    if mini_available():
+        try:
+            return get_planner("mini", **options)
+        except PlannerError:
+            pass
+    return get_planner("analysis", **options)

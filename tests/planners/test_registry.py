@@ -1,0 +1,41 @@
+import pytest
+
+from llm2fx_lab.planners import PLANNER_NAMES, PlannerError, default_planner, get_planner
+from llm2fx_lab.planners.analysis import AnalysisPlanner
+
+
+def test_analysis_by_name():
+    planner = get_planner("analysis")
+    assert isinstance(planner, AnalysisPlanner) and planner.name == "analysis"
+
+
+def test_unknown_name_lists_allowed():
+    with pytest.raises(PlannerError) as err:
+        get_planner("gemini")
+    for name in PLANNER_NAMES:
+        assert name in str(err.value)
+
+
+@pytest.mark.parametrize("bad", ["", "   ", None, 3])
+def test_bad_names(bad):
+    with pytest.raises(PlannerError):
+        get_planner(bad)
+
+
+def test_mini_without_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLM2FX_MINI_DIR", str(tmp_path / "nothing"))
+    with pytest.raises(PlannerError, match="no weights at .*use 'analysis'"):
+        get_planner("mini")
+    assert isinstance(default_planner(), AnalysisPlanner)
+
+
+def test_model_path_without_weights(tmp_path):
+    with pytest.raises(PlannerError, match="no weights at"):
+        get_planner(f"model:{tmp_path}")
+    with pytest.raises(PlannerError, match="checkpoint directory"):
+        get_planner("model:")
+
+
+def test_baselines_not_trained():
+    with pytest.raises(PlannerError, match="regression"):
+        get_planner("regression")
