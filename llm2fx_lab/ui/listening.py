@@ -1,0 +1,162 @@
+"""The player: dry, reference and render behind one A/B switch that keeps the playback position,
+optional loudness matching, and a step-through of the signal after each module.
+
+Audio crosses to the browser as 16-bit WAV bytes, lazily: Python bumps a source's version on
+every change, and the front-end asks for the bytes only when that source is (or becomes) the
+one being listened to. Edits therefore never resend dry or reference, and a render is sent
+once per settled edit, not per slider step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import anywidget
+import numpy as np
+import traitlets
+
+from llm2fx_lab.errors import Llm2FxError
+from llm2fx_lab.ui._assets import asset, common_css
+from llm2fx_lab.ui.state import loudness_match_gains_db, quick_loudness_lufs, wav_bytes
+
+SOURCES = ("dry", "reference", "render")
+LABELS = {"dry": "Dry", "reference": "Reference", "render": "Render"}
+
+
+class Player(anywidget.AnyWidget):
+    """A/B/C player for ``dry``, ``reference`` and ``render`` audio.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = Player()
+    >>> p.set_source("dry", np.zeros((2, 44100), np.float32), 44100)
+    >>> p.versions["dry"]
+    1
+    """
+
+    _esm = asset("player.js")
+    _css = common_css() + asset("player.css")
+
+    versions = traitlets.Dict().tag(sync=True)        # key -> version of the audio held in Python
+    sent = traitlets.Dict().tag(sync=True)            # key -> version of the bytes in the *_wav trait
+    labels = traitlets.Dict().tag(sync=True)          # key -> button label
+    info = traitlets.Dict().tag(sync=True)            # key -> "10.0 s · -14.2 LUFS"
+    gains_db = traitlets.Dict().tag(sync=True)        # loudness-matching gains (all <= 0 dB)
+    selected = traitlets.Unicode("render").tag(sync=True)
+    match_loudness = traitlets.Bool(True).tag(sync=True)
+    stages = traitlets.List().tag(sync=True)          # ["input", "equalizer", ...]
+    stage = traitlets.Int(-1).tag(sync=True)          # -1: the full render; k: after module k
+    error = traitlets.Unicode("").tag(sync=True)
+    dry_wav = traitlets.Bytes(b"").tag(sync=True)
+    reference_wav = traitlets.Bytes(b"").tag(sync=True)
+    render_wav = traitlets.Bytes(b"").tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._audio: dict[str, tuple[np.ndarray, float] | None] = {k: None for k in SOURCES}
+        self._render: tuple[np.ndarray, float] | None = None
+        self._stage_audio: list[np.ndarray] = []
+        self._lufs: dict[str, float] = {}
+        self.labels = dict(LABELS)
+        self.versions = {k: 0 for k in SOURCES}
+        self.sent = {k: 0 for k in SOURCES}
+        self.on_msg(self._on_front_end_msg)
+        self.observe(self._on_stage, "stage")
+        self.observe(self._on_selected, "selected")
+
+    # --- public API ----------------------------------------------------------------------
+    def set_source(self, key: str, audio: np.ndarray | None, sample_rate: float = 44100.0,
+                   measure: bool = True) -> None:
+        """Replace one source (``None`` removes it). The bytes go out only when needed.
+
+        ``measure=False`` defers the loudness measurement (about 10 ms for 10 s of stereo) to
+        a later :meth:`measure` call, so a live edit updates what is heard and seen first.
+        """
+        if key not in SOURCES:
+            raise Llm2FxError(f"player source must be one of {', '.join(SOURCES)}, got {key!r}")
+        if key == "render":
+            self._render = None if audio is None else (audio, float(sample_rate))
+            if 0 <= self.stage < len(self._stage_audio) and audio is not None:
+                audio = self._stage_audio[self.stage]
+        self._set(key, audio, sample_rate, measure)
+
+    def measure(self, key: str) -> None:
+        """Measure a source's loudness and update its info and the matching gains."""
+        held = self._audio.get(key)
+        if held is None:
+            return
+        audio, sample_rate = held
+        self._lufs[key] = lufs = quick_loudness_lufs(audio, sample_rate)
+        info = dict(self.info)
+        info[key] = f"{audio.shape[-1] / sample_rate:.1f} s · " + (
+            f"{lufs:.1f} LUFS" if np.isfinite(lufs) else "silent")
+        with self.hold_sync():
+            self.info = info
+            self.gains_db = loudness_match_gains_db(self._lufs)
+
+    def set_stages(self, stages: Sequence[tuple[str, np.ndarray]], sample_rate: float) -> None:
+        """The signal after each module, for step-through; keeps the chosen stage if it still exists."""
+        self._stage_audio = [x for _, x in stages]
+        labels = [name for name, _ in stages]
+        if self.stage >= len(labels):
+            self.stage = -1
+        self.stages = labels
+        if 0 <= self.stage < len(self._stage_audio):
+            self._set("render", self._stage_audio[self.stage], sample_rate)
+
+    def audio(self, key: str) -> np.ndarray | None:
+        """The audio of a source as the player would play it (before loudness matching)."""
+        held = self._audio.get(key)
+        return None if held is None else held[0]
+
+    def load(self, key: str) -> int:
+        """Put a source's WAV bytes into its trait if they are stale; return the bytes sent."""
+        held = self._audio.get(key)
+        if held is None or self.sent.get(key) == self.versions.get(key):
+            return 0
+        data = wav_bytes(*held)
+        with self.hold_sync():
+            setattr(self, f"{key}_wav", data)
+            self.sent = {**self.sent, key: self.versions[key]}
+        return len(data)
+
+    # --- internals -----------------------------------------------------------------------
+    def _set(self, key: str, audio: np.ndarray | None, sample_rate: float, measure: bool = True) -> None:
+        self._audio[key] = None if audio is None else (audio, float(sample_rate))
+        info = dict(self.info)
+        if audio is None:
+            self._lufs.pop(key, None)
+            info.pop(key, None)
+        elif measure:
+            self._lufs[key] = lufs = quick_loudness_lufs(audio, sample_rate)
+            info[key] = f"{audio.shape[-1] / sample_rate:.1f} s · " + (
+                f"{lufs:.1f} LUFS" if np.isfinite(lufs) else "silent")
+        else:
+            info[key] = f"{audio.shape[-1] / sample_rate:.1f} s · measuring…"
+        labels = dict(self.labels)
+        if key == "render":
+            labels["render"] = (f"After {self.stages[self.stage]}" if 0 <= self.stage < len(self.stages)
+                                else LABELS["render"])
+        with self.hold_sync():
+            self.info = info
+            self.labels = labels
+            self.gains_db = loudness_match_gains_db(self._lufs)
+            self.versions = {**self.versions, key: self.versions.get(key, 0) + 1}
+
+    def _on_stage(self, change: dict[str, Any]) -> None:
+        k = change["new"]
+        if 0 <= k < len(self._stage_audio):
+            sr = self._render[1] if self._render else 44100.0
+            self._set("render", self._stage_audio[k], sr)
+        elif self._render is not None:
+            self._set("render", *self._render)
+        self.selected = "render"
+
+    def _on_selected(self, change: dict[str, Any]) -> None:
+        if change["new"] not in SOURCES:
+            self.error = f"unknown source {change['new']!r}"
+
+    def _on_front_end_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        if content.get("op") == "load" and content.get("key") in SOURCES:
+            self.load(content["key"])

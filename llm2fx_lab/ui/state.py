@@ -1,0 +1,336 @@
+"""Pure session logic of the studio, free of widget imports (testable without Jupyter).
+
+- :class:`StageCache`: the signal after each module of the last render; a new chain is
+  rendered from the first position where it differs from the cached one.
+- :class:`History`: undo/redo stacks of :class:`~llm2fx_lab.fx.Chain` objects.
+- :func:`loudness_match_gains_db`: per-source gains (all <= 0 dB) so that every source
+  plays at the loudness of the quietest one ("louder does not win").
+- :func:`wav_bytes`: 16-bit PCM WAV bytes for the browser's ``<audio>`` element.
+
+Audio arrays are ``(2, samples)`` float32 throughout.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+import wave
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from llm2fx_lab.errors import BackendError
+from llm2fx_lab.fx.chain import Chain, ToolCall, as_chain
+from llm2fx_lab.fx.render import apply_module
+
+#: Seconds of zeros appended before rendering so reverb and delay tails are heard.
+DEFAULT_TAIL_SECONDS = 1.0
+
+
+# --- rendering with cached stages -------------------------------------------------------
+
+def apply_stage(x: np.ndarray, sample_rate: float, call: ToolCall, backend: str = "cpu",
+                device: str = "auto") -> np.ndarray:
+    """One module on ``(2, samples)`` float32 audio with the chosen backend (bypass honoured)."""
+    if call.bypass:
+        return x
+    if backend == "cpu":
+        return apply_module(x, sample_rate, call)
+    if backend == "torch":
+        from llm2fx_lab.fx.torch_render import render_torch
+
+        y = render_torch(x[None], sample_rate, [Chain((call,))], device=device)
+        return y[0].detach().cpu().numpy().astype(np.float32)
+    raise BackendError(f"backend must be 'cpu' or 'torch', got {backend!r}")
+
+
+def first_difference(old: Chain | None, new: Chain) -> int:
+    """Index of the first module whose rendering can differ between ``old`` and ``new``.
+
+    Stages before that index are reused. Returns ``len(new)`` when ``new`` is a prefix of
+    ``old`` (nothing to compute) and 0 when there is no old chain.
+    """
+    if old is None:
+        return 0
+    for i, call in enumerate(new.calls):
+        if i >= len(old.calls) or old.calls[i] != call:
+            return i
+    return len(new.calls)
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """A finished render: the chain, the stages ``[("input", x), (module, x), ...]`` and timing."""
+
+    chain: Chain
+    stages: tuple[tuple[str, np.ndarray], ...]
+    recomputed: int          # how many modules were actually processed
+    seconds: float
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.stages[-1][1]
+
+
+class StageCache:
+    """Renders chains incrementally, reusing the outputs of unchanged leading stages.
+
+    Parameters
+    ----------
+    dry : ndarray, shape (2, samples), float32
+    sample_rate : float
+    tail_seconds : float
+        Zeros appended to ``dry`` before rendering.
+    backend : {"cpu", "torch"}, device : str
+        Passed to :func:`apply_stage`; changing either clears the cache.
+    """
+
+    def __init__(self, dry: np.ndarray, sample_rate: float, tail_seconds: float = DEFAULT_TAIL_SECONDS,
+                 backend: str = "cpu", device: str = "auto") -> None:
+        from llm2fx_lab.audio.checks import as_stereo_float32
+
+        x = as_stereo_float32(dry)
+        tail = int(round(tail_seconds * sample_rate))
+        if tail:
+            x = np.concatenate([x, np.zeros((2, tail), np.float32)], axis=1)
+        x.setflags(write=False)
+        self.input = x
+        self.sample_rate = float(sample_rate)
+        self.backend = backend
+        self.device = device
+        self._chain: Chain | None = None
+        self._stages: list[tuple[str, np.ndarray]] = [("input", x)]
+        self._lock = threading.Lock()
+
+    def set_backend(self, backend: str, device: str = "auto") -> None:
+        if backend not in ("cpu", "torch"):
+            raise BackendError(f"backend must be 'cpu' or 'torch', got {backend!r}")
+        with self._lock:
+            self.backend, self.device = backend, device
+            self._chain, self._stages = None, [("input", self.input)]
+
+    def render(self, chain: Any) -> RenderResult:
+        """Render ``chain``, recomputing only the stages from the first changed module on."""
+        import time
+
+        chain = as_chain(chain)
+        t0 = time.perf_counter()
+        with self._lock:
+            start = first_difference(self._chain, chain)
+            stages = self._stages[: start + 1]
+            x = stages[-1][1]
+            for call in chain.calls[start:]:
+                x = apply_stage(x, self.sample_rate, call, self.backend, self.device)
+                stages.append((call.name, x))
+            self._chain, self._stages = chain, stages
+            return RenderResult(chain, tuple(stages), len(chain) - start, time.perf_counter() - t0)
+
+
+# --- undo / redo ------------------------------------------------------------------------
+
+class History:
+    """Undo/redo of chain edits. ``push`` records a new current chain and clears redo."""
+
+    def __init__(self, chain: Chain | None = None, limit: int = 200) -> None:
+        self.current = Chain() if chain is None else chain
+        self._undo: list[Chain] = []
+        self._redo: list[Chain] = []
+        self.limit = limit
+
+    def push(self, chain: Chain) -> Chain:
+        if chain == self.current and chain.names == self.current.names:
+            return chain
+        self._undo.append(self.current)
+        del self._undo[: -self.limit]
+        self._redo.clear()
+        self.current = chain
+        return chain
+
+    def undo(self) -> Chain:
+        if self._undo:
+            self._redo.append(self.current)
+            self.current = self._undo.pop()
+        return self.current
+
+    def redo(self) -> Chain:
+        if self._redo:
+            self._undo.append(self.current)
+            self.current = self._redo.pop()
+        return self.current
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+
+# --- loudness matching ------------------------------------------------------------------
+
+def loudness_match_gains_db(loudness_lufs: dict[str, float]) -> dict[str, float]:
+    """Gains (dB, all <= 0) bringing every source down to the quietest one's loudness.
+
+    Silent or unmeasurable sources (``-inf``/NaN) get 0 dB.
+
+    >>> loudness_match_gains_db({"dry": -20.0, "render": -14.0})
+    {'dry': 0.0, 'render': -6.0}
+    """
+    finite = {k: v for k, v in loudness_lufs.items() if v is not None and math.isfinite(v)}
+    if not finite:
+        return {k: 0.0 for k in loudness_lufs}
+    quietest = min(finite.values())
+    return {k: (round(quietest - finite[k], 2) if k in finite else 0.0) for k in loudness_lufs}
+
+
+def quick_loudness_lufs(audio: np.ndarray, sample_rate: float) -> float:
+    """Integrated loudness (BS.1770) in LUFS; uses the fast analysis version when present."""
+    try:
+        from llm2fx_lab.analysis import integrated_loudness_lufs
+    except ImportError:  # pragma: no cover - analysis is part of the package
+        from llm2fx_lab.audio import loudness_lufs as integrated_loudness_lufs
+    return float(integrated_loudness_lufs(audio, sample_rate))
+
+
+# --- audio for the browser --------------------------------------------------------------
+
+def wav_bytes(audio: np.ndarray, sample_rate: float) -> bytes:
+    """16-bit PCM WAV of ``(2, samples)`` audio, clipped to [-1, 1]."""
+    x = np.clip(np.asarray(audio, np.float32), -1.0, 1.0)
+    pcm = (x.T * 32767.0).round().astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(x.shape[0])
+        w.setsampwidth(2)
+        w.setframerate(int(round(sample_rate)))
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+# --- a "latest wins" background worker --------------------------------------------------
+
+class LatestWorker:
+    """Runs ``fn(item)`` in one daemon thread, always on the newest submitted item.
+
+    Submissions made while a job runs replace each other (slider drags coalesce); the
+    thread exits when idle and restarts on the next :meth:`submit`. Exceptions are passed
+    to ``on_error``.
+    """
+
+    def __init__(self, fn: Callable[[Any], None], on_error: Callable[[BaseException], None]) -> None:
+        self._fn, self._on_error = fn, on_error
+        self._cond = threading.Condition()
+        self._pending: list[Any] = []
+        self._busy = False
+
+    def submit(self, item: Any) -> None:
+        with self._cond:
+            self._pending[:] = [item]
+            if not self._busy:
+                self._busy = True
+                threading.Thread(target=self._loop, daemon=True, name="llm2fx-render").start()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                if not self._pending:
+                    self._busy = False
+                    self._cond.notify_all()
+                    return
+                item = self._pending.pop()
+            try:
+                self._fn(item)
+            except BaseException as exc:  # noqa: BLE001 - reported inline by the caller
+                self._on_error(exc)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until idle; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._busy, timeout)
+
+
+def downsample_envelope(x: np.ndarray, points: int = 1500) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max of the mid signal over ``points`` equal blocks (for a waveform plot)."""
+    mono = x.mean(axis=0) if x.ndim == 2 else x
+    n = mono.shape[0] // points * points
+    if n == 0:
+        return mono.copy(), mono.copy()
+    blocks = mono[:n].reshape(points, -1)
+    return blocks.min(axis=1), blocks.max(axis=1)
+
+
+def spectrum_db(x: np.ndarray, sample_rate: float, freqs_hz: np.ndarray, n_fft: int = 4096,
+                max_frames: int = 96) -> np.ndarray:
+    """Average power spectrum of the mid signal in dBFS at ``freqs_hz`` (log-spaced bands).
+
+    Uses at most ``max_frames`` Hann frames spread over the clip (fast enough for live
+    updates), then averages the FFT bins between neighbouring band edges.
+    """
+    mono = (x[0] + x[1]) * np.float32(0.5) if x.ndim == 2 else np.asarray(x, np.float32)
+    if mono.shape[0] < n_fft:
+        mono = np.pad(mono, (0, n_fft - mono.shape[0]))
+    starts = np.linspace(0, mono.shape[0] - n_fft, min(max_frames, 1 + (mono.shape[0] - n_fft) // (n_fft // 2)))
+    idx = starts.astype(np.int64)[:, None] + np.arange(n_fft)[None, :]
+    window = np.hanning(n_fft).astype(np.float32)
+    power = np.abs(np.fft.rfft(mono[idx] * window, axis=-1)) ** 2
+    mean = power.mean(axis=0) * (2.0 / (n_fft * float(np.sum(window ** 2))))
+    bins = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    edges = np.sqrt(freqs_hz[:-1] * freqs_hz[1:])
+    edges = np.concatenate([[freqs_hz[0] ** 2 / edges[0]], edges, [freqs_hz[-1] ** 2 / edges[-1]]])
+    cum = np.concatenate([[0.0], np.cumsum(mean)])
+    lo = np.searchsorted(bins, edges[:-1])
+    hi = np.maximum(np.searchsorted(bins, edges[1:]), lo + 1)
+    hi = np.minimum(hi, mean.shape[0])
+    lo = np.minimum(lo, hi - 1)
+    band = (cum[hi] - cum[lo]) / (hi - lo)
+    return 10.0 * np.log10(band + 1e-12)
+
+
+def log_frequencies(sample_rate: float, points: int = 240, low_hz: float = 20.0) -> np.ndarray:
+    """``points`` log-spaced frequencies from ``low_hz`` to just below Nyquist."""
+    return np.geomspace(low_hz, 0.48 * sample_rate, points)
+
+
+def eq_curve_db(chain: Chain, sample_rate: float, freqs_hz: np.ndarray) -> np.ndarray | None:
+    """Magnitude response (dB) of the chain's equalizer at ``freqs_hz``; None if it has none."""
+    if "equalizer" not in chain.names or chain["equalizer"].bypass:
+        return None
+    import scipy.signal
+
+    from llm2fx_lab.fx.render import equalizer_sos
+
+    sos = equalizer_sos(sample_rate, **chain["equalizer"].params)
+    _, h = scipy.signal.sosfreqz(sos, worN=freqs_hz, fs=sample_rate)
+    return 20.0 * np.log10(np.abs(h) + 1e-12)
+
+
+def level_db(x: np.ndarray, sample_rate: float, frame_seconds: float = 0.02) -> np.ndarray:
+    """RMS level (dBFS) of the mid signal in frames of ``frame_seconds``."""
+    mono = x.mean(axis=0) if x.ndim == 2 else x
+    hop = max(int(sample_rate * frame_seconds), 1)
+    n = mono.shape[0] // hop * hop
+    if n == 0:
+        return np.array([-120.0])
+    ms = np.mean(mono[:n].reshape(-1, hop).astype(np.float64) ** 2, axis=1)
+    return 10.0 * np.log10(ms + 1e-12)
+
+
+def gain_reduction_db(stages: Sequence[tuple[str, np.ndarray]], sample_rate: float,
+                      modules: Sequence[str] = ("compressor", "limiter")) -> dict[str, np.ndarray]:
+    """Level change (dB, per 20 ms frame) across each dynamics module in the stages.
+
+    Negative values are gain reduction. Frames where the input is below -60 dBFS are 0.
+    """
+    out: dict[str, np.ndarray] = {}
+    for i in range(1, len(stages)):
+        name, after = stages[i]
+        if name in modules:
+            before_db = level_db(stages[i - 1][1], sample_rate)
+            after_db = level_db(after, sample_rate)
+            change = after_db - before_db
+            change[before_db < -60.0] = 0.0
+            out[name] = change
+    return out

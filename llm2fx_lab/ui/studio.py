@@ -1,0 +1,239 @@
+"""The studio: audio input, reasoning, chain editor, player and plots, composed.
+
+Each part is an independent widget (usable alone); this module only wires them together:
+
+- new audio -> new stage cache, player sources, plots, planner inputs;
+- a chain edit -> an incremental render in a background "latest wins" worker (slider drags
+  coalesce) -> player render source (bytes sent lazily), plots, status line;
+- the planner's final chain -> the editor's estimate (undoable, resettable);
+- undoing a conversation turn -> the chain from before that turn.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+
+from llm2fx_lab.errors import Llm2FxError
+from llm2fx_lab.fx.chain import Chain, as_chain
+from llm2fx_lab.planners.events import Final
+from llm2fx_lab.ui.audio_input import AudioInput
+from llm2fx_lab.ui.chain_editor import ChainEditor
+from llm2fx_lab.ui.listening import Player
+from llm2fx_lab.ui.plots import PlotsView
+from llm2fx_lab.ui.reasoning import ReasoningView, Turn
+from llm2fx_lab.ui.state import DEFAULT_TAIL_SECONDS, LatestWorker, RenderResult, StageCache
+
+
+def resolve_planner(planner: Any = None) -> Any:
+    """The planner object for ``planner`` (an object, a registry name, or None for the default).
+
+    ``None`` reads the ``LLM2FX_PLANNER`` environment variable, then falls back to
+    ``llm2fx_lab.planners.default_planner()`` when the registry provides one; returns None
+    when there is none (the studio then shows how to pass one). A name ``"py:module:attr"``
+    imports ``attr`` from ``module`` and calls it if it is a class or function.
+    """
+    if planner is None:
+        planner = os.environ.get("LLM2FX_PLANNER") or None
+    if planner is None:
+        import llm2fx_lab.planners as registry
+
+        factory = getattr(registry, "default_planner", None)
+        return factory() if callable(factory) else None
+    if isinstance(planner, str):
+        if planner.startswith("py:"):
+            import importlib
+
+            module_name, _, attr = planner[3:].partition(":")
+            obj = getattr(importlib.import_module(module_name), attr)
+            return obj() if callable(obj) else obj
+        import llm2fx_lab.planners as registry
+
+        get = getattr(registry, "get_planner", None)
+        if get is None:
+            raise Llm2FxError(f"planner {planner!r} asked for, but llm2fx_lab.planners has no registry "
+                              f"(get_planner) yet; pass a planner object instead")
+        return get(planner)
+    return planner
+
+
+def _backend_options() -> list[tuple[str, tuple[str, str]]]:
+    options = [("CPU · pedalboard (reference)", ("cpu", "cpu"))]
+    try:
+        import torch
+
+        options.append(("torch · CPU", ("torch", "cpu")))
+        if torch.cuda.is_available():
+            options.append((f"torch · GPU ({torch.cuda.get_device_name(0)})", ("torch", "cuda")))
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return options
+
+
+class Studio(widgets.VBox):
+    """Upload or pick audio, watch the planner reason, edit the chain, listen and look.
+
+    Parameters
+    ----------
+    planner : planner object, registry name or None
+        See :func:`resolve_planner`.
+    example : str, optional
+        A bundled example pair to load at once (``"drums"``, ``"bass"``...).
+    tail_seconds : float
+        Seconds of zeros rendered after the dry clip so reverb and delay tails are heard.
+
+    Examples
+    --------
+    >>> studio = Studio(example="drums")          # doctest: +SKIP
+    >>> studio.plan()                             # starts the planner in a thread  # doctest: +SKIP
+    >>> studio.chain                              # the chain being edited          # doctest: +SKIP
+    """
+
+    def __init__(self, planner: Any = None, example: str | None = None,
+                 tail_seconds: float = DEFAULT_TAIL_SECONDS) -> None:
+        self.tail_seconds = tail_seconds
+        self.inputs = AudioInput()
+        self.reasoning = ReasoningView(resolve_planner(planner))
+        self.editor = ChainEditor()
+        self.player = Player()
+        self.plots = PlotsView()
+        self.backend = widgets.Dropdown(options=_backend_options(), description="Render on",
+                                        style={"description_width": "initial"})
+        self.backend.add_class("l2f-backend")
+        self.status = widgets.HTML("")
+        self.status.add_class("l2f-render-status")
+        self.error = widgets.HTML("")
+        self.cache: StageCache | None = None
+        self.last_render: RenderResult | None = None
+        self.renders = 0
+        self.edit_seconds = 0.0    # last render + player + plots update, seconds (benchmarked)
+        self._worker = LatestWorker(self._render_job, self._render_failed)
+
+        self.inputs.on_change(self._on_audio)
+        self.editor.on_change(lambda chain, kind: self._worker.submit(chain))
+        self.reasoning.set_inputs(None, None, 44100.0, current_chain=lambda: self.editor.value)
+        self.reasoning.on_final(self._on_final)
+        self.reasoning.on_undo_turn(self._on_undo_turn)
+        self.backend.observe(self._on_backend, "value")
+
+        left = widgets.VBox([self.reasoning, self.player], layout=widgets.Layout(flex="1 1 0", min_width="320px"))
+        right = widgets.VBox([self.editor], layout=widgets.Layout(flex="1 1 0", min_width="380px"))
+        super().__init__([
+            widgets.HTML("<h3 style='margin:4px 0'>llm2fx studio</h3>"),
+            self.inputs,
+            widgets.HBox([left, right], layout=widgets.Layout(gap="16px", flex_flow="row wrap")),
+            widgets.HBox([self.backend, self.status], layout=widgets.Layout(gap="12px", align_items="center")),
+            self.error,
+            self.plots,
+        ])
+        self.add_class("l2f-studio")
+        if example:
+            self.load_example(example)
+
+    # --- public API ----------------------------------------------------------------------
+    @property
+    def chain(self) -> Chain:
+        """The chain currently in the editor."""
+        return self.editor.value
+
+    @chain.setter
+    def chain(self, chain: Any) -> None:
+        self.editor.value = as_chain(chain)
+
+    @property
+    def planner(self) -> Any:
+        return self.reasoning.planner
+
+    @planner.setter
+    def planner(self, planner: Any) -> None:
+        self.reasoning.planner = resolve_planner(planner)
+        self.reasoning._refresh_can_plan()
+
+    def load_example(self, name: str) -> None:
+        """Load a bundled example pair into the dry and reference slots."""
+        self.inputs.load_example(name)
+
+    def plan(self, instruction: str | None = None) -> None:
+        """Run the planner (in a worker thread) on the loaded audio; the result lands in the editor."""
+        self.reasoning.run(instruction=instruction)
+
+    def wait(self, timeout: float | None = 120.0) -> bool:
+        """Block until the planner and the renderer are idle (scripts and tests; not in callbacks)."""
+        deadline = None if timeout is None else time.perf_counter() + timeout
+        ok = self.reasoning.wait(timeout)
+        remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+        return self._worker.wait(remaining) and ok
+
+    def wait_render(self, timeout: float | None = 30.0) -> bool:
+        """Block until pending renders are done."""
+        return self._worker.wait(timeout)
+
+    def output(self) -> np.ndarray | None:
+        """The current render, ``(2, samples)`` float32, or None without dry audio."""
+        return None if self.last_render is None else self.last_render.output
+
+    # --- wiring --------------------------------------------------------------------------
+    def _on_audio(self) -> None:
+        dry, reference, sr = self.inputs.pair()
+        sr = 44100.0 if sr is None else sr
+        self.reasoning.set_inputs(dry, reference, sr)
+        self.player.set_source("dry", dry, sr)
+        self.player.set_source("reference", reference, sr)
+        self.plots.set_audio("dry", dry, sr)
+        self.plots.set_audio("reference", reference, sr)
+        self._worker.wait(30)
+        if dry is None:
+            self.cache, self.last_render = None, None
+            self.player.set_source("render", None, sr)
+            self.player.set_stages([], sr)
+            self.plots.set_audio("render", None, sr)
+            self.status.value = "<i>no dry clip: nothing to render (blind estimation)</i>"
+            return
+        backend, device = self.backend.value
+        self.cache = StageCache(dry, sr, self.tail_seconds, backend, device)
+        self._worker.submit(self.editor.value)
+
+    def _on_backend(self, change: dict[str, Any]) -> None:
+        if self.cache is not None:
+            backend, device = change["new"]
+            self._worker.wait(30)
+            self.cache.set_backend(backend, device)
+            self._worker.submit(self.editor.value)
+
+    def _render_job(self, chain: Chain) -> None:
+        cache = self.cache
+        if cache is None:
+            return
+        result = cache.render(chain)
+        sr = cache.sample_rate
+        t_render = time.perf_counter()
+        self.player.set_stages(result.stages, sr)
+        self.player.set_source("render", result.output, sr, measure=False)
+        self.plots.set_render(chain, result.stages, sr)
+        self.last_render = result
+        self.edit_seconds = time.perf_counter() - t_render + result.seconds
+        self.renders += 1
+        label = dict((v, k) for k, v in self.backend.options)[(cache.backend, cache.device)]
+        total_ms = (time.perf_counter() - t_render + result.seconds) * 1e3
+        self.status.value = (
+            f"<span class='l2f-muted'>render #{self.renders}: {result.recomputed} of {len(chain)} modules "
+            f"recomputed in {result.seconds * 1e3:.0f} ms ({total_ms:.0f} ms with plots) · {html.escape(label)}</span>")
+        self.error.value = ""
+        # Second phase: the loudness of the new render (for loudness matching) comes just after.
+        self.player.measure("render")
+
+    def _render_failed(self, exc: BaseException) -> None:
+        self.error.value = (f"<div role='alert' style='color: var(--jp-error-color1, #c62828)'>⚠ render failed: "
+                            f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</div>")
+
+    def _on_final(self, final: Final, turn: Turn) -> None:
+        if len(final.chain) or not final.stopped:
+            self.editor.set_estimate(final.chain)
+
+    def _on_undo_turn(self, turn: Turn) -> None:
+        self.editor.value = turn.chain_before if turn.chain_before is not None else Chain()
