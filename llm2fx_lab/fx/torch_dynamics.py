@@ -13,7 +13,9 @@ re-implementation matched it to > 85 dB SNR):
   0.001 ms, ``release_ms``, then the make-up gain ``10^(7.5/40) 10^(-threshold_db/20)`` and a
   hard clip to [-1, 1].
 
-The envelope recursion is signal dependent, so it runs in a compiled kernel: numba on CPU,
+On the CPU without gradients, the whole compressor runs as one fused numba pass
+(:func:`llm2fx_lab.fx.torch_cpu_kernels.compressor`). Otherwise the envelope recursion, which
+is signal dependent, runs in a compiled kernel: numba on CPU,
 a numba CUDA kernel (one thread per channel, coalesced loads) on GPU, or the CPU kernel on
 a copy if the CUDA kernel cannot be built there. Its gradient is exact given the
 attack/release decisions of the forward pass (which are piecewise constant, so it is exact
@@ -32,7 +34,7 @@ import numba
 import numpy as np
 import torch
 
-from llm2fx_lab.fx.torch_modules import as_param
+from llm2fx_lab.fx.torch_modules import as_param, use_recursive
 
 Tensor = torch.Tensor
 log = logging.getLogger(__name__)
@@ -256,7 +258,20 @@ def compressor(x: Tensor, sample_rate: float, threshold_db: Any, ratio: Any, att
     -------
     Tensor, shape (batch, channels, samples)
     """
-    return x * compressor_gain(x, sample_rate, threshold_db, ratio, attack_ms, release_ms)
+    batch = x.shape[0]
+    params = [as_param(v, batch, x) for v in (threshold_db, ratio, attack_ms, release_ms)]
+    if use_recursive("auto", x, params):  # CPU without gradients: one fused numba pass
+        from llm2fx_lab.fx import torch_cpu_kernels
+
+        thr_db, rat, att, rel = (p.detach().double() for p in params)
+        xs = x.detach().to(torch.float32).contiguous()
+        out = torch.empty_like(xs)
+        torch_cpu_kernels.compressor(
+            xs.numpy(), torch.pow(10.0, thr_db / 20.0).numpy(), (1.0 / rat - 1.0).numpy(),
+            ballistics_coefficient(att, sample_rate).numpy(),
+            ballistics_coefficient(rel, sample_rate).numpy(), out.numpy())
+        return out.to(x.dtype)
+    return x * compressor_gain(x, sample_rate, *params)
 
 
 LIMITER_MAKEUP_DB = 7.5 / 2.0  # 10 (1 - 1/4) / 40 as a power of ten = 3.75 dB

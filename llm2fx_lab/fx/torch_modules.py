@@ -88,6 +88,23 @@ def fft_filter(x: Tensor, response: Tensor, n_fft: int) -> Tensor:
     return torch.fft.irfft(spec * response.to(spec.dtype), n_fft)[..., :n]
 
 
+def use_recursive(method: str, x: Tensor, params: list) -> bool:
+    """Whether a module with a recursive CPU kernel should use it (see :func:`equalizer`)."""
+    if method not in ("auto", "fft", "recursive"):
+        from llm2fx_lab.errors import ParameterError
+
+        raise ParameterError(f"method must be 'auto', 'fft' or 'recursive', got {method!r}")
+    needs_grad = torch.is_grad_enabled() and (x.requires_grad or any(
+        torch.is_tensor(p) and p.requires_grad for p in params))
+    if method == "recursive":
+        if x.device.type != "cpu" or needs_grad:
+            from llm2fx_lab.errors import BackendError
+
+            raise BackendError("method='recursive' runs on the CPU without gradients; use 'fft'")
+        return True
+    return method == "auto" and x.device.type == "cpu" and not needs_grad
+
+
 # --- static modules ------------------------------------------------------------------------
 
 def gain(x: Tensor, sample_rate: float, gain_db: Any) -> Tensor:
@@ -186,12 +203,16 @@ def _biquad_response(b: Tensor, a: Tensor, n_fft: int) -> Tensor:
 
 def equalizer(x: Tensor, sample_rate: float, low_gain_db: Any, low_cutoff_freq: Any,
               low_q_factor: Any, mid_gain_db: Any, mid_cutoff_freq: Any, mid_q_factor: Any,
-              high_gain_db: Any, high_cutoff_freq: Any, high_q_factor: Any) -> Tensor:
-    """Three-band RBJ equalizer (low shelf -> peaking -> high shelf), frequency domain.
+              high_gain_db: Any, high_cutoff_freq: Any, high_q_factor: Any,
+              method: str = "auto") -> Tensor:
+    """Three-band RBJ equalizer (low shelf -> peaking -> high shelf).
 
-    The coefficients are computed in float64; the FFT is longer than the signal plus the
-    time the slowest pole needs to decay to 1e-7, so the result equals the causal IIR
-    filter of the CPU renderer (``scipy.signal.sosfilt``).
+    The coefficients are computed in float64. ``method="fft"`` (differentiable, any device)
+    filters in the frequency domain with an FFT longer than the signal plus the time the
+    slowest pole needs to decay to 1e-7, so the result equals the causal IIR filter of the CPU
+    renderer (``scipy.signal.sosfilt``). ``method="recursive"`` runs the biquads sample by
+    sample in a numba kernel (CPU, no gradient). ``"auto"`` picks the recursive kernel on the
+    CPU when no gradient is needed, else the FFT.
 
     Parameters
     ----------
@@ -214,6 +235,14 @@ def equalizer(x: Tensor, sample_rate: float, low_gain_db: Any, low_cutoff_freq: 
              ("peaking", mid_gain_db, mid_cutoff_freq, mid_q_factor),
              ("high_shelf", high_gain_db, high_cutoff_freq, high_q_factor))
     coeffs = [rbj_coefficients(kind, p(g), p(f), p(q), sample_rate) for kind, g, f, q in bands]
+    if use_recursive(method, x, [c for pair in coeffs for c in pair]):
+        from llm2fx_lab.fx.torch_cpu_kernels import biquad_cascade
+
+        sos = torch.stack([torch.cat([b, a], dim=1) for b, a in coeffs], dim=1)
+        xs = x.detach().contiguous()
+        out = torch.empty_like(xs, dtype=torch.float32)
+        biquad_cascade(xs.to(torch.float32).numpy(), sos.detach().numpy(), out.numpy())
+        return out.to(x.dtype)
     decay = max(_decay_samples(a) for _, a in coeffs)
     n_fft = fast_len(n + min(max(decay, 64), 1 << 22))
     h = None
@@ -231,18 +260,22 @@ def delay_samples(delay_seconds: Tensor, sample_rate: float) -> np.ndarray:
     return np.floor(secs * float(sample_rate)).astype(np.int64)
 
 
-def delay(x: Tensor, sample_rate: float, delay_seconds: Any, feedback: Any, mix_ratio: Any) -> Tensor:
+def delay(x: Tensor, sample_rate: float, delay_seconds: Any, feedback: Any, mix_ratio: Any,
+          method: str = "auto") -> Tensor:
     """Feedback delay, as pedalboard ``Delay(delay_seconds, feedback, mix=mix_ratio)``.
 
     The wet path is ``sum_{k>=1} feedback^(k-1) x[n - k D]`` with ``D`` whole samples
-    (truncated like pedalboard, so ``delay_seconds`` itself has no gradient); the series is
-    cut at the last echo that lands inside the signal, which makes the FFT filter exact.
+    (truncated like pedalboard, so ``delay_seconds`` itself has no gradient). ``method="fft"``
+    (differentiable, any device) cuts the series at the last echo inside the signal and
+    applies it as one exact FFT filter; ``"recursive"`` runs the delay line in a numba kernel
+    (CPU, no gradient); ``"auto"`` picks the kernel on the CPU when no gradient is needed.
 
     Parameters
     ----------
     x : Tensor, shape (batch, channels, samples)
     sample_rate : float
     delay_seconds, feedback, mix_ratio : float or Tensor (batch,)
+    method : {"auto", "fft", "recursive"}
 
     Returns
     -------
@@ -255,6 +288,14 @@ def delay(x: Tensor, sample_rate: float, delay_seconds: Any, feedback: Any, mix_
     d_np = delay_samples(secs, sample_rate)
     identity = torch.as_tensor(secs.detach().cpu().numpy() == 0.0, device=x.device)
     d_np = np.where(d_np >= n, 0, d_np)  # an echo beyond the signal leaves only the dry part
+    if use_recursive(method, x, [fb, mix]):
+        from llm2fx_lab.fx.torch_cpu_kernels import feedback_delay
+
+        xs = x.detach().to(torch.float32).contiguous()
+        out = torch.empty_like(xs)
+        feedback_delay(xs.numpy(), d_np, fb.detach().to(torch.float32).numpy(),
+                       mix.detach().to(torch.float32).numpy(), out.numpy())
+        return torch.where(identity[:, None, None], x, out.to(x.dtype))
     echoes = np.where(d_np > 0, -(-n // np.maximum(d_np, 1)), 0)  # ceil(n / D) echoes fit
     n_fft = fast_len(2 * n)
     bins = torch.arange(n_fft // 2 + 1, device=x.device)

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from llm2fx_lab.fx.torch_modules import as_param, fast_len, phasor
+from llm2fx_lab.fx.torch_modules import as_param, fast_len, phasor, use_recursive
 
 Tensor = torch.Tensor
 
@@ -81,7 +81,8 @@ def _grid(n_fft: int, sample_rate: float, device: str, real: torch.dtype) -> tup
 
 def reverb_response(n_fft: int, sample_rate: float, room_size: Tensor, damping: Tensor,
                     device: torch.device) -> tuple[Tensor, Tensor]:
-    """The (left, right) wet responses, each (batch, n_fft // 2 + 1) complex64, from the mono
+    """The (left, right) wet responses, each (batch, n_fft // 2 + 1) complex (complex128 for
+    float64 parameters), from the mono
     reverb input (before the 0.015 input gain and the wet/width gains)."""
     real = torch.float64 if room_size.dtype == torch.float64 else torch.float32
     cplx = torch.complex128 if real == torch.float64 else torch.complex64
@@ -101,7 +102,7 @@ def reverb_response(n_fft: int, sample_rate: float, room_size: Tensor, damping: 
 
 
 def reverb(x: Tensor, sample_rate: float, room_size: Any, damping: Any, width: Any,
-           mix_ratio: Any) -> Tensor:
+           mix_ratio: Any, method: str = "auto") -> Tensor:
     """Freeverb as pedalboard ``Reverb(room_size, damping, wet_level=mix_ratio,
     dry_level=1 - mix_ratio, width)`` renders it.
 
@@ -111,6 +112,10 @@ def reverb(x: Tensor, sample_rate: float, room_size: Any, damping: Any, width: A
         Stereo float32 audio.
     sample_rate : float
     room_size, damping, width, mix_ratio : float or Tensor (batch,)
+    method : {"auto", "fft", "recursive"}
+        ``"fft"``: the exact frequency-domain filter (differentiable, any device);
+        ``"recursive"``: the comb/all-pass recursions sample by sample in a numba kernel (CPU,
+        no gradient); ``"auto"``: recursive on the CPU when no gradient is needed, else FFT.
 
     Returns
     -------
@@ -123,6 +128,8 @@ def reverb(x: Tensor, sample_rate: float, room_size: Any, damping: Any, width: A
     damp = as_param(damping, batch, x)
     wid = as_param(width, batch, x)
     mix = as_param(mix_ratio, batch, x)
+    if use_recursive(method, x, [room, damp, wid, mix]):
+        return _reverb_recursive(x, sample_rate, room, damp, wid, mix)
     n_fft = fast_len(n + decay_samples(float(room.detach().max()), sample_rate))
     h_left, h_right = reverb_response(n_fft, sample_rate, room, damp, x.device)
     wet = mix * WET_SCALE
@@ -134,3 +141,23 @@ def reverb(x: Tensor, sample_rate: float, room_size: Any, damping: Any, width: A
     responses = torch.stack([wet1 * h_left + wet2 * h_right, wet1 * h_right + wet2 * h_left], dim=1)
     wet_out = torch.fft.irfft(spec[:, None, :] * responses, n_fft)[..., :n]
     return wet_out + x * (DRY_SCALE * (1.0 - mix))[:, None, None]
+
+
+def _reverb_recursive(x: Tensor, sample_rate: float, room: Tensor, damp: Tensor, wid: Tensor,
+                      mix: Tensor) -> Tensor:
+    import numpy as np
+
+    from llm2fx_lab.fx.torch_cpu_kernels import freeverb
+
+    def arr(t):
+        return t.detach().to(torch.float32).numpy()
+
+    wet = mix * WET_SCALE
+    xs = x.detach().to(torch.float32).contiguous()
+    out = torch.empty_like(xs)
+    combs = np.array([_lengths(COMB_TUNINGS, ch, sample_rate) for ch in (0, 1)], dtype=np.int64)
+    allpasses = np.array([_lengths(ALLPASS_TUNINGS, ch, sample_rate) for ch in (0, 1)], dtype=np.int64)
+    freeverb(xs.numpy(), arr(room * ROOM_SCALE + ROOM_OFFSET), arr(damp * DAMP_SCALE),
+             arr(0.5 * wet * (1.0 + wid)), arr(0.5 * wet * (1.0 - wid)), arr(DRY_SCALE * (1.0 - mix)),
+             combs, allpasses, INPUT_GAIN, out.numpy())
+    return out.to(x.dtype)

@@ -25,20 +25,25 @@ SECONDS = 1.5
 TAIL = 0.5
 
 
-def _render_both(x, chain, device):
+def _render_both(x, chain, device, differentiable):
     ref = render(x, SR, chain, tail_seconds=TAIL)
-    est = render_torch(x[None], SR, [chain], device=device, tail_seconds=TAIL)[0].cpu().numpy()
+    xt = torch.from_numpy(x[None]).requires_grad_(differentiable)
+    est = render_torch(xt, SR, [chain], device=device, tail_seconds=TAIL)[0].detach().cpu().numpy()
     return ref, est
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device,differentiable", [("cpu", False), ("cpu", True),
+                                                   *[pytest.param("cuda", True, marks=d.marks)
+                                                     for d in DEVICES[1:]]])
 @pytest.mark.parametrize("name", MODULE_NAMES)
-def test_module_parity(name, device):
+def test_module_parity(name, device, differentiable):
+    """Both paths: the differentiable one (FFT filters, autograd envelope) and, on the CPU
+    without gradients, the recursive numba kernels."""
     rng = np.random.default_rng(MODULE_NAMES.index(name))
     for draw in range(DRAWS):
         x = real_clip(SECONDS, index=draw)
         chain = [{"name": name, "arguments": random_args(name, rng)}]
-        ref, est = _render_both(x, chain, device)
+        ref, est = _render_both(x, chain, device, differentiable)
         assert est.shape == ref.shape
         snr = snr_db(ref, est)
         assert snr >= SNR_BARS[name], (chain, snr)
@@ -57,6 +62,15 @@ def test_random_chains_batched(device):
     for i, chain in enumerate(chains):
         ref = render(x[i], SR, chain, tail_seconds=0.25)
         assert snr_db(ref, est[i]) >= 30, chain
+
+
+def test_short_delay_and_edge_cases_match_pedalboard():
+    x = real_clip(0.3)
+    for secs in (0.0, 1e-5, 0.001, 0.0100, 0.29):
+        chain = [{"name": "delay", "arguments": {"delay_seconds": secs, "feedback": 0.6, "mix_ratio": 0.7}}]
+        for differentiable in (False, True):
+            ref, est = _render_both(x, chain, "cpu", differentiable)
+            assert snr_db(ref, est) >= 60, (secs, differentiable)
 
 
 def test_render_backend_switch_and_mono():
