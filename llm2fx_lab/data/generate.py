@@ -1,0 +1,403 @@
+"""The generator: sharded, resumable, deterministic LP-Fx-style datasets.
+
+:func:`generate` writes ``{out}/{split}-{shard:05d}.parquet`` files (HF datasets / Arrow)
+plus ``{out}/manifest.json``. Every example is a pure function of ``(seed, split, index)``
+and the dry source, so the same seed gives the same shards whatever the number of workers,
+and an interrupted run resumes by skipping the shards already on disk.
+
+Per example: a dry 10 s segment (sources share one rendered MIDI piece between
+``segments_per_unit`` consecutive examples), a chain of the scheduled length sampled as the
+official code does, rendered and clipped to [-1, 1] (the stored FLAC is what is measured);
+chains that the official MR-STFT similarity filter rejects are redrawn (same length, same
+segment) up to ``max_filter_tries`` times; then Evidence, the grounded dialogue, and FLAC
+audio (inline bytes, or files with ``audio="paths"``).
+
+Splits: ``train`` (official length proportions 10000//n), ``validation`` (official test
+proportions 100//n) and ``test`` (exactly ``test_per_length`` examples of each length 1..9);
+each split draws its dry material from its own seeds (MIDI) or hashed song folders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from llm2fx_lab.errors import AudioError, Llm2FxError
+
+log = logging.getLogger(__name__)
+SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """What to generate. ``n_examples`` is per split; ``test`` defaults to 100 per length (900)."""
+
+    out_dir: str
+    splits: tuple[str, ...] = ("train",)
+    n_examples: int = 1000
+    test_per_length: int = 100
+    seed: int = 0
+    source: str = "midi"
+    shard_size: int = 500
+    audio: str = "inline"
+    dry_mask_probability: float = 0.3
+    style_probability: float = 0.15
+    refinement_probability: float = 0.1
+    segments_per_unit: int = 6
+    max_filter_tries: int = 20
+    flac_subtype: str = "PCM_16"
+
+    def __post_init__(self) -> None:
+        bad = [s for s in self.splits if s not in SPLIT_CODES]
+        if bad:
+            raise Llm2FxError(f"unknown split {bad[0]!r}; allowed: {', '.join(SPLIT_CODES)}")
+        if self.audio not in ("inline", "paths"):
+            raise Llm2FxError(f"audio must be 'inline' or 'paths', got {self.audio!r}")
+        if self.shard_size < 1 or self.n_examples < 0 or self.segments_per_unit < 1:
+            raise Llm2FxError("shard_size and segments_per_unit must be >= 1 and n_examples >= 0")
+        p = self.dry_mask_probability + self.style_probability + self.refinement_probability
+        if not 0 <= p <= 1:
+            raise Llm2FxError(f"task probabilities must sum to at most 1, got {p:g}")
+
+    def split_size(self, split: str) -> int:
+        return 9 * self.test_per_length if split == "test" else self.n_examples
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything that determines the content (not the out folder)."""
+        d = dataclasses.asdict(self)
+        d.pop("out_dir")
+        d.pop("splits")
+        return d
+
+
+def _rng(*parts: Any) -> np.random.Generator:
+    digest = hashlib.sha1("/".join(map(str, parts)).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
+
+
+def schedule(cfg: GenerateConfig, split: str) -> list[int]:
+    """Chain lengths of every example of ``split``, in index order."""
+    from llm2fx_lab.data.chains import balanced_schedule, length_schedule, offline_length_counts
+
+    rng = _rng("schedule", cfg.seed, split)
+    if split == "test":
+        return balanced_schedule(cfg.test_per_length, rng)
+    counts = offline_length_counts(100 if split == "validation" else 10000)
+    return length_schedule(cfg.split_size(split), rng, counts)
+
+
+def _flac(audio: np.ndarray, sr: int, subtype: str) -> bytes:
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(audio, -1.0, 1.0).T, sr, format="FLAC", subtype=subtype)
+    return buf.getvalue()
+
+
+def _evidence_json(ev) -> str:
+    d = ev.as_dict()
+    d = {k: (None if isinstance(v, float) and not np.isfinite(v) else (bool(v) if isinstance(v, (bool, np.bool_)) else v))
+         for k, v in d.items()}
+    d["sentences"] = dict(ev.sentences)
+    d["notable"] = list(ev.notable)
+    return json.dumps(d)
+
+
+def _pick_task(cfg: GenerateConfig, rng: np.random.Generator) -> str:
+    u = rng.random()
+    if u < cfg.refinement_probability:
+        return "refinement"
+    u -= cfg.refinement_probability
+    if u < cfg.dry_mask_probability:
+        return "blind"
+    u -= cfg.dry_mask_probability
+    return "style" if u < cfg.style_probability else "reverse_engineering"
+
+
+def make_example(cfg: GenerateConfig, split: str, index: int, n_modules: int, segment) -> dict[str, Any]:
+    """One example (a row) from a prepared dry segment; deterministic in ``(seed, split, index)``."""
+    from llm2fx_lab.analysis import compare
+    from llm2fx_lab.audio.fxnorm import pseudo_dry
+    from llm2fx_lab.data import dialogue as dl
+    from llm2fx_lab.data import format as fmt
+    from llm2fx_lab.data.chains import sample_chain
+    from llm2fx_lab.data.cot import chain_of_thought, response_text
+    from llm2fx_lab.data.mrstft import mrstft_distance, mrstft_spectra, passes_similarity_filter
+    from llm2fx_lab.fx.render import render
+
+    rng = np.random.default_rng([cfg.seed, SPLIT_CODES[split], index])
+    dry, sr = segment.audio, segment.sample_rate
+    dry_spec = mrstft_spectra(dry)
+    best = None
+    tries = 0
+    for tries in range(1, cfg.max_filter_tries + 1):
+        chain = sample_chain(n_modules, rng)
+        wet = np.clip(render(dry, sr, chain), -1.0, 1.0).astype(np.float32)
+        if float(np.max(np.abs(wet))) < 1e-6:
+            continue
+        distance = mrstft_distance(wet, dry_spec)
+        if best is None or distance > best[2]:
+            best = (chain, wet, distance)
+        if passes_similarity_filter(distance, n_modules):
+            break
+    if best is None:
+        raise AudioError(f"{split}#{index}: every sampled chain silenced the segment")
+    chain, wet, distance = best
+    passed = passes_similarity_filter(distance, n_modules)
+
+    task = _pick_task(cfg, rng)
+    instrument = segment.instruments[0] if len(segment.instruments) == 1 else "mix"
+    if task == "blind":
+        evidence = compare(pseudo_dry(wet, sr), wet, sr)
+    else:
+        evidence = compare(dry, wet, sr)
+    text, inst_claims = dl.instruction(task, rng, instrument, evidence)
+    reasoning = chain_of_thought(chain, evidence, rng, index=index, blind=task == "blind")
+    response = response_text(chain, rng)
+    messages = dl.build_messages(text, reasoning.text, chain, response)
+    claims = [c.as_dict() | {"turn": 1, "evidence": "pair"} for c in list(inst_claims) + list(reasoning.claims)]
+    chains = [chain]
+    edit_evidence = None
+    if task == "refinement":
+        edits = dl.propose_edits(chain)
+        edit = edits[int(rng.integers(len(edits)))]
+        wet2 = np.clip(render(dry, sr, edit.chain), -1.0, 1.0).astype(np.float32)
+        edit_evidence = compare(wet, wet2, sr)
+        r_text, r_resp, r_claims = dl.refinement_turn(edit, edit_evidence, rng)
+        messages += [{"role": "user", "content": edit.request},
+                     fmt.assistant_message(r_text, edit.chain, r_resp)]
+        claims += [c.as_dict() | {"turn": 2, "evidence": "edit"} for c in r_claims]
+        chains.append(edit.chain)
+    final = chains[-1]
+    row: dict[str, Any] = {
+        "id": f"{split}-{index:07d}", "split": split, "index": index, "seed": cfg.seed, "task": task,
+        "dry_masked": task == "blind", "instruction": text,
+        "messages": json.dumps(messages), "text": fmt.render_dialogue(messages),
+        "chain": chain.to_json(), "final_chain": final.to_json(), "chains": json.dumps([c.to_tool_calls() for c in chains]),
+        "n_modules": len(chain), "modules": list(chain.names),
+        "evidence": _evidence_json(evidence), "edit_evidence": _evidence_json(edit_evidence) if edit_evidence else "",
+        "claims": json.dumps(claims), "mrstft_distance": float(distance), "similarity_passed": bool(passed),
+        "filter_tries": int(tries), "source": segment.source, "source_id": segment.source_id,
+        "group": segment.group, "instruments": list(segment.instruments), "sample_rate": int(sr),
+        "seconds": dry.shape[1] / sr,
+    }
+    row["_dry"], row["_wet"] = dry, wet
+    return row
+
+
+def _units_of_shard(cfg: GenerateConfig, split: str, shard: int) -> list[tuple[int, int]]:
+    """(unit, first index) pairs: units of ``segments_per_unit`` consecutive indices in the shard."""
+    total = cfg.split_size(split)
+    lo, hi = shard * cfg.shard_size, min((shard + 1) * cfg.shard_size, total)
+    k = cfg.segments_per_unit
+    return [(u, u * k) for u in range(lo // k, (hi - 1) // k + 1)] if hi > lo else []
+
+
+_SOURCE_CACHE: dict[tuple[str, int], Any] = {}
+
+
+def _source(cfg: GenerateConfig):
+    from llm2fx_lab.data.sources import make_source
+
+    key = (cfg.source, cfg.seed)
+    if key not in _SOURCE_CACHE:
+        _SOURCE_CACHE[key] = make_source(cfg.source, cfg.seed)
+    return _SOURCE_CACHE[key]
+
+
+def _unit_job(args: tuple) -> list[dict[str, Any]]:
+    cfg, split, unit, lengths, lo, hi = args
+    source = _source(cfg)
+    k = cfg.segments_per_unit
+    indices = [i for i in range(unit * k, (unit + 1) * k) if lo <= i < hi]
+    segments: list = []
+    attempt = 0
+    while len(segments) < k:
+        key = unit if attempt == 0 else unit + attempt * 10_000_019
+        got = source.segments(split, key, k - len(segments))
+        segments.extend(got)
+        attempt += 1
+        if attempt > 50:
+            raise AudioError(f"source {cfg.source!r} gave no usable (non-silent) segments for {split} unit {unit}")
+    rows = []
+    for i in indices:
+        seg = segments[i - unit * k]
+        rows.append(make_example(cfg, split, i, lengths[i], seg))
+    return [_finish_row(cfg, r) for r in rows]
+
+
+def _finish_row(cfg: GenerateConfig, row: dict[str, Any]) -> dict[str, Any]:
+    dry, wet = row.pop("_dry"), row.pop("_wet")
+    sr = row["sample_rate"]
+    dry_b, wet_b = _flac(dry, sr, cfg.flac_subtype), _flac(wet, sr, cfg.flac_subtype)
+    if cfg.audio == "inline":
+        row.update(dry_flac=dry_b, wet_flac=wet_b, dry_path="", wet_path="")
+    else:
+        folder = Path(cfg.out_dir) / "audio" / row["split"]
+        folder.mkdir(parents=True, exist_ok=True)
+        for kind, data in (("dry", dry_b), ("wet", wet_b)):
+            rel = f"audio/{row['split']}/{row['id']}_{kind}.flac"
+            tmp = Path(cfg.out_dir) / f"{rel}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, Path(cfg.out_dir) / rel)
+            row[f"{kind}_path"] = rel
+        row.update(dry_flac=None, wet_flac=None)
+    return row
+
+
+def features():
+    """The HF ``datasets.Features`` of a shard."""
+    from datasets import Features, Sequence, Value
+
+    s, i, f, b = Value("string"), Value("int64"), Value("float64"), Value("bool")
+    return Features({
+        "id": s, "split": s, "index": i, "seed": i, "task": s, "dry_masked": b, "instruction": s,
+        "messages": s, "text": s, "chain": s, "final_chain": s, "chains": s, "n_modules": i,
+        "modules": Sequence(s), "evidence": s, "edit_evidence": s, "claims": s, "mrstft_distance": f,
+        "similarity_passed": b, "filter_tries": i, "source": s, "source_id": s, "group": s,
+        "instruments": Sequence(s), "sample_rate": i, "seconds": f,
+        "dry_flac": Value("binary"), "wet_flac": Value("binary"), "dry_path": s, "wet_path": s,
+    })
+
+
+def shard_path(out_dir: str | os.PathLike, split: str, shard: int) -> Path:
+    return Path(out_dir) / f"{split}-{shard:05d}.parquet"
+
+
+def _shard_complete(path: Path, expected: int) -> bool:
+    if not path.exists():
+        return False
+    try:
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(str(path)).metadata.num_rows == expected
+    except Exception:  # a torn file from an interrupted run: regenerate it
+        return False
+
+
+def _write_shard(cfg: GenerateConfig, split: str, shard: int, rows: list[dict[str, Any]]) -> Path:
+    from datasets import Dataset
+
+    rows = sorted(rows, key=lambda r: r["index"])
+    path = shard_path(cfg.out_dir, split, shard)
+    tmp = path.with_suffix(".parquet.tmp")
+    Dataset.from_list(rows, features=features()).to_parquet(str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def _check_manifest(cfg: GenerateConfig) -> None:
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = out / "manifest.json"
+    fp = cfg.fingerprint()
+    if manifest.exists():
+        old = json.loads(manifest.read_text())
+        if old.get("config") != fp:
+            diff = sorted(k for k in fp if old.get("config", {}).get(k) != fp[k])
+            raise Llm2FxError(f"{out} holds a dataset made with other settings ({', '.join(diff)}); "
+                              "use another folder or the same settings to resume")
+    manifest.write_text(json.dumps({"format": "llm2fx-lab lp-fx v1", "config": fp}, indent=2) + "\n")
+
+
+def pending_shards(cfg: GenerateConfig, split: str) -> list[int]:
+    total = cfg.split_size(split)
+    n_shards = (total + cfg.shard_size - 1) // cfg.shard_size
+    out = []
+    for s in range(n_shards):
+        expected = min(cfg.shard_size, total - s * cfg.shard_size)
+        if not _shard_complete(shard_path(cfg.out_dir, split, s), expected):
+            out.append(s)
+    return out
+
+
+def generate(cfg: GenerateConfig, workers: int | None = None, progress: bool = True,
+             max_shards: int | None = None) -> list[Path]:
+    """Generate (or resume) every split of ``cfg``; returns the shards written now.
+
+    ``workers`` processes (default: all cores; 1 runs in this process). ``max_shards``
+    stops after that many shards (used to test resuming).
+    """
+    from tqdm.auto import tqdm
+
+    _check_manifest(cfg)
+    workers = os.cpu_count() or 1 if workers is None else max(int(workers), 1)
+    written: list[Path] = []
+    jobs: list[tuple] = []
+    shard_rows: dict[tuple[str, int], int] = {}
+    for split in cfg.splits:
+        lengths = schedule(cfg, split)
+        total = cfg.split_size(split)
+        for shard in pending_shards(cfg, split):
+            if max_shards is not None and len(shard_rows) >= max_shards:
+                break
+            lo, hi = shard * cfg.shard_size, min((shard + 1) * cfg.shard_size, total)
+            shard_rows[(split, shard)] = hi - lo
+            for unit, _ in _units_of_shard(cfg, split, shard):
+                jobs.append((cfg, split, unit, lengths, lo, hi, shard))
+    if not jobs:
+        return written
+    n_total = sum(shard_rows.values())
+    buffers: dict[tuple[str, int], list] = {k: [] for k in shard_rows}
+    bar = tqdm(total=n_total, desc="examples", unit="ex", disable=not progress)
+
+    def consume(job: tuple, rows: list) -> None:
+        key = (job[1], job[6])
+        buffers[key].extend(rows)
+        bar.update(len(rows))
+        if len(buffers[key]) == shard_rows[key]:
+            written.append(_write_shard(cfg, key[0], key[1], buffers.pop(key)))
+
+    try:
+        if workers == 1:
+            for job in jobs:
+                consume(job, _unit_job(job[:6]))
+        else:
+            import multiprocessing as mp
+
+            with mp.get_context("fork").Pool(workers) as pool:
+                for job, rows in zip(jobs, pool.imap(_unit_job, [j[:6] for j in jobs], chunksize=1)):
+                    consume(job, rows)
+    finally:
+        bar.close()
+    return written
+
+
+def iter_examples(out_dir: str | os.PathLike, split: str | None = None, columns: list[str] | None = None
+                  ) -> Iterator[dict[str, Any]]:
+    """Rows of a generated dataset, shard by shard, in index order."""
+    import pyarrow.parquet as pq
+
+    pattern = f"{split}-*.parquet" if split else "*.parquet"
+    for path in sorted(Path(out_dir).glob(pattern)):
+        yield from pq.read_table(str(path), columns=columns).to_pylist()
+
+
+def load_dataset_dir(out_dir: str | os.PathLike):
+    """The generated folder as a ``datasets.DatasetDict`` (one entry per split present)."""
+    from datasets import load_dataset
+
+    files = {s: sorted(str(p) for p in Path(out_dir).glob(f"{s}-*.parquet")) for s in SPLIT_CODES}
+    return load_dataset("parquet", data_files={k: v for k, v in files.items() if v})
+
+
+def decode_audio(row: dict[str, Any], out_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(dry, wet, sample_rate)`` of a row, float32 ``(2, samples)``, inline or from paths."""
+    import soundfile as sf
+
+    def read(kind: str) -> np.ndarray:
+        data = row.get(f"{kind}_flac")
+        src: Any = io.BytesIO(data) if data else Path(out_dir or ".") / row[f"{kind}_path"]
+        x, _ = sf.read(src, dtype="float32", always_2d=True)
+        return np.ascontiguousarray(x.T)
+
+    return read("dry"), read("wet"), int(row["sample_rate"])
