@@ -153,7 +153,7 @@ class AudioInput(widgets.VBox):
         self.reference.on_change(lambda _s: self._changed())
         self.no_dry.observe(lambda _c: self._on_no_dry(), "value")
         super().__init__([widgets.HTML("<h4 style='margin:4px 0'>Audio</h4>"),
-                          widgets.HBox([self.dry, self.reference], layout=widgets.Layout(gap="24px")),
+                          widgets.HBox([self.dry, self.reference], layout=widgets.Layout(justify_content="space-between", flex_flow="row wrap")),
                           self.no_dry])
 
     def on_change(self, callback: Callable[[], None]) -> None:

@@ -41,7 +41,7 @@ def apply_stage(x: np.ndarray, sample_rate: float, call: ToolCall, backend: str 
     if backend == "torch":
         from llm2fx_lab.fx.torch_render import render_torch
 
-        y = render_torch(x[None], sample_rate, [Chain((call,))], device=device)
+        y = render_torch(x.copy()[None], sample_rate, [Chain((call,))], device=device)
         return y[0].detach().cpu().numpy().astype(np.float32)
     raise BackendError(f"backend must be 'cpu' or 'torch', got {backend!r}")
 

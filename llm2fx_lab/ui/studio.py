@@ -121,13 +121,13 @@ class Studio(widgets.VBox):
         self.reasoning.on_undo_turn(self._on_undo_turn)
         self.backend.observe(self._on_backend, "value")
 
-        left = widgets.VBox([self.reasoning, self.player], layout=widgets.Layout(flex="1 1 0", min_width="320px"))
+        left = widgets.VBox([self.reasoning, self.player], layout=widgets.Layout(flex="1 1 0", min_width="320px", margin="0 16px 0 0"))
         right = widgets.VBox([self.editor], layout=widgets.Layout(flex="1 1 0", min_width="380px"))
         super().__init__([
             widgets.HTML("<h3 style='margin:4px 0'>llm2fx studio</h3>"),
             self.inputs,
-            widgets.HBox([left, right], layout=widgets.Layout(gap="16px", flex_flow="row wrap")),
-            widgets.HBox([self.backend, self.status], layout=widgets.Layout(gap="12px", align_items="center")),
+            widgets.HBox([left, right], layout=widgets.Layout(flex_flow="row wrap", justify_content="space-between")),
+            widgets.HBox([self.backend, self.status], layout=widgets.Layout(align_items="center")),
             self.error,
             self.plots,
         ])

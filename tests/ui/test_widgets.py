@@ -1,0 +1,307 @@
+"""Python-level widget tests: construct each widget alone and the Studio, set traits, simulate
+uploads (good, bad, too large), edit the chain, and check that renders, player and plots update."""
+
+import datetime
+import io
+import threading
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from llm2fx_lab.fx import MODULE_NAMES, Chain, render
+from llm2fx_lab.ui import AudioInput, AudioSlot, ChainEditor, Player, ReasoningView, SpectrumView, Studio
+from llm2fx_lab.ui._assets import asset, widgets_dir
+from tests.ui.scripted import CHAIN, ScriptedPlanner
+
+
+def upload_value(name: str, data: bytes):
+    """What ipywidgets 8 FileUpload.value holds after a browser upload."""
+    return ({"name": name, "type": "audio/wav", "size": len(data), "content": memoryview(data),
+             "last_modified": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)},)
+
+
+def wav_file(x: np.ndarray, sr: int) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, x.T, sr, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def test_assets_found():
+    assert (widgets_dir() / "chain_editor.js").is_file()
+    for name in ("chain_editor.js", "reasoning.js", "player.js", "common.css"):
+        assert "export default" in asset(name) or name.endswith(".css")
+
+
+# --- audio input ---------------------------------------------------------------------------
+
+def test_upload_good_then_bad_keeps_previous_audio(noise, sr):
+    slot = AudioSlot("dry")
+    seen = []
+    slot.on_change(seen.append)
+    slot.upload.value = upload_value("noise.wav", wav_file(noise, sr))
+    assert slot.audio is not None and slot.audio.shape == (2, sr) and slot.sample_rate == sr
+    assert "noise.wav" in slot.info.value and "1.0 s" in slot.info.value and "LUFS" in slot.info.value
+    assert slot.error.value == "" and len(seen) == 1
+    assert slot.upload.value == ()  # cleared so the same file can be picked again
+    before = slot.audio
+    slot.upload.value = upload_value("broken.wav", b"RIFF\x00\x00not audio at all")
+    assert slot.audio is before and len(seen) == 1
+    assert "broken.wav" in slot.error.value and "previous audio (noise.wav) is kept" in slot.error.value
+    slot.upload.value = upload_value("notes.txt", b"hello")
+    assert "unsupported extension" in slot.error.value and slot.audio is before
+
+
+def test_upload_size_limit(noise, sr):
+    slot = AudioSlot("reference", max_upload_bytes=1000)
+    slot.upload.value = upload_value("big.wav", wav_file(noise, sr))
+    assert slot.audio is None
+    assert "upload limit is" in slot.error.value and "big.wav" in slot.error.value
+
+
+def test_audio_input_examples_and_no_dry():
+    inputs = AudioInput()
+    changes = []
+    inputs.on_change(lambda: changes.append(1))
+    inputs.load_example("bass")
+    dry, ref, sr = inputs.pair()
+    assert dry.shape == ref.shape and sr == 44100 and not np.allclose(dry, ref)
+    inputs.no_dry.value = True
+    assert inputs.pair()[0] is None and inputs.dry.layout.display == "none"
+    inputs.reference.example.value = "piano"
+    assert "piano (demo chain)" in inputs.reference.info.value
+    assert len(changes) == 3
+
+
+# --- chain editor --------------------------------------------------------------------------
+
+def test_chain_editor_edits_and_history():
+    ed = ChainEditor(CHAIN)
+    changes = []
+    ed.on_change(lambda chain, kind: changes.append(kind))
+    assert [c["name"] for c in ed.chain] == list(CHAIN.names)
+    assert len(ed.toolset) == 9 and ed.has_estimate is False
+    ed.edit("set_param", module="compressor", param="ratio", value=8)
+    assert ed.value["compressor"]["ratio"] == 8.0 and ed.can_undo
+    ed.edit("move", module="limiter", index=0)
+    assert ed.value.names[0] == "limiter" and ed.chain[0]["name"] == "limiter"
+    ed.edit("bypass", module="reverb", value=True)
+    assert ed.value["reverb"].bypass
+    ed.edit("remove", module="equalizer")
+    assert "equalizer" not in ed.value
+    ed.edit("add", module="panner")
+    assert ed.value.names[-1] == "panner"
+    ed.edit("undo"); ed.edit("undo")
+    assert "equalizer" in ed.value and "panner" not in ed.value and ed.can_redo
+    ed.edit("redo")
+    assert "equalizer" not in ed.value
+    assert changes == ["set_param", "move", "bypass", "remove", "add", "undo", "undo", "redo"]
+    assert Chain.from_json(ed.json_text) == ed.value
+    ns = {}
+    exec(ed.python_text, ns)
+    assert ns["chain"] == ed.value
+
+
+def test_chain_editor_slider_drag_is_one_undo_step_and_resets():
+    ed = ChainEditor()
+    ed.set_estimate(CHAIN)
+    assert ed.has_estimate and ed.value == CHAIN
+    for v in (-30, -32, -34):
+        ed.edit("set_param", module="compressor", param="threshold_db", value=v, final=False)
+    ed.edit("set_param", module="compressor", param="threshold_db", value=-35, final=True)
+    assert ed.value["compressor"]["threshold_db"] == -35
+    ed.edit("undo")
+    assert ed.value == CHAIN
+    ed.edit("set_param", module="gain" if "gain" in CHAIN else "limiter", param="threshold_db", value=-6)
+    ed.edit("reset_module", module="limiter")
+    assert ed.value == CHAIN
+    ed.edit("set_param", module="reverb", param="mix_ratio", value=0.9)
+    ed.edit("reset_all")
+    assert ed.value == CHAIN
+
+
+def test_chain_editor_bad_edits_show_inline_errors():
+    ed = ChainEditor(CHAIN)
+    ed.edit("set_param", module="compressor", param="ratio", value=0.5)
+    assert "compressor.ratio must be in [1, 20], got 0.5" in ed.error and ed.value == CHAIN
+    ed.edit("set_param", module="compressor", param="ratio", value=None)
+    assert "enter a number" in ed.error
+    ed.edit("add", module="compressor")
+    assert "already in the chain" in ed.error
+    ed.edit("set_param", module="compressor", param="ratio", value=3)
+    assert ed.error == ""
+    ed.edit("reset_all")
+    ed2 = ChainEditor()
+    ed2.edit("reset_all")
+    assert "no planner estimate" in ed2.error
+    ed2.edit("frobnicate")
+    assert "unknown chain edit" in ed2.error
+
+
+def test_chain_editor_can_add_every_module():
+    ed = ChainEditor()
+    for name in MODULE_NAMES:
+        ed.edit("add", module=name)
+    assert ed.value.names == MODULE_NAMES and ed.error == ""
+
+
+# --- reasoning -----------------------------------------------------------------------------
+
+def test_reasoning_view_streams_by_step(noise, sr):
+    view = ReasoningView(ScriptedPlanner())
+    finals = []
+    view.on_final(lambda final, turn: finals.append(final))
+    assert view.run(noise, noise, sr) is not None
+    assert view.status == "running"
+    assert view.wait(10)
+    assert view.status == "done" and finals[0].chain == CHAIN
+    assert [s["step"] for s in view.steps] == ["selection", "order", "parameters", "refinement"]
+    assert "equalizer" in view.steps[0]["text"]
+    assert [c["name"] for c in view.tool_calls] == list(CHAIN.names)
+    assert view.response.startswith("Done") and view.tokens > 10
+    assert view.first_token_seconds >= 0 and view.tokens_per_second > 0
+    assert len(view.turns) == 1 and view.turns[0]["done"]
+
+
+def test_reasoning_view_stop(noise, sr):
+    view = ReasoningView(ScriptedPlanner(delay_seconds=0.2))
+    view.run(noise, noise, sr)
+    view._on_front_end_msg(view, {"op": "stop"}, [])
+    assert view.wait(10) and view.status == "stopped"
+
+
+def test_reasoning_view_errors_inline(noise, sr):
+    view = ReasoningView()
+    assert view.run(noise, noise, sr) is None and "no planner" in view.error and not view.can_plan
+
+    class Broken:
+        name = "broken"
+
+        def plan(self, *a, **k):
+            yield from ()
+            raise RuntimeError("model exploded")
+
+    view.run(noise, noise, sr, planner=Broken())
+    view.wait(10)
+    assert view.status == "error" and "model exploded" in view.error and view.turns == []
+
+
+# --- player and plots ----------------------------------------------------------------------
+
+def test_player_sends_audio_lazily_and_matches_loudness(noise, sr):
+    p = Player()
+    p.set_source("dry", noise, sr)
+    p.set_source("render", noise * 2, sr)
+    assert p.versions["dry"] == 1 and p.dry_wav == b"" and p.render_wav == b""
+    assert p.gains_db["render"] == pytest.approx(-6.02, abs=0.05) and p.gains_db["dry"] == 0
+    sent = p.load("render")
+    assert sent == len(p.render_wav) == 44 + 4 * sr and p.sent["render"] == 1
+    assert p.load("render") == 0  # not resent while unchanged
+    p._on_front_end_msg(p, {"op": "load", "key": "dry"}, [])
+    assert p.sent["dry"] == 1
+    stages = [("input", noise), ("gain", noise * 2)]
+    p.set_stages(stages, sr)
+    p.stage = 0
+    assert p.labels["render"] == "After input" and p.audio("render") is noise and p.versions["render"] == 2
+    p.stage = -1
+    assert p.labels["render"] == "Render" and np.allclose(p.audio("render"), noise * 2)
+
+
+def test_spectrum_view_updates(noise, sr):
+    view = SpectrumView(sr)
+    view.set_audio("dry", noise, sr)
+    assert len(view.figure.data[0].y) == len(view.freqs_hz)
+    view.set_chain(Chain.from_tool_calls([{"name": "equalizer", "arguments": {"mid_gain_db": 6}}]), sr)
+    assert max(view.figure.data[3].y) == pytest.approx(6.0, abs=0.1)
+    view.set_chain(Chain(), sr)
+    assert len(view.figure.data[3].y) == 0
+
+
+# --- the studio ----------------------------------------------------------------------------
+
+@pytest.fixture
+def studio():
+    s = Studio(planner=ScriptedPlanner(), example="drums", tail_seconds=0.5)
+    assert s.wait(30)
+    return s
+
+
+def test_studio_plans_renders_and_updates_everything(studio):
+    dry, _ref, sr = studio.inputs.pair()
+    assert studio.output().shape == (2, dry.shape[1] + sr // 2)
+    np.testing.assert_array_equal(studio.output()[:, : dry.shape[1]], dry)  # empty chain
+    studio.plan()
+    assert studio.wait(30) and studio.reasoning.status == "done"
+    assert studio.chain == CHAIN and studio.editor.has_estimate
+    np.testing.assert_allclose(studio.output(), render(dry, sr, CHAIN, tail_seconds=0.5), atol=1e-6)
+    spectrum_before = list(studio.plots.spectrum.figure.data[2].y)
+    version = studio.player.versions["render"]
+    studio.editor.edit("set_param", module="equalizer", param="high_gain_db", value=-10)
+    assert studio.wait_render(30)
+    assert studio.last_render.recomputed == len(CHAIN)
+    assert list(studio.plots.spectrum.figure.data[2].y) != spectrum_before
+    assert studio.player.versions["render"] > version and studio.player.render_wav == b""
+    studio.editor.edit("set_param", module="limiter", param="threshold_db", value=-6)
+    assert studio.wait_render(30) and studio.last_render.recomputed == 1
+    np.testing.assert_allclose(studio.output(), render(dry, sr, studio.chain, tail_seconds=0.5), atol=1e-6)
+    assert "recomputed" in studio.status.value and studio.error.value == ""
+    assert studio.player.stages == ["input", *CHAIN.names]
+
+
+def test_studio_conversation_turn_and_undo(studio):
+    studio.plan()
+    studio.wait(30)
+    mix = studio.chain["reverb"]["mix_ratio"]
+    studio.reasoning._on_front_end_msg(studio.reasoning, {"op": "instruct", "text": "less reverb"}, [])
+    assert studio.wait(30)
+    assert studio.chain["reverb"]["mix_ratio"] == pytest.approx(mix / 2)
+    assert [t["instruction"] for t in studio.reasoning.turns] == ["(first estimate)", "less reverb"]
+    studio.reasoning._on_front_end_msg(studio.reasoning, {"op": "undo_turn", "index": 1}, [])
+    studio.wait_render(30)
+    assert studio.chain == CHAIN and studio.reasoning.turns[1]["undone"]
+
+
+def test_studio_blind_and_backend(studio):
+    studio.inputs.no_dry.value = True
+    assert studio.output() is None and "blind" in studio.status.value
+    studio.plan()
+    assert studio.wait(30) and studio.chain == CHAIN  # the planner ran on the reference alone
+    studio.inputs.no_dry.value = False
+    studio.wait_render(30)
+    assert studio.output() is not None
+    torch_option = [v for _label, v in studio.backend.options if v[0] == "torch"]
+    if torch_option:
+        studio.backend.value = torch_option[0]
+        assert studio.wait_render(60)
+        assert studio.error.value == "" and "torch" in studio.status.value
+
+
+def test_studio_without_planner_says_how_to_get_one(monkeypatch):
+    import llm2fx_lab.planners as registry
+
+    monkeypatch.delattr(registry, "default_planner", raising=False)
+    monkeypatch.delenv("LLM2FX_PLANNER", raising=False)
+    s = Studio(example="drums")
+    s.plan()
+    assert "no planner" in s.reasoning.error
+
+
+def test_studio_default_planner_from_registry():
+    import llm2fx_lab.planners as registry
+
+    if not hasattr(registry, "default_planner"):
+        pytest.skip("the planner registry is not there yet")
+    s = Studio()
+    assert s.planner is not None and s.reasoning.can_plan is False  # no audio yet
+    s.load_example("guitar")
+    assert s.reasoning.can_plan
+
+
+def test_worker_thread_does_not_block_the_kernel(studio):
+    slow = ScriptedPlanner(delay_seconds=0.05)
+    studio.planner = slow
+    studio.plan()
+    assert studio.reasoning.running  # returned at once, streaming in the background
+    assert threading.current_thread() is threading.main_thread()
+    studio.reasoning.stop()
+    assert studio.wait(30) and studio.reasoning.status == "stopped"
