@@ -25,59 +25,58 @@ def code(text: str):
 
 STUDIO = [
     md("""
-# 01 · Studio (first version)
+# 01 · Studio
 
-Load a bundled example, render it through an effect chain, listen before and after, and compare
-spectra. The chain is written in the official tool-call format of LLM2Fx-Tools; edit it and
-re-run the cells below to hear the difference.
+Upload a dry clip and a reference (or pick a bundled example), watch the planner reason its way to
+an effect chain, then edit the chain, listen and look. Everything below is live: slider drags
+re-render only the modules after the one you touched, and the spectra follow.
+
+- **Audio**: upload wav/flac/ogg/mp3 for the *dry* and *reference* slots, or pick an example.
+  Tick *No dry clip* for blind estimation from the reference alone.
+- **Reasoning**: the planner's stream, step by step, with tool calls as cards. *Stop* ends it
+  early; type a request ("less reverb", "make it brighter") to continue the conversation. Each turn
+  can be undone.
+- **Effect chain**: drag cards (or focus one and press Alt+Up/Down) to reorder; bypass, remove,
+  add modules; sliders (log scale where the toolset says so) and exact numbers; undo/redo;
+  reset to the planner's estimate; export JSON or copy as Python.
+- **Listen**: one player with an A/B switch that keeps the position, optional loudness matching,
+  and a step-through of the signal after each module.
+"""),
+    code("""
+from llm2fx_lab.ui import Studio
+
+studio = Studio(example="drums")   # the drums clip and its demo chain's render as reference
+studio
+"""),
+    md("Run the default planner on the loaded pair. It streams in a background thread, so the notebook stays responsive."),
+    code("""
+print("planner:", getattr(studio.planner, "name", studio.planner))
+studio.plan()
+"""),
+    md("""
+The chain in the editor is a plain `Chain` at any time: use it in code, render it, save it.
+(While the planner is still streaming this shows the chain from before.)
+"""),
+    code("""
+print(studio.chain)
+print(studio.chain.to_json(indent=2))
+"""),
+    md("""
+### Under the hood
+
+The studio is a composition of small widgets from `llm2fx_lab.ui` (`AudioInput`, `ReasoningView`,
+`ChainEditor`, `Player`, `SpectrumView`, `DynamicsView`), each usable alone. Rendering is the plain
+library: `render` for the output, `render_stages` for the signal after each module.
 """),
     code("""
 import numpy as np
-import matplotlib.pyplot as plt
-from IPython.display import Audio, display
+from llm2fx_lab.examples import example_pair
+from llm2fx_lab.fx import render_stages
 
-from llm2fx_lab.examples import list_examples, load_example, example_chain
-from llm2fx_lab.fx import Chain, render, render_stages, describe_chain
-
-print("bundled examples:", ", ".join(list_examples()))
-dry, sr = load_example("drums")
-print(f"dry: {dry.shape[1] / sr:.1f} s, {sr:.0f} Hz, stereo")
-"""),
-    md("The demonstration chain of this clip, in plain English:"),
-    code("""
-chain = example_chain("drums")
-print(describe_chain(chain))
-chain.to_tool_calls()
-"""),
-    md("Render it (with a 2 s tail so the reverb is not cut) and listen. `normalize=False` keeps honest levels."),
-    code("""
-wet = render(dry, sr, chain, tail_seconds=2.0)
-display(Audio(dry, rate=sr, normalize=False), Audio(np.clip(wet, -1, 1), rate=sr, normalize=False))
-"""),
-    md("Edit the chain: add a high-shelf boost and move it first. Chains are immutable; edits return new ones."),
-    code("""
-edited = chain.with_module("equalizer", {"high_gain_db": 8, "high_cutoff_freq": 6000}, index=0)
-print(describe_chain(edited))
-wet_edited = render(dry, sr, edited, tail_seconds=2.0)
-display(Audio(np.clip(wet_edited, -1, 1), rate=sr, normalize=False))
-"""),
-    md("Average spectra (Welch, mid channel) before and after, on a log frequency axis."),
-    code("""
-from scipy.signal import welch
-
-fig, ax = plt.subplots(figsize=(8, 3.5))
-for label, x in (("dry", dry), ("demo chain", wet), ("edited", wet_edited)):
-    f, p = welch(x.mean(axis=0), fs=sr, nperseg=4096)
-    ax.semilogx(f[1:], 10 * np.log10(p[1:] + 1e-12), label=label)
-ax.set(xlabel="frequency (Hz)", ylabel="power (dB)", xlim=(20, sr / 2))
-ax.legend(); ax.grid(alpha=0.3)
-plt.show()
-"""),
-    md("Step through the chain: the signal after each module."),
-    code("""
-for label, x in render_stages(dry, sr, edited, tail_seconds=2.0):
+dry, reference, sr, demo_chain = example_pair("drums")
+for label, x in render_stages(dry, sr, demo_chain, tail_seconds=1.0):
     rms_db = 20 * np.log10(np.sqrt(np.mean(x ** 2)) + 1e-12)
-    print(f"{label:>12}: RMS {rms_db:6.1f} dBFS, peak {20 * np.log10(np.abs(x).max() + 1e-12):6.1f} dBFS")
+    print(f"{label:>14}: RMS {rms_db:6.1f} dBFS, peak {20 * np.log10(np.abs(x).max() + 1e-12):6.1f} dBFS")
 """),
 ]
 
