@@ -15,7 +15,7 @@ import scipy.signal
 
 from llm2fx_lab.fx.render import equalizer_sos
 from llm2fx_lab.fx.spec import module as module_spec
-from llm2fx_lab.planners.pair_features import EQ_FREQS_HZ, PairFeatures, impulse_response, _ir_decay
+from llm2fx_lab.planners.pair_features import EQ_FREQS_HZ, PairFeatures, _ir_decay, impulse_response, late_energy
 
 #: Presence thresholds (tuned on generated pairs; see scripts/train_analysis_planner.py).
 THRESHOLDS = {
@@ -177,7 +177,7 @@ def reverb_table(sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
         y = pedalboard.Reverb(room_size=float(room), damping=0.5, width=0.5, wet_level=1.0, dry_level=0.0)(
             x, sample_rate)
         h, rate = impulse_response(x, y, sample_rate)
-        late.append(float(np.sum(h[int(0.05 * rate):] ** 2)))
+        late.append(late_energy(h, rate))
         decay.append(_ir_decay(h, rate))
     return np.asarray(late), np.asarray(decay)
 

@@ -69,6 +69,7 @@ class PairFeatures:
     echo_second_level: float
     echo_strength: float
     dyn_slope: float
+    dyn_residual_slope: float
     dyn_spread_db: float
     dry_peak_dbfs: float
     ref_peak_dbfs: float
@@ -147,16 +148,35 @@ def mid_transfer_db(x: np.ndarray, y: np.ndarray, sample_rate: float) -> tuple[n
     return out, float(min(coh_num / (coh_den + 1e-30), 1.0))
 
 
-def impulse_response(x: np.ndarray, y: np.ndarray, sample_rate: float) -> tuple[np.ndarray, float]:
-    """Regularised deconvolution of the decimated mid signals: ``y ~ h * x``; ``h`` of :data:`IR_SECONDS`."""
+def impulse_response(x: np.ndarray, y: np.ndarray, sample_rate: float,
+                     with_residual: bool = False) -> Any:
+    """Regularised deconvolution of the decimated mid signals: ``y ~ h * x``; ``h`` of :data:`IR_SECONDS`.
+
+    With ``with_residual`` also returns the frame-level dynamics residual slope: the slope
+    of (reference level - linear prediction level) against the prediction's level, which is
+    about 0 for linear chains (reverb and delay included) and negative after compression.
+    """
     d, rate = F.decimated_mono(x, sample_rate)
     w, _ = F.decimated_mono(y, sample_rate)
     n_fft = 1 << int(math.ceil(math.log2(2 * d.size)))
     big_d = scipy.fft.rfft(d, n_fft)
     big_w = scipy.fft.rfft(w, n_fft)
     power = big_d.real ** 2 + big_d.imag ** 2
-    h = scipy.fft.irfft(big_w * np.conj(big_d) / (power + 1e-3 * power.mean() + 1e-300), n_fft)
-    return h[: int(IR_SECONDS * rate)], rate
+    big_h = big_w * np.conj(big_d) / (power + 1e-3 * power.mean() + 1e-300)
+    h = scipy.fft.irfft(big_h, n_fft)[: int(IR_SECONDS * rate)]
+    if not with_residual:
+        return h, rate
+    pred = scipy.fft.irfft(big_d * scipy.fft.rfft(h, n_fft), n_fft)[: d.size]
+    n = max(int(FRAME_SECONDS * rate), 8)
+    frames = d.size // n
+    if frames < 4:
+        return h, rate, 0.0
+    lp = 10 * np.log10((pred[: frames * n] ** 2).reshape(frames, n).mean(axis=1) + 1e-12)
+    lw = 10 * np.log10((w[: frames * n] ** 2).reshape(frames, n).mean(axis=1) + 1e-12)
+    keep = lp > lp.max() - 30
+    if keep.sum() < 4 or np.ptp(lp[keep]) < 1e-6:
+        return h, rate, 0.0
+    return h, rate, float(np.polyfit(lp[keep], lw[keep] - lp[keep], 1)[0])
 
 
 def _echo(h: np.ndarray, rate: float) -> tuple[float, float, float, float]:
@@ -176,6 +196,13 @@ def _echo(h: np.ndarray, rate: float) -> tuple[float, float, float, float]:
     second = float(mag[2 * lag - 2:2 * lag + 3].max()) if 2 * lag + 3 < mag.size else 0.0
     strength = first / (float(np.median(region)) + 1e-12)
     return lag / rate, first, second, strength
+
+
+def late_energy(h: np.ndarray, rate: float) -> float:
+    """Diffuse energy of the IR after 50 ms: median power per sample times length (echo
+    spikes barely move a median, so a delay alone gives little)."""
+    tail = h[int(0.05 * rate): int(1.0 * rate)] ** 2
+    return float(np.median(tail) * tail.size) if tail.size else 0.0
 
 
 def _ir_decay(h: np.ndarray, rate: float) -> float:
@@ -243,12 +270,12 @@ def pair_features(dry: Any, reference: Any, sample_rate: float, max_seconds: flo
     eq, coherence = mid_transfer_db(x, y, sr)
     weights = np.ones_like(eq)
     broadband = float(np.median(eq * weights))
-    h, rate = impulse_response(x, y, sr)
+    h, rate, residual_slope = impulse_response(x, y, sr, with_residual=True)
     near = max(int(0.003 * rate), 1)
     direct = float(np.abs(h[:near]).max())
     e_direct = direct ** 2 + 1e-12
     early = float(np.sum(h[near:int(0.05 * rate)] ** 2))
-    late = float(np.sum(h[int(0.05 * rate):] ** 2))
+    late = late_energy(h, rate)
     delay_s, first, second, strength = _echo(h, rate)
     slope, spread = frame_dynamics(x, y, sr)
     peak_x = 20 * np.log10(float(np.abs(x).max()) + 1e-12)
@@ -275,6 +302,7 @@ def pair_features(dry: Any, reference: Any, sample_rate: float, max_seconds: flo
         echo_second_level=second / (first + 1e-12),
         echo_strength=strength,
         dyn_slope=slope,
+        dyn_residual_slope=residual_slope,
         dyn_spread_db=spread,
         dry_peak_dbfs=peak_x,
         ref_peak_dbfs=peak_y,

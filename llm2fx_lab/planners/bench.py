@@ -1,0 +1,142 @@
+"""Benchmark planners on LP-Fx-style test pairs: the paper's metrics per chain length.
+
+:func:`make_test_pairs` builds the test split the way the reference does (General MIDI dry
+segments, chains sampled as its generator does, the MR-STFT similarity filter) with
+``per_length`` pairs for each chain length 1..9 (the LP-Fx test split has 100 per length);
+:func:`load_pairs_folder` reads any folder of dry clips with chains. :func:`run_bench` runs a
+planner over the pairs and scores them with :func:`llm2fx_lab.analysis.score` (calibration
+rows included); :func:`markdown_table` formats the result beside the paper's numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from llm2fx_lab.errors import Llm2FxError
+from llm2fx_lab.planners.events import collect
+
+log = logging.getLogger(__name__)
+
+#: The paper's Table (LP-Fx test set, real stems): method -> (Acc, Rank Corr, MAE, MRS L/R).
+PAPER_ROWS = {
+    "Regression (paper)": (0.55, -0.03, 0.20, 3.81),
+    "MultiTask (paper)": (0.61, 0.00, 0.23, 3.17),
+    "Gemini 2.5 Flash (paper)": (0.78, 0.54, 0.32, 3.42),
+    "LLM2Fx-Tools (paper)": (0.80, 0.56, 0.23, 3.13),
+}
+
+
+def make_test_pairs(per_length: int = 100, seed: int = 1234, source: str = "midi", split: str = "test",
+                    lengths: Sequence[int] = tuple(range(1, 10)), seconds: float | None = None,
+                    similarity_filter: bool = True) -> list[dict[str, Any]]:
+    """LP-Fx-style test pairs: ``per_length`` chains of each length over fresh dry segments.
+
+    Returns
+    -------
+    list of dict
+        ``{"dry", "reference_audio", "sample_rate", "reference" (Chain), "id"}``.
+    """
+    from llm2fx_lab.data.chains import sample_chain
+    from llm2fx_lab.data.mrstft import mrstft_distance, passes_similarity_filter
+    from llm2fx_lab.data.sources import iter_segments, make_source
+    from llm2fx_lab.fx.render import render
+
+    rng = np.random.default_rng(seed)
+    segments = iter_segments(make_source(source, seed=seed), split, 10 ** 9)
+    out = []
+    for n in lengths:
+        made = 0
+        while made < per_length:
+            seg = next(segments)
+            dry = seg.audio if seconds is None else seg.audio[:, : int(seconds * seg.sample_rate)]
+            for _ in range(20):
+                chain = sample_chain(n, rng)
+                wet = render(dry, seg.sample_rate, chain)
+                if not similarity_filter or passes_similarity_filter(mrstft_distance(wet, dry), n):
+                    break
+            else:
+                continue
+            out.append({"dry": dry, "reference_audio": wet, "sample_rate": float(seg.sample_rate),
+                        "reference": chain, "id": f"{seg.source_id}-{n}-{made}"})
+            made += 1
+    return out
+
+
+def load_pairs_folder(folder: str | Path) -> list[dict[str, Any]]:
+    """Pairs from a folder: ``*.wav``/``*.flac`` dry clips, each with ``NAME.json`` holding its chain.
+
+    The reference audio is the dry clip rendered through the chain (as the official data).
+    """
+    from llm2fx_lab.audio.io import load_audio
+    from llm2fx_lab.fx.chain import Chain
+    from llm2fx_lab.fx.render import render
+
+    folder = Path(folder)
+    out = []
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in (".wav", ".flac")):
+        meta = path.with_suffix(".json")
+        if not meta.exists():
+            continue
+        chain = Chain.from_tool_calls(json.loads(meta.read_text()))
+        dry, sr = load_audio(path)
+        out.append({"dry": dry, "reference_audio": render(dry, sr, chain), "sample_rate": float(sr),
+                    "reference": chain, "id": path.stem})
+    if not out:
+        raise Llm2FxError(f"no dry clips with chains (NAME.wav + NAME.json) in {folder}")
+    return out
+
+
+def run_planner(planner: Any, pairs: Sequence[dict[str, Any]], blind: bool = False,
+                progress: bool = False) -> tuple[list[Any], list[float]]:
+    """Run ``planner`` over the pairs: (predicted chains, seconds per example)."""
+    chains, seconds = [], []
+    items: Iterable = pairs
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(pairs, desc=getattr(planner, "name", "planner"))
+    for pair in items:
+        t0 = time.perf_counter()
+        result = collect(planner.plan(None if blind else pair["dry"], pair["reference_audio"], pair["sample_rate"]))
+        seconds.append(time.perf_counter() - t0)
+        chains.append(result.chain)
+    return chains, seconds
+
+
+def run_bench(planner: Any, pairs: Sequence[dict[str, Any]], progress: bool = False,
+              **score_options: Any) -> tuple[Any, Any, list[float]]:
+    """Run and score a planner: (summary table, per-example table, seconds per example)."""
+    from llm2fx_lab.analysis.scoring import score_examples, summarize
+
+    chains, seconds = run_planner(planner, pairs, progress=progress)
+    per_example = score_examples(pairs, chains, **score_options)
+    return summarize(per_example), per_example, seconds
+
+
+def markdown_table(rows: dict[str, Any], seconds: dict[str, float], note: str = "") -> str:
+    """Markdown table: our planners (and calibration rows) beside the paper's rows.
+
+    Parameters
+    ----------
+    rows : dict of label -> summary DataFrame row (a mapping with acc, rank_corr, mae, mrs, ...)
+    seconds : dict of label -> mean seconds per example (missing for calibration rows)
+    """
+    head = ("| method | audio | Acc | Rank Corr | MAE | MRS L/R | audible Acc | audible order Acc | s / example |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    fmt = lambda v, p="{:.2f}": "-" if v is None or not np.isfinite(v) else p.format(v)  # noqa: E731
+    for label, r in rows.items():
+        lines.append(f"| {label} | ours (generated GM) | {fmt(r['acc'] * 100, '{:.0f}%')} | {fmt(r['rank_corr'])} | "
+                     f"{fmt(r['mae'], '{:.3f}')} | {fmt(r['mrs_l'])} / {fmt(r['mrs_r'])} | "
+                     f"{fmt(r.get('audible_acc', np.nan) * 100, '{:.0f}%')} | "
+                     f"{fmt(r.get('audible_order_acc', np.nan) * 100, '{:.0f}%')} | {fmt(seconds.get(label))} |")
+    for label, (acc, rc, mae, mrs) in PAPER_ROWS.items():
+        lines.append(f"| {label} | paper (LP-Fx, MedleyDB stems; different audio) | {acc * 100:.0f}% | {rc:.2f} | "
+                     f"{mae:.2f} | {mrs:.2f} | - | - | - |")
+    return (note + "\n\n" if note else "") + head + "\n".join(lines) + "\n"
