@@ -96,7 +96,7 @@ function render({ model, el }) {
       "aria-valuetext": fmt(p, value), value: Math.round(toUnit(p, value) * 1000) });
     const num = h("input", { type: "number", min: p.lowest_valid, max: p.maximum, step: "any",
       class: "l2f-number", "aria-label": `${call.name} ${p.label} exact value${p.unit ? " in " + p.unit : ""}`,
-      value });
+      value: Number(value.toPrecision(6)) });
     const unit = h("span", { class: "l2f-muted" }, p.unit === ":1" ? ":1" : p.unit);
     slider.addEventListener("input", () => {
       const v = fromUnit(p, slider.value / 1000);
@@ -178,7 +178,7 @@ function render({ model, el }) {
           const num = row.parentElement.querySelector("input.l2f-number");
           const v = call.arguments[p.name];
           if (document.activeElement !== row) row.value = Math.round(toUnit(p, v) * 1000);
-          if (document.activeElement !== num) { num.value = v; num.classList.remove("l2f-invalid"); }
+          if (document.activeElement !== num) { num.value = Number(v.toPrecision(6)); num.classList.remove("l2f-invalid"); }
           row.setAttribute("aria-valuetext", fmt(p, v));
         }
       }

@@ -1,0 +1,144 @@
+// Drive the studio notebook in JupyterLab with Debian's Chromium (playwright-core, no browser
+// download). Called by tests/ui/test_browser.py with one JSON argument:
+//   {url, artifacts, upload, chromium, profile}
+// Prints one JSON line "RESULT {...}" with what it observed; the Python test asserts on it.
+// Python-side state is read by executing code in the notebook's kernel through `window.jupyterapp`.
+
+import { chromium } from "playwright-core";
+
+const cfg = JSON.parse(process.argv[2]);
+const result = { steps: [], console_errors: [] };
+const log = (msg) => { result.steps.push(msg); console.error(`[drive] ${msg}`); };
+
+const context = await chromium.launchPersistentContext(cfg.profile, {
+  executablePath: cfg.chromium,
+  headless: true,
+  viewport: { width: 1400, height: 1000 },
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required"],
+});
+const page = context.pages()[0] || (await context.newPage());
+page.on("console", (m) => { if (m.type() === "error") result.console_errors.push(m.text().slice(0, 300)); });
+page.on("pageerror", (e) => result.console_errors.push(`pageerror: ${String(e).slice(0, 300)}`));
+let shot = 0;
+const screenshot = async (name) => page.screenshot({ path: `${cfg.artifacts}/${String(++shot).padStart(2, "0")}-${name}.png`, fullPage: false });
+
+// Run Python in the notebook's kernel and return its stdout.
+async function py(code) {
+  return page.evaluate(async (code) => {
+    const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+    let out = "";
+    const future = kernel.requestExecute({ code, store_history: false });
+    future.onIOPub = (msg) => {
+      if (msg.header.msg_type === "stream") out += msg.content.text;
+      if (msg.header.msg_type === "error") out += `ERROR ${msg.content.ename}: ${msg.content.evalue}`;
+    };
+    await future.done;
+    return out;
+  }, code);
+}
+const state = async () => JSON.parse(await py(
+  "import json, hashlib\n" +
+  "studio.wait_render(30)\n" +
+  "_o = studio.output()\n" +
+  "print(json.dumps({'chain': studio.chain.to_tool_calls(include_bypassed=True), 'names': list(studio.chain.names),\n" +
+  "  'render_sha': hashlib.sha1(_o.tobytes()).hexdigest() if _o is not None else None, 'renders': studio.renders,\n" +
+  "  'dry': studio.inputs.dry.source, 'status': studio.reasoning.status, 'edit_ms': studio.edit_seconds * 1e3}))"));
+// The drawn path of every line trace in the spectrum plot (changes when it redraws with new data).
+const spectrumPaths = () => page.evaluate(() => {
+  const plot = document.querySelector(".js-plotly-plot");
+  return plot ? Array.from(plot.querySelectorAll(".scatterlayer .trace path.js-line")).map((p) => p.getAttribute("d") || "").join("|") : "";
+});
+
+try {
+  await page.goto(cfg.url, { waitUntil: "domcontentloaded", timeout: 60000 });
+  await page.waitForFunction(() => {
+    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+    return k && k.status === "idle";
+  }, null, { timeout: 60000, polling: 250 });
+  log("notebook open, kernel idle");
+  await page.evaluate(() => window.jupyterapp.commands.execute("notebook:run-all-cells"));
+  await page.waitForSelector(".l2f-reasoning", { timeout: 60000 });
+  await page.waitForSelector('.l2f-reasoning[data-status="done"]', { timeout: 90000 });
+  await page.waitForFunction(() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === "idle",
+    null, { timeout: 60000, polling: 250 });
+  result.stream = await page.evaluate(() => ({
+    steps: Array.from(document.querySelectorAll(".l2f-reasoning .l2f-step")).map((s) => s.dataset.step),
+    calls: Array.from(document.querySelectorAll(".l2f-reasoning .l2f-call")).map((c) => c.dataset.module),
+    stats: document.querySelector(".l2f-reasoning .l2f-stats").textContent,
+  }));
+  log(`reasoning done: ${JSON.stringify(result.stream)}`);
+  await page.locator(".l2f-reasoning").scrollIntoViewIfNeeded();
+  await screenshot("planned");
+  result.after_plan = await state();
+  result.cards_after_plan = await page.$$eval(".l2f-chain .l2f-card", (cs) => cs.map((c) => c.dataset.module));
+
+  // 1. Upload a dry file through the upload control.
+  const [chooser] = await Promise.all([page.waitForEvent("filechooser", { timeout: 15000 }), page.click(".l2f-upload-dry")]);
+  await chooser.setFiles(cfg.upload);
+  await page.waitForFunction((name) => (document.querySelector(".l2f-info-dry") || {}).textContent?.includes(name),
+    cfg.upload.split("/").pop(), { timeout: 30000 });
+  result.after_upload = await state();
+  result.dry_info = await page.textContent(".l2f-info-dry");
+  log(`uploaded: ${result.dry_info}`);
+  await page.locator(".l2f-slot-dry").scrollIntoViewIfNeeded();
+  await screenshot("uploaded");
+
+  // 2. Drag the last module card onto the first one (HTML5 drag and drop), both in view.
+  await page.setViewportSize({ width: 1400, height: 2600 });
+  await page.locator(".l2f-chain").scrollIntoViewIfNeeded();
+  const cards = page.locator(".l2f-chain .l2f-card");
+  const n = await cards.count();
+  const last = cards.nth(n - 1), first = cards.nth(0);
+  result.dragged = await last.getAttribute("data-module");
+  await last.dragTo(first, { sourcePosition: { x: 12, y: 12 }, targetPosition: { x: 40, y: 10 } });
+  await page.waitForFunction((name) => document.querySelector(".l2f-chain .l2f-card")?.dataset.module === name,
+    result.dragged, { timeout: 15000 });
+  result.after_drag = await state();
+  log(`dragged ${result.dragged} to the top: ${result.after_drag.names.join(" > ")}`);
+  await screenshot("dragged");
+  await page.setViewportSize({ width: 1400, height: 1000 });
+
+  // 3. Move a slider with the mouse (a real drag over the range input).
+  const plotsBefore = await spectrumPaths();
+  const slider = page.locator(".l2f-chain input.l2f-slider").first();
+  result.slider = { module: await slider.getAttribute("data-module"), param: await slider.getAttribute("data-param") };
+  await slider.scrollIntoViewIfNeeded();
+  const box = await slider.boundingBox();
+  const y = box.y + box.height / 2;
+  const startValue = Number(await slider.inputValue());
+  const fromX = box.x + box.width * (startValue / 1000), toX = box.x + box.width * (startValue > 500 ? 0.15 : 0.85);
+  await page.mouse.move(fromX, y);
+  await page.mouse.down();
+  for (let i = 1; i <= 10; i++) { await page.mouse.move(fromX + ((toX - fromX) * i) / 10, y); await page.waitForTimeout(30); }
+  await page.mouse.up();
+  result.slider.start = startValue;
+  result.slider.end = Number(await slider.inputValue());
+  await page.waitForFunction((before) => {
+    const plot = document.querySelector(".js-plotly-plot");
+    const now = plot ? Array.from(plot.querySelectorAll(".scatterlayer .trace path.js-line")).map((p) => p.getAttribute("d") || "").join("|") : "";
+    return now !== before;
+  }, plotsBefore, { timeout: 20000, polling: 200 }).catch(() => {});
+  result.after_slider = await state();
+  result.plot_redrawn = (await spectrumPaths()) !== plotsBefore && plotsBefore !== "";
+  log(`slider ${result.slider.module}.${result.slider.param} ${result.slider.start} -> ${result.slider.end}; plot redrawn: ${result.plot_redrawn}`);
+  await page.locator(".js-plotly-plot").first().scrollIntoViewIfNeeded();
+  await screenshot("slider-and-plot");
+
+  // 4. The A/B switch and the player fetching audio on demand.
+  await page.locator(".l2f-player").scrollIntoViewIfNeeded();
+  await page.click(".l2f-player .l2f-src-reference");
+  await page.waitForFunction(() => (document.querySelector(".l2f-player audio")?.src || "").startsWith("blob:"), null, { timeout: 15000 });
+  result.player_src_loaded = true;
+  await screenshot("player");
+  await page.setViewportSize({ width: 1400, height: 3000 });
+  await page.locator(".l2f-studio").first().screenshot({ path: `${cfg.artifacts}/${String(++shot).padStart(2, "0")}-studio-full.png` });
+} catch (err) {
+  result.error = String(err && err.stack || err);
+  try { await screenshot("failure"); } catch { /* the page may be gone */ }
+} finally {
+  await context.close();
+}
+console.log(`RESULT ${JSON.stringify(result)}`);

@@ -1,0 +1,157 @@
+"""The studio in a real browser: JupyterLab + Debian Chromium driven by playwright-core.
+
+Starts JupyterLab on 127.0.0.1 (free port, random token, temporary HOME and JUPYTER_* dirs, a
+copy of notebooks/01_studio.ipynb so autosave never touches the repo), then
+``tests/ui/browser/drive.mjs`` runs all cells, waits for the planner to finish streaming,
+uploads a dry file, drags a module card, drags a slider and checks the A/B player. The
+assertions below check what changed on the Python side and that the plot redrew.
+Screenshots land in ``tests/artifacts/browser/``.
+
+Skips only when Chromium, node or playwright-core is missing (``npm ci --prefix
+tests/ui/browser`` installs the latter).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BROWSER_DIR = Path(__file__).resolve().parent / "browser"
+CHROMIUM = os.environ.get("LLM2FX_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "tests" / "artifacts" / "browser"
+
+pytestmark = pytest.mark.browser
+
+
+def _requirements() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+    if shutil.which("node") is None:
+        return "node not found"
+    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
+        return "playwright-core not installed (npm ci --prefix tests/ui/browser)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def jupyter(tmp_path):
+    """A JupyterLab server serving a copy of the studio notebook; killed afterwards."""
+    missing = _requirements()
+    if missing:
+        pytest.skip(missing)
+    root = tmp_path / "root"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(ROOT / "notebooks" / "01_studio.ipynb", root / "notebooks" / "01_studio.ipynb")
+    home = tmp_path / "home"
+    config = home / "jupyter-config"
+    (config / "labconfig").mkdir(parents=True)
+    # No "Jupyter news" toast over the screenshots.
+    (config / "labconfig" / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(config),
+           "JUPYTER_DATA_DIR": str(home / "jupyter-data"), "JUPYTER_RUNTIME_DIR": str(home / "jupyter-runtime"),
+           "IPYTHONDIR": str(home / "ipython"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    import llm2fx_lab.planners as registry
+
+    if not hasattr(registry, "default_planner"):  # until the registry exists: the scripted test double
+        env["LLM2FX_PLANNER"] = "py:tests.ui.scripted:ScriptedPlanner"
+    port, token = _free_port(), secrets.token_hex(16)
+    jupyter_bin = Path(sys.executable).with_name("jupyter")
+    log = open(tmp_path / "jupyter.log", "w")
+    proc = subprocess.Popen(
+        [str(jupyter_bin), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+         "--ServerApp.allow_root=True", "--ServerApp.port_retries=0"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail("JupyterLab did not start:\n" + (tmp_path / "jupyter.log").read_text()[-3000:])
+            time.sleep(0.3)
+        yield {"url": f"http://127.0.0.1:{port}/lab/tree/notebooks/01_studio.ipynb?token={token}&reset",
+               "env": env, "tmp": tmp_path}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server and the kernels it started, by our own PID
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_studio_in_chromium(jupyter):
+    import soundfile as sf
+
+    from llm2fx_lab.examples import load_example
+
+    upload = jupyter["tmp"] / "my_piano.wav"
+    piano, sr = load_example("piano")
+    sf.write(str(upload), piano[:, : int(4 * sr)].T, int(sr), subtype="PCM_16")
+    if ARTIFACTS.exists():
+        shutil.rmtree(ARTIFACTS)
+    ARTIFACTS.mkdir(parents=True)
+    cfg = {"url": jupyter["url"], "artifacts": str(ARTIFACTS), "upload": str(upload), "chromium": CHROMIUM,
+           "profile": str(jupyter["tmp"] / "chromium-profile")}
+    run = subprocess.run(["node", str(BROWSER_DIR / "drive.mjs"), json.dumps(cfg)], cwd=BROWSER_DIR,
+                         capture_output=True, text=True, timeout=150)
+    lines = [l for l in run.stdout.splitlines() if l.startswith("RESULT ")]
+    assert lines, f"drive.mjs printed no result (rc {run.returncode}):\n{run.stderr[-4000:]}"
+    res = json.loads(lines[-1][len("RESULT "):])
+    (ARTIFACTS / "result.json").write_text(json.dumps(res, indent=2))
+    assert "error" not in res, res["error"] + "\n" + run.stderr[-3000:]
+
+    # The planner streamed, grouped by step, with tool-call cards, and finished.
+    assert res["after_plan"]["status"] == "done"
+    assert res["stream"]["steps"] and res["stream"]["calls"]
+    assert "tokens/s" in res["stream"]["stats"]
+    planned = res["after_plan"]["names"]
+    assert planned and res["cards_after_plan"] == planned
+
+    # The upload replaced the dry clip and the render changed with it.
+    assert res["after_upload"]["dry"] == "my_piano.wav" and "4.0 s" in res["dry_info"]
+    assert res["after_upload"]["render_sha"] != res["after_plan"]["render_sha"]
+
+    # The drag moved the last module to the front, in Python too, and re-rendered.
+    assert res["after_drag"]["names"][0] == res["dragged"] == planned[-1]
+    assert sorted(res["after_drag"]["names"]) == sorted(planned)
+    assert res["after_drag"]["render_sha"] != res["after_upload"]["render_sha"] or len(planned) == 1
+
+    # The slider changed the parameter in Python, the audio, and the plot redrew.
+    module, param = res["slider"]["module"], res["slider"]["param"]
+    value = lambda st: next(c["arguments"][param] for c in st["chain"] if c["name"] == module)  # noqa: E731
+    assert res["slider"]["end"] != res["slider"]["start"]
+    assert value(res["after_slider"]) != value(res["after_drag"])
+    assert res["after_slider"]["render_sha"] != res["after_drag"]["render_sha"]
+    assert res["after_slider"]["renders"] > res["after_drag"]["renders"]
+    assert res["plot_redrawn"]
+    assert res["player_src_loaded"]
+    assert sorted(p.name for p in ARTIFACTS.glob("*.png"))
+    assert not [e for e in res["console_errors"] if "l2f" in e or "anywidget" in e.lower()], res["console_errors"]
+    assert np.isfinite(res["after_slider"]["edit_ms"])
