@@ -56,7 +56,12 @@ def _finish(data: np.ndarray, sr: float, name: str, sample_rate: float | None,
     check_min_duration(x, sr, min_seconds, name)
     if not allow_silent:
         check_not_silent(x, name)
-    return x, sr
+    return x, as_rate(sr)
+
+
+def as_rate(sample_rate: float) -> float:
+    """A sample rate as ``int`` when it is whole (so ``x[:, :3 * sr]`` works), else ``float``."""
+    return int(sample_rate) if float(sample_rate).is_integer() else float(sample_rate)
 
 
 def _decode(source: Any, name: str) -> tuple[np.ndarray, float]:
@@ -98,7 +103,8 @@ def load_audio(path: str | os.PathLike, sample_rate: float | None = None, *,
     Returns
     -------
     audio : ndarray, shape (2, samples), float32
-    sample_rate : float
+    sample_rate : int or float
+        ``int`` whenever the rate is a whole number of Hz (nearly always).
 
     Raises
     ------

@@ -47,9 +47,9 @@ def load_example(name: str, sample_rate: float | None = None) -> tuple[np.ndarra
     audio, sr = _load_cached(name)
     audio = audio.copy()
     if sample_rate is not None and float(sample_rate) != sr:
-        from llm2fx_lab.audio.io import resample
+        from llm2fx_lab.audio.io import as_rate, resample
 
-        return resample(audio, sr, sample_rate), float(sample_rate)
+        return resample(audio, sr, sample_rate), as_rate(sample_rate)
     return audio, sr
 
 
