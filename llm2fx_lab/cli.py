@@ -3,6 +3,7 @@
 ``llm2fx tools``                         print the 9 JSON tool schemas
 ``llm2fx describe CHAIN.json``           the chain in plain English
 ``llm2fx render --chain CHAIN.json IN OUT [--tail-seconds S] [--overwrite]``
+``llm2fx data generate OUT [--n N] ...`` / ``llm2fx data stats DIR``  (llm2fx_lab.data.cli)
 
 Bad input (unreadable audio, invalid chain, existing output) exits with code 2 and a
 one-line message, never a traceback.
@@ -95,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cpu (pedalboard, the reference) or torch")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.set_defaults(func=cmd_render)
+
+    # Subcommands owned by the other packages (each module is light to import).
+    from llm2fx_lab.data.cli import add_data_parser
+
+    add_data_parser(sub)
     return parser
 
 

@@ -79,3 +79,8 @@ def test_console_script_usage_error_and_no_traceback(files):
     r = subprocess.run(cmd + ["render", "--chain", str(chain), str(tmp / "corrupt.wav"), str(tmp / "o.wav")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "no such file" in r.stderr
+
+
+def test_data_subcommand_is_wired(tmp_path, capsys):
+    assert main(["data", "stats", str(tmp_path)]) == 2
+    assert "holds no dataset shards" in capsys.readouterr().err
