@@ -1,0 +1,264 @@
+"""Streaming inference: ``estimate_stream`` yields planner events as tokens arrive.
+
+``model.llm.generate`` runs in a worker thread and feeds a ``TextIteratorStreamer``; the
+caller's thread turns the growing text into :mod:`llm2fx_lab.planners.events` events:
+
+- :class:`Thinking` deltas until ``</think>`` (tagged with a reasoning step guessed from the
+  text: lines mentioning order or parameters switch the step);
+- one :class:`ToolCallEvent` as soon as each ``<tool_call>...</tool_call>`` block closes
+  (parsed tolerantly and validated leniently, repairs kept);
+- :class:`Response` deltas for the text after the tool calls;
+- one :class:`Final` with the chain parsed from the whole text and every repair.
+
+A ``threading.Event`` passed as ``stop`` ends generation at the next token (a stopping
+criterion) and the stream still ends with a ``Final`` (``stopped=True``).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from llm2fx_lab.data.format import (END_OF_MESSAGE, THINK_END, THINK_START, TOOL_CALL_END, TOOL_CALL_START,
+                                    parse_tool_calls)
+from llm2fx_lab.errors import AudioError
+from llm2fx_lab.model.data import fit_clip, prompt_text
+from llm2fx_lab.model.encoders import check_waveform
+from llm2fx_lab.planners.events import (Event, Final, Response, StreamClock, Thinking, ToolCallEvent)
+
+_STEP_WORDS = (("refine", "refinement"), ("parameter", "parameters"), ("order", "order"),
+               ("select", "selection"))
+
+
+def _step_of(line: str, current: str) -> str:
+    low = line.lower()
+    for word, step in _STEP_WORDS:
+        if low.lstrip().startswith(word) or f"{word}:" in low:
+            return step
+    return current
+
+
+class _StopOnEvent:
+    """A transformers StoppingCriteria that fires when ``event`` is set."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+class _Splitter:
+    """Turns the growing output text into events; holds back text that may be a partial tag."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.pos = 0
+        self.phase = "think"
+        self.step = "selection"
+        self.calls: list[Any] = []
+        self.repairs: list[str] = []
+
+    def _hold(self, s: str, tags: tuple[str, ...]) -> int:
+        """Length of the longest suffix of ``s`` that is a proper prefix of one of ``tags``."""
+        for n in range(min(len(s), max(map(len, tags)) - 1), 0, -1):
+            if any(t.startswith(s[-n:]) for t in tags):
+                return n
+        return 0
+
+    def feed(self, delta: str, final: bool = False) -> Iterator[Event]:
+        self.text += delta
+        while True:
+            rest = self.text[self.pos:]
+            if self.phase == "think":
+                if rest.startswith(THINK_START):
+                    self.pos += len(THINK_START)
+                    continue
+                end = rest.find(THINK_END)
+                cut = end if end >= 0 else len(rest) - (0 if final else self._hold(rest, (THINK_END, THINK_START)))
+                if cut > 0:
+                    yield from self._thinking(rest[:cut])
+                    self.pos += cut
+                if end < 0:
+                    return
+                self.pos += len(THINK_END)
+                self.phase = "calls"
+            else:
+                stripped = rest.lstrip()
+                if stripped.startswith(TOOL_CALL_START):
+                    end = stripped.find(TOOL_CALL_END)
+                    if end < 0 and not final:
+                        return
+                    block = stripped if end < 0 else stripped[:end + len(TOOL_CALL_END)]
+                    self.pos += len(rest) - len(stripped) + len(block)
+                    yield from self._tool_call(block)
+                    continue
+                if not stripped or (not final and TOOL_CALL_START.startswith(stripped)):
+                    return
+                # response text up to the next tool call (tolerated) or a possible partial tag
+                nxt = rest.find(TOOL_CALL_START)
+                piece = rest if nxt < 0 else rest[:nxt]
+                if nxt < 0 and not final:
+                    piece = piece[:len(piece) - self._hold(piece, (TOOL_CALL_START, END_OF_MESSAGE))]
+                if not piece:
+                    return
+                self.pos += len(piece)
+                self.phase = "response"
+                text = piece.replace(END_OF_MESSAGE, "")
+                if text:
+                    yield Response(text)
+                if nxt < 0:
+                    return
+
+    def _thinking(self, text: str) -> Iterator[Event]:
+        for line in text.splitlines(keepends=True):
+            self.step = _step_of(line, self.step)
+            yield Thinking(line, self.step)  # type: ignore[arg-type]
+
+    def _tool_call(self, block: str) -> Iterator[Event]:
+        chain, repairs = parse_tool_calls(block)
+        self.repairs += [f"{r} (call #{len(self.calls)})" for r in repairs]
+        for call in chain:
+            if call.name in {c.name for c in self.calls}:
+                self.repairs.append(f"{call.name}: repeated tool call dropped")
+                continue
+            self.calls.append(call)
+            yield ToolCallEvent(call, len(self.calls) - 1)
+
+    @property
+    def reasoning(self) -> str:
+        t = self.text.split(THINK_END, 1)[0] if THINK_END in self.text else self.text
+        return t.replace(THINK_START, "").strip()
+
+    @property
+    def response(self) -> str:
+        body = self.text.split(THINK_END, 1)[1] if THINK_END in self.text else ""
+        tail = body.rsplit(TOOL_CALL_END, 1)[-1]
+        return tail.replace(END_OF_MESSAGE, "").strip()
+
+
+def _as_batch(x: Any, model, sample_rate: float | None, name: str) -> torch.Tensor:
+    if x is None:
+        return None
+    x = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float32)
+    if x.ndim == 1:
+        x = np.stack([x, x])
+    if x.ndim != 2:
+        raise AudioError(f"{name} must be (2, samples) or (samples,), got shape {x.shape}")
+    if x.shape[0] != 2 and x.shape[1] == 2:
+        x = x.T
+    t = check_waveform(torch.from_numpy(np.ascontiguousarray(x)), model.cfg.encoder, sample_rate, name)
+    return torch.from_numpy(fit_clip(t[0].numpy(), model.cfg, name)).unsqueeze(0)
+
+
+def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = None,
+                    sample_rate: float | None = None, *, do_sample: bool = False, temperature: float = 0.7,
+                    top_p: float = 0.95, max_new_tokens: int = 1024, stop: threading.Event | None = None,
+                    planner: str = "model", seed: int | None = None) -> Iterator[Event]:
+    """Estimate the chain that turns ``dry`` into ``reference``, streaming events.
+
+    Parameters
+    ----------
+    model : Llm2FxModel
+    dry : array (2, samples) or None
+        ``None``: blind estimation from the reference alone.
+    reference : array (2, samples)
+        Float audio at the model's sample rate (``model.cfg.encoder.sample_rate``).
+    sample_rate : float, optional
+        If given, must equal the model's rate (:class:`AudioError` otherwise).
+    do_sample : bool
+        Greedy decoding by default; sampling with ``temperature`` and ``top_p`` otherwise.
+    stop : threading.Event, optional
+        Set it (e.g. from a stop button) to end generation early.
+
+    Yields
+    ------
+    Thinking, ToolCallEvent, Response, then exactly one Final.
+    """
+    from transformers import StoppingCriteriaList, TextIteratorStreamer
+
+    clock = StreamClock()
+    stop = stop or threading.Event()
+    ref = _as_batch(reference, model, sample_rate, "reference")
+    dry_t = _as_batch(dry, model, sample_rate, "dry")
+    has_dry = dry_t is not None
+    tok = model.tokenizer
+    ids = tok(prompt_text(model.cfg, instruction, has_dry), add_special_tokens=False, return_tensors="pt")
+    input_ids = ids["input_ids"].to(model.device)
+    with torch.no_grad():
+        audio = model.audio_embeddings(ref, dry_t, torch.tensor([has_dry]))
+        embeds = model.inputs_embeds(input_ids, audio, torch.tensor([has_dry]))
+    streamer = TextIteratorStreamer(tok, skip_prompt=False, skip_special_tokens=False, timeout=600)
+    kwargs = dict(inputs_embeds=embeds, attention_mask=ids["attention_mask"].to(model.device),
+                  max_new_tokens=max_new_tokens, do_sample=do_sample, streamer=streamer,
+                  eos_token_id=model.eos_id, pad_token_id=tok.pad_token_id,
+                  stopping_criteria=StoppingCriteriaList([_StopOnEvent(stop)]))
+    if do_sample:
+        kwargs.update(temperature=temperature, top_p=top_p)
+    else:
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    errors: list[BaseException] = []
+    n_tokens = [0]
+
+    def work() -> None:
+        try:
+            if seed is not None:
+                torch.manual_seed(seed)
+            with torch.no_grad():
+                out = model.llm.generate(**kwargs)
+            n_tokens[0] = int(out.shape[-1])
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(e)
+            streamer.end()
+
+    thread = threading.Thread(target=work, name="llm2fx-generate", daemon=True)
+    thread.start()
+    splitter = _Splitter()
+    try:
+        for delta in streamer:
+            for event in splitter.feed(delta):
+                yield clock.mark(event)
+        for event in splitter.feed("", final=True):
+            yield clock.mark(event)
+    finally:
+        stop_was_set = stop.is_set()
+        stop.set()  # also ends the worker if the consumer closed the stream early
+        thread.join()
+    if errors:
+        raise errors[0]
+    chain, repairs = parse_tool_calls(splitter.text)
+    yield Final(chain=chain, reasoning=splitter.reasoning, response=splitter.response,
+                timings=clock.timings(n_tokens[0]), repairs=tuple(repairs), stopped=stop_was_set,
+                planner=planner)
+
+
+class ModelEstimator:
+    """A loaded model with the planner interface (``plan``) used by ``planners.ModelPlanner``."""
+
+    def __init__(self, model, name: str = "model", **generate_options: Any):
+        self.model, self.name, self.options = model, name, generate_options
+
+    def plan(self, dry, reference, sample_rate: float, instruction: str | None = None,
+             stop: threading.Event | None = None) -> Iterator[Event]:
+        return estimate_stream(self.model, dry, reference, instruction, sample_rate, stop=stop,
+                               planner=self.name, **self.options)
+
+    def estimate(self, dry, reference, sample_rate: float | None = None, instruction: str | None = None,
+                 **options: Any) -> Final:
+        """Run to the end and return the :class:`Final` event."""
+        *_, final = estimate_stream(self.model, dry, reference, instruction, sample_rate,
+                                    **{**self.options, **options})
+        return final
+
+
+def load_planner_model(checkpoint_dir: str | Path, device: str | None = None, **options: Any) -> ModelEstimator:
+    """Load a checkpoint directory for planning (what ``planners.ModelPlanner`` calls)."""
+    from llm2fx_lab.model.llm import Llm2FxModel
+
+    return ModelEstimator(Llm2FxModel.from_pretrained(checkpoint_dir, device=device), **options)
+
+

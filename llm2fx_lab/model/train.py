@@ -1,0 +1,234 @@
+"""Two-stage training with accelerate, read top to bottom.
+
+Stage 1 trains the adapters (and the built-in encoder) with the LLM frozen; stage 2 adds the
+LoRA weights (or the whole LLM for presets without LoRA). Learning rates, steps and schedule
+come from the preset's :class:`~llm2fx_lab.model.config.TrainConfig`. The loss is
+``CE + ntl_coef * NTL``.
+
+The same code runs on a CPU, one GPU or many (``accelerate launch -m llm2fx_lab.model.cli
+train ...``: DDP by default; FSDP or DeepSpeed through an ``accelerate config`` file for
+the 4B preset), with gradient accumulation and bf16 autocast on GPUs. Outputs in ``out``:
+
+- ``config.json``, ``model.safetensors``, ``tokenizer/``: the model (updated at every save);
+- ``state/``: optimizer, scheduler and RNG state (accelerate) plus ``progress.json``, for
+  ``resume=True``;
+- ``log.csv`` (and TensorBoard events in ``tb/`` if ``tensorboard`` is installed): step,
+  stage, loss, CE, NTL, learning rate and validation CE/NTL.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from llm2fx_lab.errors import Llm2FxError
+from llm2fx_lab.model.config import ModelConfig
+from llm2fx_lab.model.data import Collator, Dialogue
+
+log = logging.getLogger(__name__)
+
+FIELDS = ("stage", "step", "loss", "ce", "ntl", "lr", "tokens_per_second", "val_loss", "val_ce", "val_ntl")
+
+
+class MetricsLog:
+    """Appends rows to ``log.csv`` and, when available, TensorBoard."""
+
+    def __init__(self, out: Path, enabled: bool = True):
+        self.enabled = enabled
+        self.path = out / "log.csv"
+        self.tb = None
+        if not enabled:
+            return
+        new = not self.path.exists()
+        self.file = self.path.open("a", newline="")
+        self.writer = csv.DictWriter(self.file, FIELDS)
+        if new:
+            self.writer.writeheader()
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(out / "tb"))
+        except ImportError:  # tensorboard is optional
+            pass
+
+    def write(self, row: dict[str, Any], global_step: int) -> None:
+        if not self.enabled:
+            return
+        self.writer.writerow({k: row.get(k, "") for k in FIELDS})
+        self.file.flush()
+        if self.tb is not None:
+            for k, v in row.items():
+                if k not in ("stage", "step") and isinstance(v, (int, float)):
+                    self.tb.add_scalar(k, v, global_step)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.file.close()
+            if self.tb is not None:
+                self.tb.close()
+
+
+def _schedule(name: str, optimizer, warmup: int, total: int):
+    from transformers import get_scheduler
+
+    if name not in ("cosine", "linear", "constant"):
+        raise Llm2FxError(f"unknown schedule {name!r}; allowed: cosine, linear, constant")
+    kind = "constant_with_warmup" if name == "constant" else name
+    kwargs = {} if kind == "constant_with_warmup" else {"num_training_steps": total}
+    return get_scheduler(kind, optimizer, num_warmup_steps=min(warmup, max(total - 1, 0)), **kwargs)
+
+
+@torch.no_grad()
+def evaluate(model, loader, accelerator) -> dict[str, float]:
+    """Mean validation CE, NTL and loss over ``loader``."""
+    model.eval()
+    sums = {"val_ce": 0.0, "val_ntl": 0.0, "val_loss": 0.0}
+    n = 0
+    for batch in loader:
+        out = model(**batch)
+        vals = accelerator.gather_for_metrics(torch.stack([out["ce"], out["ntl"], out["loss"]]).unsqueeze(0))
+        for k, v in zip(sums, vals.float().mean(0).tolist()):
+            sums[k] += v
+        n += 1
+    model.train()
+    return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+def _progress_file(out: Path) -> Path:
+    return out / "state" / "progress.json"
+
+
+def train(model, train_set: Sequence[Dialogue], out: str | Path, val_set: Sequence[Dialogue] = (),
+          stages: Sequence[int] = (1, 2), resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Run the stages on ``train_set``; save to ``out``. Returns the last metrics per stage.
+
+    Parameters
+    ----------
+    model : Llm2FxModel
+    resume : bool
+        Continue from ``out/state`` (the stage and step it reached) instead of starting over.
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    cfg: ModelConfig = model.cfg
+    tc = cfg.train
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not train_set:
+        raise Llm2FxError("train_set is empty")
+    done = {"stage": 0, "step": 0}
+    if resume:
+        if not _progress_file(out).is_file():
+            raise Llm2FxError(f"cannot resume: no {_progress_file(out)}")
+        done = json.loads(_progress_file(out).read_text())
+        model.load_weights(out / "model.safetensors")
+    set_seed(tc.seed)
+    use_bf16 = tc.bf16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    summary: dict[str, Any] = {}
+    global_step = 0
+    for stage in stages:
+        total = tc.stage1_steps if stage == 1 else tc.stage2_steps
+        if total <= 0 or (stage < done["stage"]) or (stage == done["stage"] and done["step"] >= total):
+            global_step += max(total, 0)
+            continue
+        start = done["step"] if stage == done["stage"] else 0
+        accelerator = Accelerator(gradient_accumulation_steps=tc.grad_accum,
+                                  mixed_precision="bf16" if use_bf16 else "no")
+        model.set_stage(stage)
+        lr = tc.stage1_lr if stage == 1 else tc.stage2_lr
+        optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=lr, weight_decay=tc.weight_decay)
+        scheduler = _schedule(tc.schedule, optimizer, tc.warmup_steps, total)
+        collate = Collator(model.tokenizer, cfg, tc.dry_mask_prob, seed=tc.seed + stage)
+        loader = DataLoader(list(train_set), batch_size=tc.batch_size, shuffle=True, collate_fn=collate)
+        val_loader = (DataLoader(list(val_set), batch_size=tc.batch_size, collate_fn=Collator(model.tokenizer, cfg))
+                      if val_set else None)
+        wrapped, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+        if val_loader is not None:
+            val_loader = accelerator.prepare(val_loader)
+        if start:
+            accelerator.load_state(str(out / "state"))
+        metrics = MetricsLog(out, enabled=accelerator.is_main_process)
+        bar = tqdm(total=total, initial=start, desc=f"stage {stage}", disable=not (progress and accelerator.is_main_process))
+        step, tokens, t0 = start, 0, time.perf_counter()
+        row: dict[str, Any] = {}
+        wrapped.train()
+
+        def save() -> None:
+            accelerator.wait_for_everyone()
+            accelerator.save_state(str(out / "state"))
+            if accelerator.is_main_process:
+                accelerator.unwrap_model(wrapped).save_pretrained(out)
+                _progress_file(out).write_text(json.dumps({"stage": stage, "step": step}))
+
+        while step < total:
+            for batch in loader:
+                with accelerator.accumulate(wrapped):
+                    result = wrapped(**batch)
+                    accelerator.backward(result["loss"])
+                    tokens += int(batch["attention_mask"].sum())
+                    if accelerator.sync_gradients and tc.max_grad_norm:
+                        accelerator.clip_grad_norm_(model.trainable_parameters(), tc.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad()
+                if not accelerator.sync_gradients:
+                    continue
+                step += 1
+                bar.update(1)
+                loss = result["loss"].item()
+                if not math.isfinite(loss):
+                    raise Llm2FxError(f"stage {stage} step {step}: loss is {loss} (lower the learning rate)")
+                row = {"stage": stage, "step": step, "loss": loss, "ce": result["ce"].item(),
+                       "ntl": result["ntl"].item(), "lr": scheduler.get_last_lr()[0],
+                       "tokens_per_second": tokens / (time.perf_counter() - t0)}
+                if val_loader is not None and (step % tc.eval_every == 0 or step == total):
+                    row.update(evaluate(wrapped, val_loader, accelerator))
+                if step % tc.log_every == 0 or step == total:
+                    metrics.write(row, global_step + step)
+                bar.set_postfix(loss=f"{loss:.3f}", ntl=f"{row['ntl']:.3f}")
+                if step % tc.save_every == 0 and step < total:
+                    save()
+                if step >= total:
+                    break
+        save()
+        bar.close()
+        metrics.close()
+        summary[f"stage{stage}"] = row
+        global_step += total
+        model = accelerator.unwrap_model(wrapped)
+        accelerator.free_memory()
+    return summary
+
+
+def train_from_dir(preset_name: str, data_dir: str | Path, out: str | Path, resume: bool = False,
+                   progress: bool = True, **overrides: Any) -> dict[str, Any]:
+    """The CLI's ``train``: read ``data_dir/dialogues.jsonl``, build tokenizer and model, train."""
+    from llm2fx_lab.model.config import preset
+    from llm2fx_lab.model.data import corpus_texts, read_dialogue_dir
+    from llm2fx_lab.model.llm import Llm2FxModel
+    from llm2fx_lab.model.tokenizer import load_tokenizer, train_tokenizer
+
+    cfg = preset(preset_name, **overrides)
+    out = Path(out)
+    train_set = read_dialogue_dir(data_dir, cfg, "train")
+    val_set = read_dialogue_dir(data_dir, cfg, "val")
+    if cfg.llm.path:
+        tokenizer = load_tokenizer(cfg.llm.path)
+    elif resume and (out / "tokenizer").is_dir():
+        tokenizer = load_tokenizer(out / "tokenizer")
+    else:
+        tokenizer = train_tokenizer(corpus_texts(train_set, cfg), cfg.tokenizer_vocab_size)
+    torch.manual_seed(cfg.train.seed)
+    model = Llm2FxModel(cfg, tokenizer)
+    log.info("model %s: %d parameters", cfg.name, sum(p.numel() for p in model.parameters()))
+    return train(model, train_set, out, val_set, resume=resume, progress=progress)
