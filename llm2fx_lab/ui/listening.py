@@ -70,8 +70,9 @@ class Player(anywidget.AnyWidget):
                    measure: bool = True) -> None:
         """Replace one source (``None`` removes it). The bytes go out only when needed.
 
-        ``measure=False`` defers the loudness measurement (about 10 ms for 10 s of stereo) to
-        a later :meth:`measure` call, so a live edit updates what is heard and seen first.
+        ``measure=False`` defers the loudness measurement (about 10 ms for 10 s of stereo) until
+        the source is loaded to be heard (:meth:`load`) or :meth:`measure` is called: slider
+        drags then only pay for what is seen.
         """
         if key not in SOURCES:
             raise Llm2FxError(f"player source must be one of {', '.join(SOURCES)}, got {key!r}")
@@ -115,6 +116,8 @@ class Player(anywidget.AnyWidget):
         held = self._audio.get(key)
         if held is None or self.sent.get(key) == self.versions.get(key):
             return 0
+        if key not in self._lufs:
+            self.measure(key)  # deferred by set_source(measure=False): needed now it is heard
         data = wav_bytes(*held)
         with self.hold_sync():
             setattr(self, f"{key}_wav", data)
@@ -128,12 +131,13 @@ class Player(anywidget.AnyWidget):
         if audio is None:
             self._lufs.pop(key, None)
             info.pop(key, None)
-        elif measure:
+        elif not measure:
+            self._lufs.pop(key, None)
+            info[key] = f"{audio.shape[-1] / sample_rate:.1f} s"
+        else:
             self._lufs[key] = lufs = quick_loudness_lufs(audio, sample_rate)
             info[key] = f"{audio.shape[-1] / sample_rate:.1f} s · " + (
                 f"{lufs:.1f} LUFS" if np.isfinite(lufs) else "silent")
-        else:
-            info[key] = f"{audio.shape[-1] / sample_rate:.1f} s · measuring…"
         labels = dict(self.labels)
         if key == "render":
             labels["render"] = (f"After {self.stages[self.stage]}" if 0 <= self.stage < len(self.stages)

@@ -224,8 +224,6 @@ class Studio(widgets.VBox):
             f"<span class='l2f-muted'>render #{self.renders}: {result.recomputed} of {len(chain)} modules "
             f"recomputed in {result.seconds * 1e3:.0f} ms ({total_ms:.0f} ms with plots) · {html.escape(label)}</span>")
         self.error.value = ""
-        # Second phase: the loudness of the new render (for loudness matching) comes just after.
-        self.player.measure("render")
 
     def _render_failed(self, exc: BaseException) -> None:
         self.error.value = (f"<div role='alert' style='color: var(--jp-error-color1, #c62828)'>⚠ render failed: "

@@ -1,0 +1,140 @@
+"""Studio responsiveness: a slider edit -> new render + updated plots and player, and the bytes
+of widget state that edit sends to the browser.
+
+Run: ``.venv/bin/python benchmarks/studio.py [--repeats N]``. Writes the "studio" section of
+docs/benchmarks.md. A 10 s stereo 44.1 kHz clip (``mix`` example) with the studio's 1 s render
+tail, edited the way a slider drag does (``ChainEditor.edit("set_param", ...)``), measured in
+Python from the edit call until every trait has been updated (the render worker is idle).
+
+Baseline in the same run: a full, non-incremental ``render()`` of the same chain followed by
+the same plot and player updates, i.e. what an edit would cost without the stage cache.
+
+Bytes: every widget message (JSON + binary buffers) is counted by wrapping
+``ipywidgets.Widget._send``, which all comm traffic of ipywidgets, anywidget and plotly's
+FigureWidget goes through. Audio is fetched lazily by the player only when it is being heard;
+that cost (one 16-bit WAV per settled edit while playing) is reported separately.
+
+Targets (issue #10): edit -> traits updated <= 100 ms; state sent per edit <= 200 KB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import ipywidgets  # noqa: E402
+
+from benchmarks._report import markdown_table, write_section  # noqa: E402
+from llm2fx_lab.examples import example_chain  # noqa: E402
+from llm2fx_lab.fx.chain import Chain  # noqa: E402
+from llm2fx_lab.fx.render import render_stages  # noqa: E402
+
+SENT: list[int] = []
+_original_send = ipywidgets.Widget._send
+
+
+def _counting_send(self, msg, buffers=None):
+    SENT.append(len(json.dumps(msg, default=str)) + sum(len(memoryview(b).cast("B")) for b in (buffers or [])))
+    return _original_send(self, msg, buffers)
+
+
+ipywidgets.Widget._send = _counting_send
+
+# A realistic demo chain plus a heavier 6-module one (reverb and delay are the slow plugins).
+HEAVY = Chain.from_tool_calls([
+    {"name": "equalizer", "arguments": {"low_gain_db": 4, "high_gain_db": 3, "high_cutoff_freq": 7000}},
+    {"name": "compressor", "arguments": {"threshold_db": -25, "ratio": 4, "attack_ms": 10, "release_ms": 150}},
+    {"name": "distortion", "arguments": {"drive_db": 4}},
+    {"name": "reverb", "arguments": {"room_size": 0.6, "mix_ratio": 0.3}},
+    {"name": "delay", "arguments": {"delay_seconds": 0.3, "feedback": 0.3, "mix_ratio": 0.2}},
+    {"name": "limiter", "arguments": {"threshold_db": -3, "release_ms": 100}},
+])
+
+
+def slider_values(spec, n):
+    lo, hi = spec.lowest_valid, spec.maximum
+    return [lo + (hi - lo) * (0.3 + 0.4 * (i % 2)) for i in range(n)]
+
+
+def measure(studio, chain: Chain, module: str, param: str, repeats: int) -> dict:
+    from llm2fx_lab.fx.spec import module as module_spec
+
+    studio.chain = chain
+    studio.wait_render(60)
+    spec = module_spec(module).param(param)
+    times, render_ms, sent, recomputed = [], [], [], []
+    for i, value in enumerate(slider_values(spec, repeats + 1)):
+        SENT.clear()
+        t = time.perf_counter()
+        studio.editor.edit("set_param", module=module, param=param, value=round(value, 2), final=False)
+        studio.wait_render(60)
+        elapsed = time.perf_counter() - t
+        if i == 0:
+            continue  # warm-up
+        times.append(elapsed)
+        render_ms.append(studio.edit_seconds * 1e3)
+        sent.append(sum(SENT))
+        recomputed.append(studio.last_render.recomputed)
+    return {"ms": statistics.median(times) * 1e3, "render_plots_ms": statistics.median(render_ms),
+            "kb": statistics.median(sent) / 1024, "max_kb": max(sent) / 1024,
+            "recomputed": f"{recomputed[0]} of {len(chain)}"}
+
+
+def baseline(studio, chain: Chain, repeats: int) -> float:
+    dry = studio.cache.input
+    sr = studio.cache.sample_rate
+    times = []
+    for _ in range(repeats + 1):
+        t = time.perf_counter()
+        stages = render_stages(dry, sr, chain)
+        studio.player.set_source("render", stages[-1][1], sr, measure=False)
+        studio.plots.set_render(chain, stages, sr)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times[1:]) * 1e3
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=9)
+    args = ap.parse_args()
+    from llm2fx_lab.ui import Studio
+
+    studio = Studio(planner=None, example="mix")
+    studio.wait_render(60)
+    cases = []
+    demo = example_chain("mix")
+    for label, chain in (("demo chain of `mix`", demo), ("6 modules incl. reverb + delay", HEAVY)):
+        first, last = chain[0], chain[len(chain) - 1]
+        for where, call in (("first module", first), ("last module", last)):
+            param = next(p for p in call.params)
+            r = measure(studio, chain, call.name, param, args.repeats)
+            base = baseline(studio, chain, max(3, args.repeats // 2))
+            cases.append([f"{label}: {where} ({call.name}.{param})", r["recomputed"], f"{r['ms']:.1f}",
+                          f"{r['render_plots_ms']:.1f}", f"{base:.1f}", f"{base / r['ms']:.2f}",
+                          f"{r['kb']:.1f}", f"{r['max_kb']:.1f}"])
+    # Audio fetched on demand while the render is being heard: one WAV per settled edit.
+    SENT.clear()
+    audio_bytes = studio.player.load("render")
+    table = markdown_table(
+        ["edit (slider drag step)", "modules recomputed", "edit -> traits updated, median ms",
+         "of which render + plots + player", "full re-render baseline ms", "baseline / ours",
+         "state sent per edit, median KB", "max KB"], cases)
+    body = (f"10 s stereo 44.1 kHz clip (`mix`) + 1 s tail, median of {args.repeats} edits after a warm-up; "
+            f"the render's loudness (for loudness matching) is measured when its audio is fetched, not per edit.\n\n{table}\n\n"
+            f"Audio is not part of an edit's state: the player fetches the render's 16-bit WAV "
+            f"({audio_bytes / 1024:.0f} KB for this clip) once per settled edit, and only while the "
+            f"render is being heard; dry and reference are sent once per new input.\n\n"
+            f"Targets (issue #10): edit -> traits updated <= 100 ms; state per edit <= 200 KB.\n")
+    path = write_section("studio", "Studio responsiveness (issue #10)", body)
+    print(body)
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
