@@ -110,6 +110,31 @@ def bench_torch(x: np.ndarray, chains: list, device: str, repeats: int, chunk: i
     return best, peak, y
 
 
+def profile_modules(x: np.ndarray, chains: list, device: str) -> dict[str, float]:
+    """Seconds per module over the whole batch (each chain holds all nine), after a warm-up."""
+    import torch
+
+    from llm2fx_lab.fx.chain import as_chain
+    from llm2fx_lab.fx.torch_render import MODULE_FUNCTIONS
+
+    parsed = [as_chain(c) for c in chains]
+    xt = torch.from_numpy(x).to(device)
+    out = {}
+    for name, fn in MODULE_FUNCTIONS.items():
+        params = {p: torch.tensor([c[name][p] for c in parsed], device=device)
+                  for p in TOOLSET[name].param_names}
+        with torch.no_grad():
+            fn(xt, SR, **params)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn(xt, SR, **params)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+        out[name] = time.perf_counter() - t0
+    return out
+
+
 def snr_db(ref: np.ndarray, est: np.ndarray) -> float:
     err = float(np.sum((ref.astype(np.float64) - est) ** 2))
     return float("inf") if err == 0 else 10 * np.log10(float(np.sum(ref.astype(np.float64) ** 2)) / err)
@@ -125,6 +150,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--merge", type=Path, action="append", default=[], help="results JSON from another machine")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="also time each module on the whole batch")
     args = ap.parse_args()
 
     import torch
@@ -147,7 +173,14 @@ def main() -> None:
         t, peak, y = bench_torch(x, chains, dev, args.repeats, chunk)
         snrs = [snr_db(ref[i], y[i]) for i in range(args.batch)]
         name = torch.cuda.get_device_name(0) if dev.startswith("cuda") else "cpu"
-        rows.append({"machine": here, "renderer": f"torch render_torch (batch {chunk})", "device": name,
+        extra = {}
+        if dev.startswith("cuda"):
+            from llm2fx_lab.fx.torch_dynamics import LAST_CUDA_KERNEL
+
+            extra["envelope_kernel"] = ",".join(LAST_CUDA_KERNEL)
+        if args.profile:
+            extra["modules_s"] = profile_modules(x[:chunk], chains[:chunk], dev)
+        rows.append({**extra,"machine": here, "renderer": f"torch render_torch (batch {chunk})", "device": name,
                      "batch": chunk, "seconds": t, "audio_per_s": audio_seconds / t,
                      "ratio": cpu_time / t, "peak_mb": peak,
                      "snr_min": float(np.min(snrs)), "snr_median": float(np.median(snrs))})
@@ -163,9 +196,10 @@ def main() -> None:
 def write(rows: list[dict], merged: list[dict], args) -> None:
     def table(results: list[dict]) -> str:
         return markdown_table(
-            ["renderer", "device", "wall s (64 clips)", "audio s per s", "x CPU renderer", "peak memory MiB",
+            ["renderer", "device", f"wall s ({args.batch} clips)", "audio s per s", "x CPU renderer", "peak memory MiB",
              "SNR vs CPU min / median dB"],
-            [[r["renderer"], r["device"], r["seconds"], r["audio_per_s"], r["ratio"], r["peak_mb"],
+            [[r["renderer"] + (f" (envelope: {r['envelope_kernel']})" if r.get("envelope_kernel") else ""),
+              r["device"], r["seconds"], r["audio_per_s"], r["ratio"], r["peak_mb"],
               "-" if r["snr_min"] is None else f"{r['snr_min']:.1f} / {r['snr_median']:.1f}"] for r in results])
 
     body = [f"Batch of {args.batch} random full chains (9 modules, random order, sampler-grid "
@@ -178,6 +212,11 @@ def write(rows: list[dict], merged: list[dict], args) -> None:
         groups.setdefault(r["machine"], []).append(r)
     for host, results in groups.items():
         body += ["", f"Measured on another machine: {host}", "", table(results)]
+    profiled = [r for r in rows + merged if r.get("modules_s")]
+    if profiled:
+        body += ["", "Seconds per module over one torch sub-batch (the batch size above):", "",
+                 markdown_table(["device", *TOOLSET], [[r["device"], *(r["modules_s"][m] for m in TOOLSET)]
+                                                       for r in profiled])]
     if not any("cuda" in r["renderer"] or r["device"] != "cpu" for r in rows + merged):
         body += ["", "GPU figures: pending (no CUDA device was available for this run)."]
     write_section("render_torch", "Torch renderer (render_torch) vs CPU renderer", "\n".join(body))

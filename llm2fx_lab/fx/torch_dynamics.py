@@ -16,8 +16,9 @@ re-implementation matched it to > 85 dB SNR):
 On the CPU without gradients, the whole compressor runs as one fused numba pass
 (:func:`llm2fx_lab.fx.torch_cpu_kernels.compressor`). Otherwise the envelope recursion, which
 is signal dependent, runs in a compiled kernel: numba on CPU,
-a numba CUDA kernel (one thread per channel, coalesced loads) on GPU, or the CPU kernel on
-a copy if the CUDA kernel cannot be built there. Its gradient is exact given the
+a CUDA kernel compiled by CuPy (one thread per channel, coalesced and prefetched loads; see
+:mod:`llm2fx_lab.fx.torch_cuda_kernels`) on GPU, or the CPU kernel on a copy (with a warning)
+where CuPy is missing. Its gradient is exact given the
 attack/release decisions of the forward pass (which are piecewise constant, so it is exact
 almost everywhere): the adjoint recursion ``lam[n] = g[n] + c[n+1] lam[n+1]`` runs backwards
 in the same kind of kernel.
@@ -39,7 +40,7 @@ from llm2fx_lab.fx.torch_modules import as_param, use_recursive
 Tensor = torch.Tensor
 log = logging.getLogger(__name__)
 
-#: Which kernel ran the last envelope on a CUDA tensor: "numba-cuda" or "cpu-fallback".
+#: Which kernel ran the last envelope on a CUDA tensor: "cupy" or "cpu-fallback".
 LAST_CUDA_KERNEL: list[str] = []
 
 
@@ -84,92 +85,40 @@ def _env_backward_cpu(v, env, c_att, c_rel, grad, grad_v, grad_att, grad_rel):  
         grad_rel[i] = gr
 
 
-# --- CUDA kernels (numba.cuda; time first so that a warp's loads are coalesced) -----------
+# --- CUDA path (CuPy kernels in torch_cuda_kernels; the CPU kernel on a copy otherwise) ------
 
 _CUDA: dict[str, Any] = {}
 
 
 def _cuda_kernels():
-    if "fwd" in _CUDA:
-        return _CUDA["fwd"], _CUDA["bwd"]
-    from numba import cuda
-
-    @cuda.jit
-    def fwd(v, c_att, c_rel, out):  # pragma: no cover - runs on the GPU
-        i = cuda.grid(1)
-        lanes = v.shape[1]
-        if i < lanes:
-            e = numba.float32(0.0)
-            ca, cr = c_att[i], c_rel[i]
-            for t in range(v.shape[0]):
-                s = v[t, i]
-                c = ca if s > e else cr
-                e = s + c * (e - s)
-                out[t, i] = e
-
-    @cuda.jit
-    def bwd(v, env, c_att, c_rel, grad, grad_v, grad_att, grad_rel):  # pragma: no cover
-        i = cuda.grid(1)
-        lanes = v.shape[1]
-        if i < lanes:
-            ca, cr = c_att[i], c_rel[i]
-            lam = numba.float32(0.0)
-            c_next = numba.float32(0.0)
-            ga = numba.float32(0.0)
-            gr = numba.float32(0.0)
-            for k in range(v.shape[0]):
-                t = v.shape[0] - 1 - k
-                lam = grad[t, i] + c_next * lam
-                prev = env[t - 1, i] if t > 0 else numba.float32(0.0)
-                s = v[t, i]
-                attack = s > prev
-                c = ca if attack else cr
-                grad_v[t, i] = lam * (numba.float32(1.0) - c)
-                if attack:
-                    ga += lam * (prev - s)
-                else:
-                    gr += lam * (prev - s)
-                c_next = c
-            grad_att[i] = ga
-            grad_rel[i] = gr
-
-    _CUDA["fwd"], _CUDA["bwd"] = fwd, bwd
-    return fwd, bwd
-
-
-def _launch_cuda(kernel, lanes: int, *tensors: Tensor) -> None:
-    from numba import cuda
-
-    args = [cuda.as_cuda_array(t.detach()) for t in tensors]
-    threads = 32
-    kernel[(lanes + threads - 1) // threads, threads](*args)
-    cuda.synchronize()
-
-
-def _cuda_ok() -> bool:
-    if "ok" not in _CUDA:
+    """The CUDA kernel module, or None (with one warning) where it cannot be built."""
+    if "module" not in _CUDA:
         try:
-            _cuda_kernels()
-            _CUDA["ok"] = True
-        except Exception as exc:  # numba-cuda missing or unable to compile here
-            warnings.warn(f"no CUDA envelope kernel ({exc}); the compressor runs on the CPU",
-                          RuntimeWarning, stacklevel=3)
-            _CUDA["ok"] = False
-    return _CUDA["ok"]
+            from llm2fx_lab.fx import torch_cuda_kernels
+
+            _CUDA["module"] = torch_cuda_kernels
+        except Exception as exc:  # noqa: BLE001 - CuPy missing or NVRTC unable to compile here
+            warnings.warn(f"no CUDA envelope kernel ({type(exc).__name__}: {exc}); the compressor "
+                          "and limiter envelopes run on the CPU", RuntimeWarning, stacklevel=4)
+            _CUDA["module"] = None
+    return _CUDA["module"]
+
+
+def _time_first(t: Tensor, unroll: int) -> Tensor:
+    """(lanes, n) -> (n padded to a multiple of ``unroll``, lanes), contiguous, float32."""
+    n = t.shape[1]
+    return torch.nn.functional.pad(t.detach().float(), (0, -n % unroll)).t().contiguous()
 
 
 def _forward(v: Tensor, c_att: Tensor, c_rel: Tensor) -> Tensor:
-    if v.is_cuda and _cuda_ok():
-        vt = v.t().contiguous()
+    kernels = _cuda_kernels() if v.is_cuda else None
+    if kernels is not None:
+        n = v.shape[1]
+        vt = _time_first(v, kernels.UNROLL)
         out = torch.empty_like(vt)
-        try:
-            _launch_cuda(_CUDA["fwd"], v.shape[0], vt, c_att.contiguous(), c_rel.contiguous(), out)
-            LAST_CUDA_KERNEL[:] = ["numba-cuda"]
-            return out.t()
-        except Exception as exc:
-            warnings.warn(f"CUDA envelope kernel failed ({exc}); using the CPU kernel",
-                          RuntimeWarning, stacklevel=3)
-            _CUDA["ok"] = False
+        kernels.envelope_forward(vt, c_att.float().contiguous(), c_rel.float().contiguous(), out)
+        LAST_CUDA_KERNEL[:] = ["cupy"]
+        return out[:n].t().to(v.dtype)
     if v.is_cuda:
         LAST_CUDA_KERNEL[:] = ["cpu-fallback"]
     v_np = v.detach().cpu().numpy().astype(np.float64)
@@ -180,14 +129,16 @@ def _forward(v: Tensor, c_att: Tensor, c_rel: Tensor) -> Tensor:
 
 
 def _backward(v, env, c_att, c_rel, grad):
-    lanes = v.shape[0]
-    if v.is_cuda and _CUDA.get("ok"):
-        vt, et, gt = v.t().contiguous(), env.t().contiguous(), grad.t().contiguous()
+    lanes, n = v.shape
+    kernels = _cuda_kernels() if v.is_cuda else None
+    if kernels is not None:
+        vt, et, gt = (_time_first(t, kernels.UNROLL) for t in (v, env, grad))
         gv = torch.empty_like(vt)
-        ga = torch.empty(lanes, device=v.device, dtype=v.dtype)
+        ga = torch.empty(lanes, device=v.device, dtype=torch.float32)
         gr = torch.empty_like(ga)
-        _launch_cuda(_CUDA["bwd"], lanes, vt, et, c_att.contiguous(), c_rel.contiguous(), gt, gv, ga, gr)
-        return gv.t(), ga, gr
+        kernels.envelope_backward(vt, et, c_att.float().contiguous(), c_rel.float().contiguous(),
+                                  gt, gv, ga, gr)
+        return gv[:n].t().to(v.dtype), ga.to(v.dtype), gr.to(v.dtype)
     arrays = [t.detach().cpu().double().numpy() for t in (v, env, c_att, c_rel, grad)]
     gv = np.empty_like(arrays[0])
     ga = np.empty(lanes)

@@ -158,16 +158,29 @@ def render_torch(x: Any, sample_rate: float, chains: Sequence[Any], device: Any 
         for i, chain in enumerate(chains):
             if step < len(chain):
                 groups.setdefault(chain[step].name, []).append(i)
+        if len(groups) == 1 and len(next(iter(groups.values()))) == x.shape[0]:
+            (name, _), = groups.items()
+            x = MODULE_FUNCTIONS[name](x, sample_rate, **_group_params(chains, range(x.shape[0]), step, name, dev))
+            continue
+        # one output tensor per step: each group writes its rows, the rest are copied through
+        out = torch.empty_like(x)
+        done = torch.zeros(x.shape[0], dtype=torch.bool)
         for name, items in groups.items():
-            spec = module_spec(name)
-            params = {p: torch.tensor([chains[i][step][p] for i in items], dtype=torch.float32,
-                                      device=dev) for p in spec.param_names}
-            if len(items) == x.shape[0]:
-                x = MODULE_FUNCTIONS[name](x, sample_rate, **params)
-            else:
-                idx = torch.tensor(items, device=dev)
-                x = x.index_copy(0, idx, MODULE_FUNCTIONS[name](x.index_select(0, idx), sample_rate, **params))
+            idx = torch.tensor(items, device=dev)
+            y = MODULE_FUNCTIONS[name](x.index_select(0, idx), sample_rate,
+                                       **_group_params(chains, items, step, name, dev))
+            out.index_copy_(0, idx, y)  # in place on a fresh tensor: autograd handles it
+            done[items] = True
+        rest = torch.nonzero(~done).flatten().to(dev)
+        if len(rest):
+            out.index_copy_(0, rest, x.index_select(0, rest))
+        x = out
     return x
+
+
+def _group_params(chains: list[Chain], items, step: int, name: str, dev: torch.device) -> dict[str, Tensor]:
+    return {p: torch.tensor([chains[i][step][p] for i in items], dtype=torch.float32, device=dev)
+            for p in module_spec(name).param_names}
 
 
 def _check_params(module_names: Sequence[str], params: Mapping[str, Mapping[str, Any]] | None,
