@@ -192,8 +192,9 @@ def _echo(h: np.ndarray, rate: float) -> tuple[float, float, float, float]:
     half = lag // 2
     if half >= lo and mag[max(half - 1, 0):half + 2].max() > 0.5 * mag[lag]:
         lag = half - 1 + int(np.argmax(mag[max(half - 1, 0):half + 2]))
-    first = float(mag[max(lag - 1, 0):lag + 2].max())
-    second = float(mag[2 * lag - 2:2 * lag + 3].max()) if 2 * lag + 3 < mag.size else 0.0
+    # a fractional lag spreads the echo over neighbouring samples: sum them (DC gain 1)
+    first = abs(float(h[max(lag - 2, 0):lag + 3].sum()))
+    second = abs(float(h[2 * lag - 2:2 * lag + 3].sum())) if 2 * lag + 3 < mag.size else 0.0
     strength = first / (float(np.median(region)) + 1e-12)
     return lag / rate, first, second, strength
 
@@ -272,7 +273,7 @@ def pair_features(dry: Any, reference: Any, sample_rate: float, max_seconds: flo
     broadband = float(np.median(eq * weights))
     h, rate, residual_slope = impulse_response(x, y, sr, with_residual=True)
     near = max(int(0.003 * rate), 1)
-    direct = float(np.abs(h[:near]).max())
+    direct = max(abs(float(h[:3].sum())), float(np.abs(h[:near]).max()))
     e_direct = direct ** 2 + 1e-12
     early = float(np.sum(h[near:int(0.05 * rate)] ** 2))
     late = late_energy(h, rate)

@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+
+from llm2fx_lab.examples import load_example
+from llm2fx_lab.fx.chain import Chain, tool_call
+from llm2fx_lab.fx.render import render
+from llm2fx_lab.planners import Final, Response, Thinking, ToolCallEvent, collect, get_planner
+
+
+@pytest.fixture(scope="module")
+def dry():
+    x, sr = load_example("guitar")
+    return x[:, : int(4 * sr)], sr
+
+
+def _estimate(dry, calls, **kwargs):
+    x, sr = dry
+    ref = render(x, sr, Chain(tuple(calls)))
+    return collect(get_planner("analysis").plan(x, ref, sr, **kwargs))
+
+
+def test_gain_plus_12_db(dry):
+    result = _estimate(dry, [tool_call("gain", {"gain_db": 12})])
+    assert "gain" in result.chain
+    assert result.chain["gain"]["gain_db"] == pytest.approx(12, abs=1.0)
+    assert "reverb" not in result.chain and "delay" not in result.chain
+
+
+@pytest.mark.parametrize("pan", [-1.0, 1.0, 0.5])
+def test_pan(dry, pan):
+    result = _estimate(dry, [tool_call("panner", {"pan": pan})])
+    assert "panner" in result.chain
+    assert result.chain["panner"]["pan"] == pytest.approx(pan, abs=0.1)
+
+
+def test_heavy_reverb(dry):
+    result = _estimate(dry, [tool_call("reverb", {"room_size": 0.8, "mix_ratio": 0.8})])
+    assert "reverb" in result.chain
+    assert result.chain["reverb"]["mix_ratio"] >= 0.5
+
+
+def test_delay(dry):
+    result = _estimate(dry, [tool_call("delay", {"delay_seconds": 0.3, "feedback": 0.4, "mix_ratio": 0.4})])
+    assert "delay" in result.chain
+    call = result.chain["delay"]
+    assert call["delay_seconds"] == pytest.approx(0.3, abs=0.01)
+    assert call["mix_ratio"] == pytest.approx(0.4, abs=0.1)
+
+
+def test_identity_gives_short_chain(dry):
+    x, sr = dry
+    result = collect(get_planner("analysis").plan(x, x.copy(), sr))
+    assert len(result.chain) <= 1
+
+
+def test_stream_order_and_steps(dry):
+    x, sr = dry
+    ref = render(x, sr, Chain((tool_call("gain", {"gain_db": -8}), tool_call("panner", {"pan": 0.6}))))
+    events = list(get_planner("analysis").plan(x, ref, sr))
+    kinds = [type(e) for e in events]
+    assert kinds.index(Thinking) < kinds.index(ToolCallEvent)
+    assert isinstance(events[-1], Final) and kinds.count(Final) == 1
+    assert any(isinstance(e, Response) for e in events)
+    steps = {e.step for e in events if isinstance(e, Thinking)}
+    assert {"selection", "order", "parameters"} <= steps
+    final = events[-1]
+    assert final.timings.first_token_seconds is not None
+    assert final.timings.total_seconds >= final.timings.first_token_seconds
+    # the reasoning quotes measured numbers
+    assert any(ch.isdigit() for ch in final.reasoning)
+
+
+def test_blind_mode(dry):
+    x, sr = dry
+    ref = render(x, sr, Chain((tool_call("panner", {"pan": 0.8}),)))
+    result = collect(get_planner("analysis").plan(None, ref, sr))
+    assert "Blind mode" in result.reasoning
+    assert isinstance(result.chain, Chain)
+
+
+def test_instruction_applied(dry):
+    result = _estimate(dry, [tool_call("reverb", {"mix_ratio": 0.6})], instruction="less reverb")
+    plain = _estimate(dry, [tool_call("reverb", {"mix_ratio": 0.6})])
+    assert result.chain["reverb"]["mix_ratio"] < plain.chain["reverb"]["mix_ratio"]
+
+
+def test_stop_event(dry):
+    import threading
+
+    x, sr = dry
+    stop = threading.Event()
+    stop.set()
+    result = collect(get_planner("analysis").plan(x, x, sr, stop=stop))
+    assert result.stopped
+
+
+def test_bad_input(dry):
+    x, sr = dry
+    from llm2fx_lab.errors import AudioError
+
+    with pytest.raises(AudioError):
+        collect(get_planner("analysis").plan(x, np.full_like(x, np.nan), sr))
