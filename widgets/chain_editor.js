@@ -116,7 +116,8 @@ function render({ model, el }) {
 
   function card(call, index, n) {
     const spec = specOf(call.name);
-    const head = h("div", { class: "l2f-card-head" },
+    // Only the head is draggable: inside a draggable element a slider drag would move the card.
+    const head = h("div", { class: "l2f-card-head", draggable: "true", title: "Drag to reorder" },
       h("span", { class: "l2f-handle", "aria-hidden": "true" }, "⠿"),
       h("span", { class: "l2f-title" }, `${index + 1}. ${call.name}`),
       h("button", { class: "l2f-up", "aria-label": `Move ${call.name} up`, disabled: index === 0,
@@ -132,7 +133,7 @@ function render({ model, el }) {
       h("button", { class: "l2f-remove", "aria-label": `Remove ${call.name}`,
         onclick: () => send({ op: "remove", module: call.name }) }, "✕"));
     const c = h("div", { class: `l2f-card${call.bypass ? " l2f-bypassed" : ""}`, role: "listitem", tabindex: 0,
-      draggable: "true", "data-module": call.name, "data-index": index,
+      "data-module": call.name, "data-index": index,
       "aria-label": `${index + 1}. ${call.name}${call.bypass ? ", bypassed" : ""}. Alt+Up or Alt+Down moves it.` },
       head, ...spec.params.map((p) => paramRow(call, p)));
     c.addEventListener("keydown", (e) => {
@@ -142,9 +143,8 @@ function render({ model, el }) {
         if (to >= 0 && to < n) { send({ op: "move", module: call.name, index: to }); pendingFocus = call.name; }
       }
     });
-    // Only the card itself is draggable: sliders and numbers keep their own drag behaviour.
-    c.addEventListener("dragstart", (e) => {
-      if (e.target !== c) return;
+    head.addEventListener("dragstart", (e) => {
+      if (e.target !== head) return;
       dragName = call.name;
       e.dataTransfer.effectAllowed = "move";
       e.dataTransfer.setData("text/plain", call.name);

@@ -59,6 +59,18 @@ class SpectrumView(widgets.VBox):
         self.updates = 0
         super().__init__([self.figure])
 
+    def set_sample_rate(self, sample_rate: float) -> None:
+        """Re-space the frequency axis for another rate (up to just below its Nyquist)."""
+        if float(sample_rate) == self.sample_rate:
+            return
+        self.sample_rate = float(sample_rate)
+        self.freqs_hz = log_frequencies(self.sample_rate, len(self.freqs_hz))
+        x = _round(self.freqs_hz, 1)
+        with self.figure.batch_update():
+            for trace in self.figure.data:
+                trace.x, trace.y = x, []
+            self.figure.layout.xaxis.range = [np.log10(20), np.log10(self.freqs_hz[-1])]
+
     def _trace(self, name: str) -> Any:
         index = {"dry": 0, "reference": 1, "render": 2, "eq": 3}[name]
         return self.figure.data[index]
@@ -147,6 +159,7 @@ class PlotsView(widgets.VBox):
         super().__init__([self.spectrum, self.dynamics])
 
     def set_audio(self, key: str, audio: np.ndarray | None, sample_rate: float) -> None:
+        self.spectrum.set_sample_rate(sample_rate)
         self.spectrum.set_audio(key, audio, sample_rate)
         if key != "dry":
             self.dynamics.set_audio(key, audio, sample_rate)

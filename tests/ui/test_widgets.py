@@ -305,3 +305,13 @@ def test_worker_thread_does_not_block_the_kernel(studio):
     assert threading.current_thread() is threading.main_thread()
     studio.reasoning.stop()
     assert studio.wait(30) and studio.reasoning.status == "stopped"
+
+
+def test_spectrum_view_follows_the_sample_rate(sr):
+    from tests.conftest import sine
+
+    view = SpectrumView(44100)
+    view.set_sample_rate(22050)
+    view.set_audio("dry", sine(3000.0, 1.0, 0.5, sr=22050), 22050)
+    assert view.freqs_hz[-1] < 11025 and len(view.figure.data[0].x) == len(view.figure.data[0].y)
+    assert abs(view.freqs_hz[int(np.argmax(view.figure.data[0].y))] - 3000) < 150

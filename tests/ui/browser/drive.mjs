@@ -112,9 +112,15 @@ try {
   const fromX = box.x + box.width * (startValue / 1000), toX = box.x + box.width * (startValue > 500 ? 0.15 : 0.85);
   await page.mouse.move(fromX, y);
   await page.mouse.down();
-  for (let i = 1; i <= 10; i++) { await page.mouse.move(fromX + ((toX - fromX) * i) / 10, y); await page.waitForTimeout(30); }
+  result.slider.trace = [];
+  for (let i = 1; i <= 10; i++) {
+    await page.mouse.move(fromX + ((toX - fromX) * i) / 10, y, { steps: 3 });
+    await page.waitForTimeout(30);
+    result.slider.trace.push(Number(await slider.inputValue()));
+  }
   await page.mouse.up();
   result.slider.start = startValue;
+  result.slider.box = box;
   result.slider.end = Number(await slider.inputValue());
   await page.waitForFunction((before) => {
     const plot = document.querySelector(".js-plotly-plot");
