@@ -197,7 +197,8 @@ def _descend(problem: _Problem, chain: Chain, steps: int, lr: float, deadline: f
         if value < best:
             # the loss of the parameters just rendered: keep them (snapped into range)
             best = value
-            best_chain = Chain(tuple(tool_call(n, {k: float(v) for k, v in params[n].items()}, mode="lenient")
+            best_chain = Chain(tuple(tool_call(n, {k: float(v.detach()) if torch.is_tensor(v) else float(v)
+                                                 for k, v in params[n].items()}, mode="lenient")
                                      for n in names))
         loss.backward()
         opt.step()

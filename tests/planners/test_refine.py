@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+from llm2fx_lab.errors import ParameterError
+from llm2fx_lab.examples import load_example
+from llm2fx_lab.fx.chain import Chain, tool_call
+from llm2fx_lab.fx.render import render
+from llm2fx_lab.fx.spec import TOOLSET
+from llm2fx_lab.planners import Final, Thinking, ToolCallEvent, collect, get_planner
+from llm2fx_lab.planners.refine import _Problem, refine, refine_stream
+
+
+@pytest.fixture(scope="module")
+def pair():
+    x, sr = load_example("piano")
+    x = x[:, : int(1.5 * sr)]
+    truth = Chain((tool_call("gain", {"gain_db": -6}), tool_call("equalizer", {"high_gain_db": 8})))
+    return x, render(x, sr, truth), sr
+
+
+def _in_range(chain):
+    for call in chain:
+        for p in TOOLSET[call.name].params:
+            assert p.lowest_valid <= call[p.name] <= p.maximum
+
+
+def test_refine_lowers_loss_and_respects_ranges(pair):
+    x, y, sr = pair
+    start = Chain((tool_call("gain", {"gain_db": 2}), tool_call("equalizer", {"high_gain_db": 0})))
+    result = refine(start, x, y, sr, steps=8, budget_seconds=60, crop_seconds=1.0, structure=False)
+    assert result.loss_after < result.loss_before
+    assert result.chain["gain"]["gain_db"] < 2  # moved towards -6
+    _in_range(result.chain)
+
+
+def test_refine_never_worse_from_truth(pair):
+    x, y, sr = pair
+    truth = Chain((tool_call("gain", {"gain_db": -6}), tool_call("equalizer", {"high_gain_db": 8})))
+    result = refine(truth, x, y, sr, steps=3, budget_seconds=60, crop_seconds=1.0)
+    assert result.loss_after <= result.loss_before
+    problem = _Problem(x, y, sr, 1.0, "cpu")
+    assert problem.loss(result.chain) <= problem.loss(truth) + 1e-6
+    _in_range(result.chain)
+
+
+def test_refine_streams_refinement_thinking(pair):
+    x, y, sr = pair
+    events = []
+    gen = refine_stream(Chain(), x, y, sr, steps=2, budget_seconds=60, crop_seconds=1.0)
+    try:
+        while True:
+            events.append(next(gen))
+    except StopIteration as done:
+        result = done.value
+    assert events and all(isinstance(e, Thinking) and e.step == "refinement" for e in events)
+    assert result.loss_after <= result.loss_before
+
+
+def test_refine_bad_steps(pair):
+    x, y, sr = pair
+    with pytest.raises(ParameterError):
+        refine(Chain(), x, y, sr, steps=-1)
+
+
+def test_refined_planner(pair):
+    x, y, sr = pair
+    planner = get_planner("analysis", refine=True, refine_options={"steps": 2, "budget_seconds": 60,
+                                                                   "crop_seconds": 1.0, "structure": False})
+    assert planner.name == "analysis+refine"
+    events = list(planner.plan(x, y, sr))
+    assert isinstance(events[-1], Final) and events[-1].planner == "analysis+refine"
+    steps = [e.step for e in events if isinstance(e, Thinking)]
+    assert "refinement" in steps
+    # refinement thinking comes after the inner planner's thinking
+    assert steps.index("refinement") > steps.index("selection")
+    assert any(isinstance(e, ToolCallEvent) for e in events)
+
+
+def test_refined_blind_mode_skips(pair):
+    _, y, sr = pair
+    result = collect(get_planner("analysis+refine").plan(None, y, sr))
+    assert "blind mode" in result.reasoning
