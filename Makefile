@@ -29,8 +29,13 @@ system-deps:
 lab: $(STAMP)
 	$(BIN)/jupyter lab --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/01_studio.ipynb
 
+# playwright-core (npm) drives Debian's chromium in the real-browser test; never a browser download.
+BROWSER_NODE := tests/ui/browser/node_modules/.package-lock.json
+$(BROWSER_NODE): tests/ui/browser/package.json tests/ui/browser/package-lock.json | system-deps
+	npm ci --prefix tests/ui/browser --no-audit --no-fund --loglevel=error
+
 # pytest exit code 5 means "no tests collected": that is a failure here, never a silent pass.
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps $(BROWSER_NODE)
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
@@ -42,4 +47,4 @@ examples: $(STAMP) system-deps
 	$(BIN)/python scripts/make_examples.py --overwrite
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache tests/artifacts
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache tests/artifacts tests/ui/browser/node_modules
