@@ -140,3 +140,11 @@ def markdown_table(rows: dict[str, Any], seconds: dict[str, float], note: str = 
         lines.append(f"| {label} | paper (LP-Fx, MedleyDB stems; different audio) | {acc * 100:.0f}% | {rc:.2f} | "
                      f"{mae:.2f} | {mrs:.2f} | - | - | - |")
     return (note + "\n\n" if note else "") + head + "\n".join(lines) + "\n"
+
+
+def report_rows(summary: Any) -> list[dict[str, Any]]:
+    """The summary table as JSON-ready rows (nan as None)."""
+    rows = []
+    for record in summary.to_dict("records"):
+        rows.append({k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in record.items()})
+    return rows

@@ -1,0 +1,166 @@
+"""``llm2fx estimate`` and ``llm2fx bench``: planners on the command line.
+
+``llm2fx estimate DRY REFERENCE [--planner NAME] [--refine] [--instruction TEXT] [--json] [--out OUT]``
+    streams the reasoning to the terminal and prints the chain; ``--json`` prints one JSON
+    object ``{"chain": [...], "reasoning": ..., "timings": {...}, ...}`` instead; ``--out``
+    renders the dry clip through the estimate. ``DRY`` may be ``none`` (blind estimation).
+``llm2fx bench --planner NAME [--refine] [--split test] [--per-length N] [--folder DIR]``
+    runs a planner on LP-Fx-style test pairs (or a folder of dry clips with chains) and prints
+    the paper's metrics per chain length, with calibration rows.
+
+Wired into ``llm2fx`` by :func:`add_planner_parsers`; also runnable as
+``python -m llm2fx_lab.planners.cli ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from llm2fx_lab.errors import Llm2FxError
+
+EXIT_USAGE = 2
+
+
+def _planner(args: argparse.Namespace) -> Any:
+    from llm2fx_lab.planners.registry import default_planner, get_planner
+
+    options: dict[str, Any] = {"refine": bool(args.refine)}
+    if getattr(args, "refine_seconds", None) is not None:
+        options["refine_options"] = {"budget_seconds": args.refine_seconds}
+    return default_planner(**options) if args.planner is None else get_planner(args.planner, **options)
+
+
+def _load_pair(dry_path: str, ref_path: str) -> tuple[Any, Any, float]:
+    from llm2fx_lab.audio.io import load_audio, resample
+
+    reference, sr = load_audio(ref_path)
+    if dry_path.lower() == "none":
+        return None, reference, sr
+    dry, dry_sr = load_audio(dry_path)
+    if dry_sr != sr:
+        dry = resample(dry, dry_sr, sr)
+    return dry, reference, sr
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from llm2fx_lab.planners.events import Final, Response, Thinking, ToolCallEvent, collect
+
+    if args.out and args.dry.lower() == "none":
+        raise Llm2FxError("--out renders the dry clip through the estimate; it needs a DRY file, not 'none'")
+    if args.out and Path(args.out).exists() and not args.overwrite:
+        raise Llm2FxError(f"{args.out} exists; pass --overwrite to replace it")
+    dry, reference, sr = _load_pair(args.dry, args.reference)
+    planner = _planner(args)
+    stream = planner.plan(dry, reference, sr, instruction=args.instruction)
+    if args.json:
+        result = collect(stream)
+        json.dump(result.to_json(), sys.stdout, indent=None if args.compact else 2)
+        sys.stdout.write("\n")
+        chain = result.chain
+    else:
+        out = sys.stdout
+        step = None
+        chain = None
+        for event in stream:
+            if isinstance(event, Thinking):
+                if event.step != step:
+                    step = event.step
+                    out.write(f"\n[{step}]\n")
+                out.write(event.text)
+            elif isinstance(event, ToolCallEvent):
+                out.write(f"  -> tool call {event.index + 1}: {json.dumps(event.call.to_json(False))}\n")
+            elif isinstance(event, Response):
+                out.write(f"\n{event.text}\n")
+            elif isinstance(event, Final):
+                chain = event.chain
+                t = event.timings
+                first = "-" if t.first_token_seconds is None else f"{t.first_token_seconds:.2f} s"
+                out.write(f"\nchain ({event.planner}, first text after {first}, total {t.total_seconds:.2f} s):\n")
+                out.write(json.dumps(chain.to_tool_calls(), indent=2) + "\n")
+                for repair in event.repairs:
+                    out.write(f"repair: {repair}\n")
+            out.flush()
+    if args.out:
+        from llm2fx_lab.audio.io import save_audio
+        from llm2fx_lab.fx.render import render
+
+        wet = render(dry, sr, chain, tail_seconds=args.tail_seconds)
+        save_audio(args.out, wet, sr, overwrite=args.overwrite)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from llm2fx_lab.planners.bench import load_pairs_folder, make_test_pairs, report_rows, run_bench
+
+    if args.folder:
+        pairs = load_pairs_folder(args.folder)
+    else:
+        if args.split != "test":
+            raise Llm2FxError(f"--split must be 'test' (the LP-Fx-style test split), got {args.split!r}")
+        pairs = make_test_pairs(args.per_length, seed=args.seed, seconds=args.seconds)
+    planner = _planner(args)
+    summary, _, seconds = run_bench(planner, pairs, progress=True, audibility=not args.no_audibility,
+                                    audibility_crop_seconds=args.audibility_crop_seconds)
+    cols = ["method", "chain_length", "n_examples", "acc", "rank_corr", "mae", "mrs_l", "mrs_r",
+            "audible_acc", "audible_order_acc"]
+    print(summary[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"\n{planner.name}: {sum(seconds) / len(seconds):.2f} s per example over {len(seconds)} examples")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"planner": planner.name, "seconds": seconds,
+                                               "rows": report_rows(summary)}, indent=2))
+    return 0
+
+
+def add_planner_parsers(subparsers: Any) -> None:
+    """Add ``estimate`` and ``bench`` to an ``argparse`` subparsers object (the ``llm2fx`` CLI)."""
+    from llm2fx_lab.planners.registry import PLANNER_NAMES
+
+    names = ", ".join(PLANNER_NAMES)
+    p = subparsers.add_parser("estimate", help="estimate the chain that turns DRY into REFERENCE")
+    p.add_argument("dry", metavar="DRY", help="dry audio file, or 'none' for blind estimation")
+    p.add_argument("reference", metavar="REFERENCE", help="processed (reference) audio file")
+    p.add_argument("--planner", default=None, help=f"planner name ({names}); default: mini if present, else analysis")
+    p.add_argument("--refine", action="store_true", help="refine the estimate by render -> measure -> refine")
+    p.add_argument("--refine-seconds", type=float, default=None, help="time budget of the refinement")
+    p.add_argument("--instruction", default=None, help="an edit request, e.g. 'less reverb', 'brighter'")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
+    p.add_argument("--compact", action="store_true", help="with --json: on one line")
+    p.add_argument("--out", default=None, help="render DRY through the estimate into this .wav/.flac")
+    p.add_argument("--tail-seconds", type=float, default=0.0, help="tail appended when rendering --out")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(func=cmd_estimate)
+
+    p = subparsers.add_parser("bench", help="benchmark a planner on LP-Fx-style test pairs")
+    p.add_argument("--planner", default=None, help=f"planner name ({names})")
+    p.add_argument("--refine", action="store_true", help="wrap the planner in refinement")
+    p.add_argument("--refine-seconds", type=float, default=None, help="time budget of the refinement per example")
+    p.add_argument("--split", default="test", help="the generated split (only 'test')")
+    p.add_argument("--per-length", type=int, default=100, help="pairs per chain length 1..9 (LP-Fx: 100)")
+    p.add_argument("--seconds", type=float, default=None, help="crop dry clips to this length (default 10 s)")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--folder", default=None, help="a folder of NAME.wav + NAME.json (chain) pairs instead")
+    p.add_argument("--no-audibility", action="store_true", help="skip the audible-module/order metrics")
+    p.add_argument("--audibility-crop-seconds", type=float, default=3.0)
+    p.add_argument("--json", default=None, help="also write the summary rows to this JSON file")
+    p.set_defaults(func=cmd_bench)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="llm2fx", description="Planner commands (estimate, bench).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_planner_parsers(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except Llm2FxError as exc:
+        print(f"llm2fx {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+import json
+
+import numpy as np
+import pytest
+
+from llm2fx_lab.audio.io import load_audio, save_audio
+from llm2fx_lab.examples import load_example
+from llm2fx_lab.fx.chain import Chain, tool_call
+from llm2fx_lab.fx.render import render
+from llm2fx_lab.planners.cli import main
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pair")
+    x, sr = load_example("piano")
+    x = x[:, : int(3 * sr)]
+    y = render(x, sr, Chain((tool_call("gain", {"gain_db": 10}),)))
+    save_audio(d / "dry.wav", x, sr)
+    save_audio(d / "ref.wav", np.clip(y, -1, 1), sr)
+    return d
+
+
+def test_estimate_json(files, capsys):
+    assert main(["estimate", str(files / "dry.wav"), str(files / "ref.wav"), "--planner", "analysis", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) >= {"chain", "reasoning", "timings"}
+    names = [c["name"] for c in out["chain"]]
+    assert "gain" in names
+    assert all(set(c) == {"name", "arguments"} for c in out["chain"])
+
+
+def test_estimate_streams_and_renders(files, capsys):
+    out_path = files / "est.wav"
+    assert main(["estimate", str(files / "dry.wav"), str(files / "ref.wav"), "--planner", "analysis",
+                 "--out", str(out_path)]) == 0
+    text = capsys.readouterr().out
+    assert "[selection]" in text and "tool call" in text
+    audio, _ = load_audio(out_path)
+    assert audio.shape[0] == 2
+
+
+def test_estimate_blind(files, capsys):
+    assert main(["estimate", "none", str(files / "ref.wav"), "--planner", "analysis", "--json"]) == 0
+    assert "Blind mode" in json.loads(capsys.readouterr().out)["reasoning"]
+
+
+def test_estimate_errors(files, capsys):
+    assert main(["estimate", "none", str(files / "ref.wav"), "--out", str(files / "x.wav")]) == 2
+    assert main(["estimate", str(files / "dry.wav"), str(files / "ref.wav"), "--planner", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown planner 'nope'" in err and "analysis" in err
