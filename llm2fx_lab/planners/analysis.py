@@ -31,6 +31,7 @@ from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.planners import estimators as E
 from llm2fx_lab.planners.events import (Event, Final, Response, StreamClock, Thinking, ToolCallEvent)
 from llm2fx_lab.planners.pair_features import PairFeatures, pair_features
+from llm2fx_lab.planners.trees import load_presence_models
 
 #: The order a chain starts from before pairwise order decisions.
 STUDIO_ORDER = ("equalizer", "compressor", "distortion", "gain", "panner", "stereo_widener",
@@ -128,12 +129,13 @@ class AnalysisPlanner:
                 yield think(text + "\n", "order")
             gain_db, gain_note = _close_gain(names, decisions, xc, yc, sr)
             yield think(gain_note + "\n", "parameters")
-            if abs(gain_db) >= E.THRESHOLDS["gain_db"]:
+            wants_gain = (abs(gain_db) >= E.THRESHOLDS["gain_db"] if decisions.gain_probability is None
+                          else (decisions.gain_probability >= 0.5 and abs(gain_db) >= 0.5) or abs(gain_db) >= 6.0)
+            if wants_gain:
                 decisions.params["gain"] = {"gain_db": float(np.clip(np.round(gain_db), -20, 20))}
                 names = _insert_gain(names)
             for text in decisions.notes["parameters"]:
-                if any(text.startswith(m) for m in names):
-                    yield think(text + "\n", "parameters")
+                yield think(text + "\n", "parameters")
             calls = []
             for i, name in enumerate(names):
                 call = tool_call(name, decisions.params[name], mode="lenient")
@@ -190,66 +192,88 @@ class Decisions:
         self.params: dict[str, dict[str, float]] = {}
         self.notes: dict[str, list[str]] = {"selection": [], "parameters": []}
         self.stereo: dict[str, Any] = {}
+        self.gain_probability: float | None = None
 
 
-def decide(f: PairFeatures, sample_rate: float) -> Decisions:
-    """Presence and parameters of every module except gain (closed later) from the features."""
+def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decisions:
+    """Presence and parameters of every module except gain (closed later) from the features.
+
+    Parameters come from closed forms for every module; presence from the shipped
+    gradient-boosted trees (``models/presence.json``) when present, else from the
+    thresholds of :data:`~llm2fx_lab.planners.estimators.THRESHOLDS`.
+    """
     d = Decisions()
     sel, par = d.notes["selection"], d.notes["parameters"]
+    est: dict[str, dict[str, float]] = {}
+    rule: dict[str, bool] = {}
     st = E.fit_stereo(f)
     d.stereo = st
     sel.append(f"Balance: pan position {f.dry_pan:+.2f} -> {f.ref_pan:+.2f}; side/mid "
                f"{f.dry_side_to_mid_db:.1f} -> {f.ref_side_to_mid_db:.1f} dB; the channel matrix fits "
                f"pan {st['pan']:+.2f}, width {st['width']:.2f}.")
-    if abs(st["pan"]) >= E.THRESHOLDS["pan"]:
-        d.params["panner"] = {"pan": st["pan"]}
-        sel.append(f"panner: yes (pan {st['pan']:+.2f}).")
-    if st["width_visible"] and abs(st["width"] - 1) >= E.THRESHOLDS["width"]:
-        d.params["stereo_widener"] = {"width": st["width"]}
-        sel.append(f"stereo_widener: yes (width {st['width']:.2f}).")
-    elif not st["width_visible"]:
-        sel.append("stereo_widener: cannot be seen (the dry clip is mono and nothing pans it first).")
+    est["panner"] = {"pan": st["pan"]}
+    rule["panner"] = abs(st["pan"]) >= E.THRESHOLDS["pan"]
+    est["stereo_widener"] = {"width": st["width"]}
+    rule["stereo_widener"] = st["width_visible"] and abs(st["width"] - 1) >= E.THRESHOLDS["width"]
+    if not st["width_visible"]:
+        sel.append("The dry clip is mono: a widener before any panning cannot be seen.")
 
     eq, eq_dev, eq_resid = E.fit_equalizer(f, sample_rate)
     lo, mid, hi = f.eq_db[6], f.eq_db[27], f.eq_db[48]
     sel.append(f"Tone: the mid transfer function is {lo:+.1f} dB at 63 Hz, {mid:+.1f} dB at 1.6 kHz, "
-               f"{hi:+.1f} dB at 12.7 kHz re its median; the fitted EQ deviates up to {eq_dev:.1f} dB.")
-    if eq and eq_dev >= E.THRESHOLDS["eq_db"]:
-        d.params["equalizer"] = eq
-        sel.append("equalizer: yes.")
-        par.append("equalizer: " + ", ".join(f"{k} {v:g}" for k, v in eq.items())
-                   + f" (fit residual {eq_resid:.1f} dB).")
-
-    delay_present, delay, note = E.estimate_delay(f)
+               f"{hi:+.1f} dB at 12.7 kHz re its median; the fitted EQ deviates up to {eq_dev:.1f} dB "
+               f"(coherence {f.coherence:.2f}).")
+    est["equalizer"] = eq or {}
+    rule["equalizer"] = bool(eq) and eq_dev >= E.THRESHOLDS["eq_db"]
+    delay_present, est["delay"], note = E.estimate_delay(f)
+    rule["delay"] = delay_present
     sel.append(f"Echo: {note}.")
-    if delay_present:
-        d.params["delay"] = delay
-        sel.append("delay: yes.")
-        par.append(f"delay: {delay['delay_seconds']:.3f} s, feedback {delay['feedback']:.2f}, "
-                   f"mix {delay['mix_ratio']:.2f} (mix = echo/(1+echo)).")
-    rev_present, rev, note = E.estimate_reverb(f, sample_rate, delay_present)
+    rule["reverb"], est["reverb"], note = E.estimate_reverb(f, sample_rate, delay_present)
     sel.append(f"Space: {note}.")
-    if rev_present:
-        d.params["reverb"] = rev
-        sel.append("reverb: yes.")
-        par.append(f"reverb: room {rev['room_size']:.2f} from the decay, mix {rev['mix_ratio']:.2f} from the "
-                   f"late/direct energy.")
-    dist_present, dist, note = E.estimate_distortion(f)
+    rule["distortion"], est["distortion"], note = E.estimate_distortion(f)
     sel.append(f"Harmonics: {note}.")
-    if dist_present:
-        d.params["distortion"] = dist
-        sel.append("distortion: yes.")
-        par.append(f"distortion: drive {dist['drive_db']:g} dB.")
     dyn, dyn_params, note = E.estimate_dynamics(f)
-    sel.append(f"Dynamics: {note}.")
+    sel.append(f"Dynamics: {note}; the residual against the linear prediction changes "
+               f"{f.dyn_residual_slope:+.2f} dB per dB.")
+    est["compressor"], est["limiter"] = E.dynamics_params(f)
     if dyn:
-        d.params[dyn] = dyn_params
-        sel.append(f"{dyn}: yes.")
-        par.append(f"{dyn}: " + ", ".join(f"{k} {v:g}" for k, v in dyn_params.items()) + ".")
-    for name in ("panner", "stereo_widener"):
-        if name in d.params:
-            par.append(f"{name}: {next(iter(d.params[name].values())):+.2f} from the channel matrix.")
+        est[dyn] = dyn_params
+    rule["compressor"], rule["limiter"] = dyn == "compressor", dyn == "limiter"
+
+    models = load_presence_models() if use_trees else None
+    probs: dict[str, float] = {}
+    if models is not None:
+        x = f.vector()
+        probs = {m: models[m].probability(x) for m in MODULE_NAMES if m in models}
+        present = {m for m in est if probs.get(m, float(rule[m])) >= 0.5}
+        d.gain_probability = probs.get("gain")
+        sel.append("Presence from the trained trees: " + ", ".join(
+            f"{m} {probs[m]:.2f}" for m in MODULE_NAMES if m in probs) + ".")
+    else:
+        present = {m for m in est if rule[m]}
+    for m in MODULE_NAMES:
+        if m in present and est.get(m) is not None:
+            d.params[m] = est[m]
+    sel.append("Selected: " + (", ".join(m for m in MODULE_NAMES if m in d.params) or "nothing")
+               + " (gain is decided after the others are rendered).")
+    for m in MODULE_NAMES:
+        if m in d.params and d.params[m]:
+            par.append(f"{m}: " + ", ".join(f"{k} {v:.3g}" for k, v in d.params[m].items()) + _why(m, f, eq_resid))
     return d
+
+
+def _why(module_name: str, f: PairFeatures, eq_resid: float) -> str:
+    return {
+        "equalizer": f" (RBJ bands fitted to the transfer function, residual {eq_resid:.1f} dB).",
+        "panner": " (from the 2x2 channel matrix).",
+        "stereo_widener": " (from the 2x2 channel matrix).",
+        "delay": f" (echo at {1000 * f.echo_delay_seconds:.0f} ms; mix = echo/(1 + echo) with echo "
+                 f"{f.echo_level:.2f}; feedback = second/first repeat).",
+        "reverb": f" (room from the {f.ir_decay_seconds:.2f} s decay, mix from {f.ir_late_db:.1f} dB late energy).",
+        "distortion": f" (from {f.harmonics_db:.1f} dB of new harmonics).",
+        "compressor": f" (frame slope {f.dyn_slope:.2f}, crest {f.crest_change_db:+.1f} dB).",
+        "limiter": f" (crest {f.crest_change_db:+.1f} dB, reference peak {f.ref_peak_dbfs:.1f} dBFS).",
+    }.get(module_name, ".")
 
 
 def _crop(x: np.ndarray, y: np.ndarray, sr: float, seconds: float) -> tuple[np.ndarray, np.ndarray]:

@@ -209,6 +209,16 @@ def estimate_distortion(f: PairFeatures) -> tuple[bool, dict[str, float], str]:
     return present, {"drive_db": round(drive)}, note
 
 
+def dynamics_params(f: PairFeatures) -> tuple[dict[str, float], dict[str, float]]:
+    """(compressor, limiter) parameters from the dynamics features, used whenever either is present."""
+    slope = float(np.clip(f.dyn_slope, 0.05, 1.0))
+    ratio = float(np.clip(round(1 / max(1 - (1 - slope) * 1.5, 0.05)), 2, 20))
+    thr = float(np.clip(round(f.dry_peak_dbfs - 15, -1) if np.isfinite(f.dry_peak_dbfs) else -20, -35, -5))
+    lim_thr = float(np.clip(round(-1 + min(f.crest_change_db, 0) * 1.5), -19, -1))
+    return ({"threshold_db": thr, "ratio": ratio, "attack_ms": 50.0, "release_ms": 200.0},
+            {"threshold_db": lim_thr, "release_ms": 200.0})
+
+
 def estimate_dynamics(f: PairFeatures) -> tuple[str | None, dict[str, float], str]:
     """Compressor or limiter (or neither) from the frame-level slope and the peaks."""
     note = (f"loud frames change level at {f.dyn_slope:.2f} dB per dB of dry level "
