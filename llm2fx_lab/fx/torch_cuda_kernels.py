@@ -47,6 +47,41 @@ extern "C" __global__ void envelope_forward(
     }
 }
 
+// One thread per (chunk, lane): the recursion over one chunk of ``chunk`` samples from the
+// given start state; writes the chunk's envelope and its end state (see chunked_envelope).
+extern "C" __global__ void envelope_chunks(
+    const float* __restrict__ v, const float* __restrict__ c_att, const float* __restrict__ c_rel,
+    const float* __restrict__ start, float* __restrict__ out, float* __restrict__ end_state,
+    const long long n, const int lanes, const int chunk, const int chunks)
+{
+    const long long j = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= (long long)lanes * chunks) return;
+    const int i = (int)(j % lanes);
+    const long long first = (j / lanes) * (long long)chunk;
+    const float ca = c_att[i], cr = c_rel[i];
+    float e = start[j];
+    float cur[U], nxt[U];
+    #pragma unroll
+    for (int k = 0; k < U; ++k) cur[k] = v[(first + k) * lanes + i];
+    for (long long base = first; base < first + chunk; base += U) {
+        const long long next = base + U;
+        if (next < first + chunk) {
+            #pragma unroll
+            for (int k = 0; k < U; ++k) nxt[k] = v[(next + k) * lanes + i];
+        }
+        #pragma unroll
+        for (int k = 0; k < U; ++k) {
+            const float s = cur[k];
+            const float c = s > e ? ca : cr;
+            e = s + c * (e - s);
+            out[(base + k) * lanes + i] = e;
+        }
+        #pragma unroll
+        for (int k = 0; k < U; ++k) cur[k] = nxt[k];
+    }
+    end_state[j] = e;
+}
+
 extern "C" __global__ void envelope_backward(
     const float* __restrict__ v, const float* __restrict__ env, const float* __restrict__ c_att,
     const float* __restrict__ c_rel, const float* __restrict__ grad, float* __restrict__ grad_v,
@@ -85,12 +120,12 @@ _MODULE = cupy.RawModule(code=_SOURCE % {"unroll": UNROLL})
 _THREADS = 32
 
 
-def _launch(name: str, lanes: int, n: int, *tensors: torch.Tensor) -> None:
+def _launch(name: str, threads: int, scalars: tuple, *tensors: torch.Tensor) -> None:
     kernel = _MODULE.get_function(name)
-    arrays = [cupy.asarray(t) for t in tensors]
-    with cupy.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream):
-        kernel(((lanes + _THREADS - 1) // _THREADS,), (_THREADS,),
-               (*arrays, cupy.int64(n), cupy.int32(lanes)))
+    arrays = [cupy.asarray(t.detach()) for t in tensors]
+    stream = cupy.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)
+    with stream:
+        kernel(((threads + _THREADS - 1) // _THREADS,), (_THREADS,), (*arrays, *scalars))
 
 
 def envelope_forward(v: torch.Tensor, c_att: torch.Tensor, c_rel: torch.Tensor,
@@ -100,11 +135,26 @@ def envelope_forward(v: torch.Tensor, c_att: torch.Tensor, c_rel: torch.Tensor,
     v, out : (samples, lanes) float32 contiguous CUDA tensors, samples a multiple of UNROLL;
     c_att, c_rel : (lanes,) float32.
     """
-    _launch("envelope_forward", v.shape[1], v.shape[0], v, c_att, c_rel, out)
+    lanes, n = v.shape[1], v.shape[0]
+    _launch("envelope_forward", lanes, (cupy.int64(n), cupy.int32(lanes)), v, c_att, c_rel, out)
 
 
 def envelope_backward(v, env, c_att, c_rel, grad, grad_v, grad_att, grad_rel) -> None:
     """Adjoint of :func:`envelope_forward`: ``lam[t] = grad[t] + c[t+1] lam[t+1]``,
     ``grad_v[t] = lam (1 - c[t])``, ``d c = lam (env[t-1] - v[t])`` summed per coefficient."""
-    _launch("envelope_backward", v.shape[1], v.shape[0], v, env, c_att, c_rel, grad, grad_v,
-            grad_att, grad_rel)
+    lanes, n = v.shape[1], v.shape[0]
+    _launch("envelope_backward", lanes, (cupy.int64(n), cupy.int32(lanes)), v, env, c_att, c_rel,
+            grad, grad_v, grad_att, grad_rel)
+
+
+def envelope_chunks(v, c_att, c_rel, start, out, end_state, chunk: int) -> None:
+    """One pass of :func:`chunked_envelope`: every chunk from its start state, in parallel.
+
+    v, out : (samples, lanes), samples a multiple of ``chunk`` (itself a multiple of UNROLL);
+    start, end_state : (chunks, lanes).
+    """
+    lanes, n = v.shape[1], v.shape[0]
+    chunks = n // chunk
+    _launch("envelope_chunks", lanes * chunks,
+            (cupy.int64(n), cupy.int32(lanes), cupy.int32(chunk), cupy.int32(chunks)),
+            v, c_att, c_rel, start, out, end_state)

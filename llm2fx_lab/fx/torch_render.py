@@ -1,8 +1,8 @@
 """Batched, differentiable torch renderer with parity to the CPU (pedalboard) renderer.
 
-:func:`render_torch` renders a batch whose chains differ in modules and order: at each chain
-position the batch is grouped by module and each group is processed in one call of that
-module's pure function (:data:`MODULE_FUNCTIONS`). :func:`render_params` renders one module
+:func:`render_torch` renders a batch whose chains differ in modules and order: rows advance
+through their own chains independently, and each round runs one module's pure function
+(:data:`MODULE_FUNCTIONS`) on every row that waits for it (see :func:`_run_schedule`). :func:`render_params` renders one module
 order with parameters given as tensors (which may require grad), for refining chains by
 gradient descent.
 
@@ -25,6 +25,7 @@ import torch
 from llm2fx_lab.audio.checks import check_sample_rate
 from llm2fx_lab.errors import AudioError, BackendError, ParameterError
 from llm2fx_lab.fx.chain import Chain, as_chain
+from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.fx.spec import module as module_spec
 from llm2fx_lab.fx.torch_dynamics import compressor, limiter
 from llm2fx_lab.fx.torch_modules import delay, distortion, equalizer, gain, panner, stereo_widener
@@ -44,6 +45,9 @@ MODULE_FUNCTIONS: dict[str, Callable[..., Tensor]] = {
     "delay": delay,
     "limiter": limiter,
 }
+
+#: Modules whose cost is a few elementwise passes; the scheduler runs them first.
+CHEAP_MODULES = frozenset({"gain", "panner", "stereo_widener", "distortion"})
 
 _WARNED_AUTO = False
 
@@ -152,35 +156,45 @@ def render_torch(x: Any, sample_rate: float, chains: Sequence[Any], device: Any 
     x = _check_audio(x, len(chains))
     dev = resolve_device(device)
     x = _pad_tail(x.to(dev), sample_rate, tail_seconds)
-    steps = max((len(c) for c in chains), default=0)
-    for step in range(steps):
-        groups: dict[str, list[int]] = {}
+    return _run_schedule(x, sample_rate, chains, dev)
+
+
+def _run_schedule(x: Tensor, sample_rate: float, chains: list[Chain], dev: torch.device) -> Tensor:
+    """Apply every chain to its row of ``x``, batching rows that wait for the same module.
+
+    Rows advance independently. Each round runs one module on all rows whose next module it
+    is: a cheap module if any row waits for one, else the costly module most rows wait for.
+    Costly modules (FFT filters, the envelope kernels) thus run on large groups, a few times
+    per batch, instead of once per chain position.
+    """
+    pos = [0] * len(chains)
+    owned = False
+    while True:
+        waiting: dict[str, list[int]] = {}
         for i, chain in enumerate(chains):
-            if step < len(chain):
-                groups.setdefault(chain[step].name, []).append(i)
-        if len(groups) == 1 and len(next(iter(groups.values()))) == x.shape[0]:
-            (name, _), = groups.items()
-            x = MODULE_FUNCTIONS[name](x, sample_rate, **_group_params(chains, range(x.shape[0]), step, name, dev))
-            continue
-        # one output tensor per step: each group writes its rows, the rest are copied through
-        out = torch.empty_like(x)
-        done = torch.zeros(x.shape[0], dtype=torch.bool)
-        for name, items in groups.items():
+            if pos[i] < len(chain):
+                waiting.setdefault(chain[pos[i]].name, []).append(i)
+        if not waiting:
+            return x
+        pool = [m for m in waiting if m in CHEAP_MODULES] or list(waiting)
+        name = max(pool, key=lambda m: (len(waiting[m]), -MODULE_NAMES.index(m)))
+        items = waiting[name]
+        params = {p: torch.tensor([chains[i][pos[i]][p] for i in items], dtype=torch.float32, device=dev)
+                  for p in module_spec(name).param_names}
+        if len(items) == x.shape[0]:
+            x = MODULE_FUNCTIONS[name](x, sample_rate, **params)
+            owned = False
+        else:
             idx = torch.tensor(items, device=dev)
-            y = MODULE_FUNCTIONS[name](x.index_select(0, idx), sample_rate,
-                                       **_group_params(chains, items, step, name, dev))
-            out.index_copy_(0, idx, y)  # in place on a fresh tensor: autograd handles it
-            done[items] = True
-        rest = torch.nonzero(~done).flatten().to(dev)
-        if len(rest):
-            out.index_copy_(0, rest, x.index_select(0, rest))
-        x = out
-    return x
-
-
-def _group_params(chains: list[Chain], items, step: int, name: str, dev: torch.device) -> dict[str, Tensor]:
-    return {p: torch.tensor([chains[i][step][p] for i in items], dtype=torch.float32, device=dev)
-            for p in module_spec(name).param_names}
+            y = MODULE_FUNCTIONS[name](x.index_select(0, idx), sample_rate, **params)
+            if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
+                x = x.index_copy(0, idx, y)  # out of place: earlier nodes may have saved x
+            else:
+                if not owned:  # never write into the caller's tensor
+                    x, owned = x.clone(), True
+                x.index_copy_(0, idx, y)
+        for i in items:
+            pos[i] += 1
 
 
 def _check_params(module_names: Sequence[str], params: Mapping[str, Mapping[str, Any]] | None,
