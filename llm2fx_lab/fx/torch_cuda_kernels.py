@@ -17,7 +17,7 @@ import torch
 UNROLL = 32
 
 _SOURCE = r"""
-#define U %(unroll)d
+#define U @UNROLL@
 extern "C" __global__ void envelope_forward(
     const float* __restrict__ v, const float* __restrict__ c_att, const float* __restrict__ c_rel,
     float* __restrict__ out, const long long n, const int lanes)
@@ -116,7 +116,7 @@ extern "C" __global__ void envelope_backward(
 }
 """
 
-_MODULE = cupy.RawModule(code=_SOURCE % {"unroll": UNROLL})
+_MODULE = cupy.RawModule(code=_SOURCE.replace("@UNROLL@", str(UNROLL)))
 _THREADS = 32
 
 

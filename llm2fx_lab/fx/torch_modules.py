@@ -296,7 +296,8 @@ def delay(x: Tensor, sample_rate: float, delay_seconds: Any, feedback: Any, mix_
         feedback_delay(xs.numpy(), d_np, fb.detach().to(torch.float32).numpy(),
                        mix.detach().to(torch.float32).numpy(), out.numpy())
         return torch.where(identity[:, None, None], x, out.to(x.dtype))
-    echoes = np.where(d_np > 0, -(-n // np.maximum(d_np, 1)), 0)  # ceil(n / D) echoes fit
+    # echoes k D < n land inside the signal; a longer series would wrap around the FFT
+    echoes = np.where(d_np > 0, (n - 1) // np.maximum(d_np, 1), 0)
     n_fft = fast_len(2 * n)
     bins = torch.arange(n_fft // 2 + 1, device=x.device)
     dd = torch.as_tensor(d_np, device=x.device)
