@@ -20,16 +20,6 @@ function fmt(p, v) {
   const s = Number(v.toPrecision(4)).toString();
   return p.unit === ":1" ? `${s}:1` : (p.unit ? `${s} ${p.unit}` : s);
 }
-function h(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (k === "class") e.className = v;
-    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) e.append(c);
-  return e;
-}
 
 function render({ model, el }) {
   const root = h("div", { class: "l2f l2f-chain", role: "region", "aria-label": "Effect chain editor" });

@@ -2,16 +2,6 @@
 // position, loudness matching (volume only turns down), and a step-through of the chain's stages.
 // Audio bytes are fetched lazily: Python bumps `versions`, we ask ({op: "load"}) only for what is heard.
 
-function h(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (k === "class") e.className = v;
-    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) e.append(c);
-  return e;
-}
 const KEYS = ["dry", "reference", "render"];
 
 function render({ model, el }) {

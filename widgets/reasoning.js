@@ -1,16 +1,6 @@
 // Reasoning view: the planner's stream grouped by step, tool-call cards, Stop, and a conversation.
 // Python streams into traits from a worker thread; this module only draws them and sends {op}.
 
-function h(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (k === "class") e.className = v;
-    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) e.append(c);
-  return e;
-}
 const fmtArgs = (args) => Object.entries(args).map(([k, v]) => `${k}=${Number(v.toPrecision(4))}`).join(", ");
 
 function render({ model, el }) {

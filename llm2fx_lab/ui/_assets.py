@@ -30,6 +30,15 @@ def asset(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def esm(name: str) -> str:
+    """A widget's ES module: the shared ``dom.js`` helpers followed by ``name``.
+
+    anywidget loads each ``_esm`` string on its own (no bundler, no imports between our
+    files), so shared helpers are prepended here rather than copied into every module.
+    """
+    return asset("dom.js") + "\n" + asset(name)
+
+
 def common_css() -> str:
     """CSS shared by every widget (colours, buttons, errors)."""
     return asset("common.css")

@@ -14,7 +14,7 @@ import traitlets
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.fx.chain import Chain, as_chain, tool_call
 from llm2fx_lab.fx.spec import TOOLSET
-from llm2fx_lab.ui._assets import asset, common_css
+from llm2fx_lab.ui._assets import asset, common_css, esm
 from llm2fx_lab.ui.state import History
 
 #: Callback signature: ``fn(chain, kind)``; ``kind`` is the edit ("set_param", "move", "undo", ...).
@@ -55,7 +55,7 @@ class ChainEditor(anywidget.AnyWidget):
     3.0
     """
 
-    _esm = asset("chain_editor.js")
+    _esm = esm("chain_editor.js")
     _css = common_css() + asset("chain_editor.css")
 
     chain = traitlets.List().tag(sync=True)

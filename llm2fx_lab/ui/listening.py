@@ -16,7 +16,7 @@ import numpy as np
 import traitlets
 
 from llm2fx_lab.errors import Llm2FxError
-from llm2fx_lab.ui._assets import asset, common_css
+from llm2fx_lab.ui._assets import asset, common_css, esm
 from llm2fx_lab.ui.state import loudness_match_gains_db, quick_loudness_lufs, wav_bytes
 
 SOURCES = ("dry", "reference", "render")
@@ -35,7 +35,7 @@ class Player(anywidget.AnyWidget):
     1
     """
 
-    _esm = asset("player.js")
+    _esm = esm("player.js")
     _css = common_css() + asset("player.css")
 
     versions = traitlets.Dict().tag(sync=True)        # key -> version of the audio held in Python

@@ -19,7 +19,7 @@ import traitlets
 
 from llm2fx_lab.fx.chain import Chain
 from llm2fx_lab.planners.events import STEPS, Final, Response, Thinking, ToolCallEvent
-from llm2fx_lab.ui._assets import asset, common_css
+from llm2fx_lab.ui._assets import asset, common_css, esm
 
 #: Minimum seconds between two trait updates while streaming (token-by-token look, bounded traffic).
 PUBLISH_SECONDS = 0.05
@@ -67,7 +67,7 @@ class ReasoningView(anywidget.AnyWidget):
     chain is in ``view.final.chain`` when ``view.status`` is ``"done"``.
     """
 
-    _esm = asset("reasoning.js")
+    _esm = esm("reasoning.js")
     _css = common_css() + asset("reasoning.css")
 
     steps = traitlets.List().tag(sync=True)            # [{"step", "title", "text"}] in order of appearance
