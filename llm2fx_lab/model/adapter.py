@@ -70,6 +70,9 @@ class QueryAdapter(nn.Module):
         self.blocks = nn.ModuleList(CrossAttentionBlock(cfg) for _ in range(cfg.n_layers))
         self.norm_out = nn.LayerNorm(cfg.dim)
         self.proj_out = nn.Linear(cfg.dim, out_dim)
+        # Output scale (learned): the LLM sets it to its token embeddings' spread, so audio
+        # tokens start at the size of text tokens instead of ~30x larger.
+        self.out_scale = nn.Parameter(torch.ones(()))
 
     @property
     def n_queries(self) -> int:
@@ -80,4 +83,4 @@ class QueryAdapter(nn.Module):
         q = self.queries.unsqueeze(0).expand(features.shape[0], -1, -1).to(kv.dtype)
         for block in self.blocks:
             q = block(q, kv)
-        return self.proj_out(self.norm_out(q))
+        return self.proj_out(self.norm_out(q)) * self.out_scale

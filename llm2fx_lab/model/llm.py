@@ -114,6 +114,11 @@ class Llm2FxModel(nn.Module):
         self.pair = PairComparison(cfg.encoder) if cfg.encoder.pair_tokens else None
         self.pair_adapter = (QueryAdapter(cfg.adapter, cfg.encoder.dim, hidden, cfg.encoder.n_pair_queries)
                              if cfg.encoder.pair_tokens else None)
+        with torch.no_grad():
+            spread = float(self.llm.get_input_embeddings().weight.float().std())
+            for a in (self.adapter, self.pair_adapter):
+                if a is not None:
+                    a.out_scale.fill_(spread)
         self.audio_pad_id = tokenizer.convert_tokens_to_ids(AUDIO_PAD_TOKEN)
         self.eos_id = tokenizer.convert_tokens_to_ids(END_OF_MESSAGE)
         self.digit_ids = digit_token_ids(tokenizer) if cfg.train.ntl_coef > 0 else None
