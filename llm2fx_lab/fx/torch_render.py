@@ -46,8 +46,11 @@ MODULE_FUNCTIONS: dict[str, Callable[..., Tensor]] = {
     "limiter": limiter,
 }
 
-#: Modules whose cost is a few elementwise passes; the scheduler runs them first.
-CHEAP_MODULES = frozenset({"gain", "panner", "stereo_widener", "distortion"})
+#: Scheduling cost class of each module: 0 = a few elementwise passes, 1 = FFT filters (cost
+#: grows with the rows processed), 2 = the envelope recursions (cost per call nearly
+#: independent of the rows, on a GPU). The scheduler runs the lowest class anyone waits for.
+COST_CLASS = {"gain": 0, "panner": 0, "stereo_widener": 0, "distortion": 0,
+              "equalizer": 1, "reverb": 1, "delay": 1, "compressor": 2, "limiter": 2}
 
 _WARNED_AUTO = False
 
@@ -163,9 +166,9 @@ def _run_schedule(x: Tensor, sample_rate: float, chains: list[Chain], dev: torch
     """Apply every chain to its row of ``x``, batching rows that wait for the same module.
 
     Rows advance independently. Each round runs one module on all rows whose next module it
-    is: a cheap module if any row waits for one, else the costly module most rows wait for.
-    Costly modules (FFT filters, the envelope kernels) thus run on large groups, a few times
-    per batch, instead of once per chain position.
+    is, choosing among the modules of the lowest :data:`COST_CLASS` that any row waits for the
+    one most rows wait for. The compressor and limiter, whose GPU cost is per call rather than
+    per row, thus run once or twice per batch instead of once per chain position.
     """
     pos = [0] * len(chains)
     owned = False
@@ -176,7 +179,8 @@ def _run_schedule(x: Tensor, sample_rate: float, chains: list[Chain], dev: torch
                 waiting.setdefault(chain[pos[i]].name, []).append(i)
         if not waiting:
             return x
-        pool = [m for m in waiting if m in CHEAP_MODULES] or list(waiting)
+        lowest = min(COST_CLASS[m] for m in waiting)
+        pool = [m for m in waiting if COST_CLASS[m] == lowest]
         name = max(pool, key=lambda m: (len(waiting[m]), -MODULE_NAMES.index(m)))
         items = waiting[name]
         params = {p: torch.tensor([chains[i][pos[i]][p] for i in items], dtype=torch.float32, device=dev)
