@@ -60,6 +60,8 @@ class _Splitter:
         self.pos = 0
         self.phase = "think"
         self.step = "selection"
+        self.line = ""  # the current thinking line, as emitted so far
+        self.pending = ""  # thinking text not yet emitted
         self.calls: list[Any] = []
         self.repairs: list[str] = []
 
@@ -81,8 +83,8 @@ class _Splitter:
                 end = rest.find(THINK_END)
                 cut = end if end >= 0 else len(rest) - (0 if final else self._hold(rest, (THINK_END, THINK_START)))
                 if cut > 0:
-                    yield from self._thinking(rest[:cut])
                     self.pos += cut
+                yield from self._thinking(rest[:max(cut, 0)], final=final or end >= 0)
                 if end < 0:
                     return
                 self.pos += len(THINK_END)
@@ -114,10 +116,20 @@ class _Splitter:
                 if nxt < 0:
                     return
 
-    def _thinking(self, text: str) -> Iterator[Event]:
-        for line in text.splitlines(keepends=True):
-            self.step = _step_of(line, self.step)
-            yield Thinking(line, self.step)  # type: ignore[arg-type]
+    def _thinking(self, text: str, final: bool = False) -> Iterator[Event]:
+        # A line's first characters are held until its step can be told (12 chars or its end).
+        self.pending += text
+        while self.pending:
+            nl = self.pending.find("\n")
+            line_done = nl >= 0
+            piece = self.pending[:nl + 1] if line_done else self.pending
+            if not line_done and not final and len(self.line) + len(piece) < 12:
+                return
+            if len(self.line) < 12:
+                self.step = _step_of(self.line + piece, self.step)
+            self.line = "" if line_done else self.line + piece
+            self.pending = self.pending[len(piece):]
+            yield Thinking(piece, self.step)  # type: ignore[arg-type]
 
     def _tool_call(self, block: str) -> Iterator[Event]:
         chain, repairs = parse_tool_calls(block)

@@ -79,3 +79,12 @@ def tiny_model(tokenizer):
 
     torch.manual_seed(0)
     return Llm2FxModel(tiny_config(), tokenizer)
+
+
+@pytest.fixture(scope="package", autouse=True)
+def one_thread():
+    """One intra-op thread: on a small shared CPU this is faster than two (no oversubscription)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,0 +1,111 @@
+"""End to end on the tiny preset: two-stage training overfits 16 dialogues, then streams them."""
+
+import csv
+import shutil
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from llm2fx_lab.errors import AudioError
+from llm2fx_lab.model.generate import estimate_stream, load_planner_model
+from llm2fx_lab.model.llm import Llm2FxModel
+from llm2fx_lab.model.train import train
+from llm2fx_lab.planners.events import Final, Response, Thinking, ToolCallEvent
+
+from .conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def trained(tokenizer, dialogues, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny_run")
+    torch.manual_seed(0)
+    model = Llm2FxModel(tiny_config(), tokenizer)
+    summary = train(model, dialogues, out, val_set=dialogues[:4], progress=False)
+    return model.eval(), out, summary
+
+
+def test_loss_falls_and_logs(trained):
+    _, out, summary = trained
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert {r["stage"] for r in rows} == {"1", "2"}
+    first, last = float(rows[0]["loss"]), float(rows[-1]["loss"])
+    assert first > 5.0 and last < 0.1
+    assert float(rows[-1]["ntl"]) < float(rows[0]["ntl"])
+    assert summary["stage2"]["val_ce"] < 0.1
+    assert (out / "model.safetensors").is_file() and (out / "state" / "progress.json").is_file()
+
+
+def test_generates_the_exact_chain_for_every_dialogue(trained, dialogues):
+    model = trained[0]
+    wrong = []
+    for i, d in enumerate(dialogues):
+        final = list(estimate_stream(model, d.dry, d.reference, d.instruction, max_new_tokens=120))[-1]
+        if final.chain.to_json() != d.chain.to_json() or final.repairs:
+            wrong.append((i, final.chain.to_json(), final.repairs))
+    assert not wrong
+
+
+def test_stream_order_thinking_then_calls_then_response(trained, dialogues):
+    d = dialogues[7]  # two modules
+    events = list(estimate_stream(trained[0], d.dry, d.reference, d.instruction, sample_rate=44100))
+    kinds = [type(e) for e in events]
+    assert kinds[0] is Thinking and kinds[-1] is Final and kinds.count(Final) == 1
+    calls = [i for i, k in enumerate(kinds) if k is ToolCallEvent]
+    assert len(calls) == 2
+    assert max(i for i, k in enumerate(kinds) if k is Thinking) < calls[0]
+    assert calls[-1] < kinds.index(Response)
+    final = events[-1]
+    assert final.reasoning == d.reasoning and final.response == d.response and not final.stopped
+    assert final.timings.first_token_seconds is not None and final.timings.tokens > 10
+
+
+def test_stop_interrupts_generation(trained, dialogues):
+    d = dialogues[0]
+    stop = threading.Event()
+    events = []
+    for e in estimate_stream(trained[0], d.dry, d.reference, d.instruction, stop=stop):
+        events.append(e)
+        if isinstance(e, Thinking):
+            stop.set()
+    assert isinstance(events[-1], Final) and events[-1].stopped
+    assert not any(isinstance(e, ToolCallEvent) for e in events)
+    assert events[-1].timings.tokens < 10
+
+
+def test_sampled_decoding_and_blind_input(trained, dialogues):
+    d = dialogues[3]
+    final = list(estimate_stream(trained[0], d.dry, d.reference, d.instruction, do_sample=True,
+                                 temperature=0.5, seed=0, max_new_tokens=80))[-1]
+    assert isinstance(final, Final)
+    blind = list(estimate_stream(trained[0], None, d.reference, d.instruction, max_new_tokens=40))[-1]
+    assert isinstance(blind, Final)
+
+
+def test_bad_audio_for_estimate(trained, dialogues):
+    d = dialogues[0]
+    with pytest.raises(AudioError, match="sample rate"):
+        list(estimate_stream(trained[0], d.dry, d.reference, sample_rate=22050))
+    with pytest.raises(AudioError, match="at least"):
+        list(estimate_stream(trained[0], d.dry, d.reference[:, :500]))
+
+
+def test_checkpoint_plans_the_same(trained, dialogues):
+    _, out, _ = trained
+    planner = load_planner_model(out)
+    d = dialogues[5]
+    events = list(planner.plan(d.dry, d.reference, 44100, instruction=d.instruction))
+    assert events[-1].chain.to_json() == d.chain.to_json()
+
+
+def test_resume_continues_from_saved_step(trained, dialogues, tmp_path):
+    _, out, _ = trained
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    cfg = tiny_config(train={"stage2_steps": 403})
+    model = Llm2FxModel(cfg, trained[0].tokenizer)
+    train(model, dialogues, run, resume=True, progress=False)
+    rows = list(csv.DictReader((run / "log.csv").open()))
+    assert [int(r["step"]) for r in rows[-3:]] == [401, 402, 403]
+    assert np.isfinite(float(rows[-1]["loss"]))
