@@ -180,11 +180,8 @@ def rbj_coefficients(kind: str, gain_db: Tensor, freq_hz: Tensor, q_factor: Tens
 def _decay_samples(a: Tensor, floor: float = 1e-7) -> int:
     """Samples until the slowest pole of ``1 + a1 z^-1 + a2 z^-2`` decays below ``floor``."""
     a_np = a.detach().double().cpu().numpy()
-    worst = 0.0
-    for a1, a2 in a_np[:, 1:]:
-        disc = complex(a1 * a1 - 4.0 * a2)
-        r = max(abs((-a1 + disc ** 0.5) / 2.0), abs((-a1 - disc ** 0.5) / 2.0))
-        worst = max(worst, r)
+    disc = np.sqrt((a_np[:, 1] ** 2 - 4.0 * a_np[:, 2]).astype(np.complex128))
+    worst = float(np.max(np.maximum(np.abs(-a_np[:, 1] + disc), np.abs(-a_np[:, 1] - disc)) / 2.0))
     if worst <= 0.0:
         return 3
     if worst >= 1.0:
