@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# torch's idle OpenMP workers otherwise busy-wait and slow the numba kernels of the CPU path
+# (see llm2fx_lab.fx.torch_render._one_torch_thread); it must be set before torch starts.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -206,7 +211,9 @@ def write(rows: list[dict], merged: list[dict], args) -> None:
             f"parameters), {args.seconds:g} s stereo 44.1 kHz clips; best of {args.repeats} runs after a "
             "warm-up. Ratios compare with the CPU renderer timed in the same run on the same machine. "
             "Peak memory: GPU `max_memory_allocated` on CUDA, process peak RSS on the CPU. Targets: "
-            ">= 50x on one H100; on the CPU not slower per clip.", "", table(rows)]
+            ">= 50x on one H100; on the CPU not slower per clip. "
+            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; 1-minute load average at the end "
+            f"of the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.", "", table(rows)]
     groups: dict[str, list[dict]] = {}
     for r in merged:
         groups.setdefault(r["machine"], []).append(r)

@@ -11,8 +11,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+#: The kernels run in the calling thread. numba's own thread pool (parallel=True) and torch's
+#: OpenMP threads busy-wait against each other between calls: on a 2-core machine that made
+#: every torch op around the kernels 3-10x slower (unless OMP_WAIT_POLICY=PASSIVE is set
+#: before torch starts), which cost more than the parallel kernels gained.
+PARALLEL = False
 
-@numba.njit(parallel=True, cache=True)
+
+@numba.njit(parallel=PARALLEL, cache=True)
 def biquad_cascade(x, sos, out):  # pragma: no cover - compiled
     """Second-order sections (direct form II transposed, float64), like ``sosfilt``.
 
@@ -35,7 +41,7 @@ def biquad_cascade(x, sos, out):  # pragma: no cover - compiled
             out[b, c, t] = v
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=PARALLEL, cache=True)
 def freeverb(x, feedback, damp, wet1, wet2, dry, comb_lengths, allpass_lengths, input_gain, out):  # pragma: no cover
     """Freeverb as ``juce::Reverb::processStereo`` with constant parameters (float32 state).
 
@@ -88,7 +94,7 @@ def freeverb(x, feedback, damp, wet1, wet2, dry, comb_lengths, allpass_lengths, 
             out[b, 1, t] = o1 * w1 + o0 * w2 + right * dr
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=PARALLEL, cache=True)
 def feedback_delay(x, delays, feedback, mix, out):  # pragma: no cover - compiled
     """pedalboard ``Delay``: ``w = x + fb w[n-D]``, ``out = (1 - mix) x + mix w[n-D]``.
 
@@ -109,7 +115,7 @@ def feedback_delay(x, delays, feedback, mix, out):  # pragma: no cover - compile
             out[b, c, t] = x[b, c, t] * dry + wet * delayed
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=PARALLEL, cache=True)
 def compressor(x, threshold, exponent, c_att, c_rel, out):  # pragma: no cover - compiled
     """``juce::dsp::Compressor`` per channel: peak ballistics envelope, then
     ``gain = (env / threshold)^exponent`` above the threshold (``exponent = 1/ratio - 1``).

@@ -35,6 +35,7 @@ import numba
 import numpy as np
 import torch
 
+from llm2fx_lab.fx.torch_cpu_kernels import PARALLEL
 from llm2fx_lab.fx.torch_modules import as_param, use_recursive
 
 Tensor = torch.Tensor
@@ -46,7 +47,7 @@ LAST_CUDA_KERNEL: list[str] = []
 
 # --- CPU kernels (lanes = batch * channels, time last) -----------------------------------
 
-@numba.njit(parallel=True, cache=True, fastmath=False)
+@numba.njit(parallel=PARALLEL, cache=True)
 def _env_forward_cpu(v, c_att, c_rel, out):  # pragma: no cover - compiled
     lanes, n = v.shape
     for i in numba.prange(lanes):
@@ -59,7 +60,7 @@ def _env_forward_cpu(v, c_att, c_rel, out):  # pragma: no cover - compiled
             out[i, t] = e
 
 
-@numba.njit(parallel=True, cache=True, fastmath=False)
+@numba.njit(parallel=PARALLEL, cache=True)
 def _env_backward_cpu(v, env, c_att, c_rel, grad, grad_v, grad_att, grad_rel):  # pragma: no cover
     lanes, n = v.shape
     for i in numba.prange(lanes):
@@ -85,7 +86,7 @@ def _env_backward_cpu(v, env, c_att, c_rel, grad, grad_v, grad_att, grad_rel):  
         grad_rel[i] = gr
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=PARALLEL, cache=True)
 def env_chunks_cpu(v, c_att, c_rel, start, out, end_state, chunk):  # pragma: no cover - compiled
     """CPU twin of the CUDA ``envelope_chunks`` kernel (time-first arrays), used to test
     :func:`chunked_envelope` where there is no GPU."""
