@@ -74,7 +74,7 @@ class LLMConfig:
     n_kv_heads: int = 2
     head_dim: int | None = None
     intermediate_size: int = 384
-    #: Only used when no tokenizer fixes it (benchmarks of random models).
+    #: Minimum vocabulary of a freshly built LLM (the tokenizer's size if larger): Qwen3's 151936.
     vocab_size: int | None = None
     max_position_embeddings: int = 4096
     #: ``None``: full fine-tuning in stage 2. Otherwise LoRA rank/alpha on ``lora_targets``.

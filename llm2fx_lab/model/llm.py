@@ -75,7 +75,8 @@ def build_llm(cfg: LLMConfig, tokenizer) -> nn.Module:
         if llm.get_input_embeddings().weight.shape[0] < len(tokenizer):
             llm.resize_token_embeddings(len(tokenizer))
     else:
-        llm = AutoModelForCausalLM.from_config(qwen3_config(cfg, len(tokenizer), eos, tokenizer.pad_token_id))
+        vocab = max(len(tokenizer), cfg.vocab_size or 0)
+        llm = AutoModelForCausalLM.from_config(qwen3_config(cfg, vocab, eos, tokenizer.pad_token_id))
     llm.generation_config.eos_token_id = eos
     llm.generation_config.pad_token_id = tokenizer.pad_token_id
     if cfg.gradient_checkpointing:

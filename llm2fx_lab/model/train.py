@@ -6,8 +6,9 @@ come from the preset's :class:`~llm2fx_lab.model.config.TrainConfig`. The loss i
 ``CE + ntl_coef * NTL``.
 
 The same code runs on a CPU, one GPU or many (``accelerate launch -m llm2fx_lab.model.cli
-train ...``: DDP by default; FSDP or DeepSpeed through an ``accelerate config`` file for
-the 4B preset), with gradient accumulation and bf16 autocast on GPUs. Outputs in ``out``:
+train ...``: DDP by default; FSDP or DeepSpeed for the 4B preset through the files in
+``llm2fx_lab/model/accelerate_configs/``, which are untested here), with gradient
+accumulation and bf16 autocast on GPUs. Outputs in ``out``:
 
 - ``config.json``, ``model.safetensors``, ``tokenizer/``: the model (updated at every save);
 - ``state/``: optimizer, scheduler and RNG state (accelerate) plus ``progress.json``, for

@@ -1,0 +1,237 @@
+"""Model speed: training steps/s and generation tokens/s (tiny and mini on CPU; Qwen3-4B on a GPU).
+
+Run: ``.venv/bin/python benchmarks/model.py [--threads N] [--gpu-json FILE]``. Writes the "model" section of
+docs/benchmarks.md.
+
+- CPU, presets ``tiny`` and ``mini`` (random weights, synthetic dialogues): stage-2 training
+  steps per second (the preset's batch, capped at 8) and greedy generation tokens per second
+  (batch 1, 64 new tokens forced, audio spliced in). ``mini`` is measured with and without the
+  pair-comparison tokens (their cost; their effect on accuracy needs a trained model).
+- GPU (``--gpu-only --json FILE`` on a CUDA machine, then ``--gpu-json FILE`` here to put the
+  figures in the report): a randomly initialised Qwen3-4B (``Qwen3Config`` with the 4B sizes,
+  bf16): generation tokens/s for one stream and for a batch of 16, and the stage-2 step (LoRA
+  rank 128 / alpha 256 on all projections, gradient checkpointing, the 6x12 adapter on
+  Fx-Encoder++-sized features), with peak memory. The GPU part imports only transformers, peft
+  and ``llm2fx_lab.model.{config,adapter}`` so it runs on a bare GPU image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+SR = 44100
+
+
+# ---- CPU: tiny and mini -----------------------------------------------------------------------
+
+def synthetic_dialogues(n: int, seconds: float, seed: int = 0):
+    from llm2fx_lab.data.chains import sample_chain
+    from llm2fx_lab.model.data import Dialogue
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    out = []
+    for i in range(n):
+        dry = (0.3 * np.sin(2 * np.pi * 110 * 2 ** (i / 3) * t))[None].repeat(2, 0).astype(np.float32)
+        chain = sample_chain(int(rng.integers(1, 4)), rng)
+        out.append(Dialogue(reference=dry * 0.5, dry=dry, chain=chain, reasoning="Selection: " + ", ".join(chain.names),
+                            response="Done."))
+    return out
+
+
+def cpu_case(name: str, **overrides) -> dict:
+    from llm2fx_lab.model.config import preset
+    from llm2fx_lab.model.data import Collator, corpus_texts, prompt_text
+    from llm2fx_lab.model.llm import Llm2FxModel
+    from llm2fx_lab.model.tokenizer import train_tokenizer
+
+    cfg = preset(name, **overrides)
+    batch = min(cfg.train.batch_size, 8)
+    ds = synthetic_dialogues(max(batch, 8), cfg.encoder.clip_seconds)
+    tok = train_tokenizer(corpus_texts(ds, cfg), cfg.tokenizer_vocab_size)
+    torch.manual_seed(0)
+    model = Llm2FxModel(cfg, tok)
+    model.set_stage(2)
+    b = Collator(tok, cfg)(ds[:batch])
+    opt = torch.optim.AdamW(model.trainable_parameters(), lr=1e-4)
+
+    def step():
+        model(**b)["loss"].backward()
+        opt.step()
+        opt.zero_grad()
+
+    step()
+    n, t0 = 3, time.perf_counter()
+    for _ in range(n):
+        step()
+    train_s = (time.perf_counter() - t0) / n
+    model.eval()
+    ids = tok(prompt_text(cfg, None, True), add_special_tokens=False, return_tensors="pt")["input_ids"]
+    new = 64
+    with torch.no_grad():
+        audio = model.audio_embeddings(b["reference"][:1], b["dry"][:1], torch.tensor([True]))
+        emb = model.inputs_embeds(ids, audio, torch.tensor([True]))
+        kw = dict(inputs_embeds=emb, attention_mask=torch.ones_like(ids), max_new_tokens=new, min_new_tokens=new,
+                  do_sample=False, pad_token_id=tok.pad_token_id)
+        model.llm.generate(**{**kw, "max_new_tokens": 4, "min_new_tokens": 4})
+        t0 = time.perf_counter()
+        model.llm.generate(**kw)
+        gen_s = time.perf_counter() - t0
+    return {"preset": name + (" + pair tokens" if cfg.encoder.pair_tokens else ""),
+            "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+            "batch": batch, "seq_len": int(b["input_ids"].shape[1]), "prompt_tokens": int(ids.shape[1]),
+            "train_steps_per_s": 1 / train_s, "train_tokens_per_s": int(b["attention_mask"].sum()) / train_s,
+            "gen_tokens_per_s": new / gen_s}
+
+
+# ---- GPU: Qwen3-4B, random init, bf16 ---------------------------------------------------------
+
+def gpu_case() -> dict:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, Qwen3Config
+
+    from llm2fx_lab.model.adapter import QueryAdapter
+    from llm2fx_lab.model.config import preset
+
+    cfg = preset("qwen3-4b")
+    lc = cfg.llm
+    dev = torch.device("cuda")
+    qcfg = Qwen3Config(vocab_size=lc.vocab_size, hidden_size=lc.hidden_size, num_hidden_layers=lc.n_layers,
+                       num_attention_heads=lc.n_heads, num_key_value_heads=lc.n_kv_heads, head_dim=lc.head_dim,
+                       intermediate_size=lc.intermediate_size, max_position_embeddings=lc.max_position_embeddings,
+                       tie_word_embeddings=True, eos_token_id=None, pad_token_id=0)
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    with torch.device(dev):
+        llm = AutoModelForCausalLM.from_config(qcfg, dtype=torch.bfloat16)
+    llm.eval()
+    res: dict = {"card": torch.cuda.get_device_name(0), "torch": torch.__version__,
+                 "params_B": sum(p.numel() for p in llm.parameters()) / 1e9,
+                 "init_s": time.perf_counter() - t0}
+    prompt, new = 1200, 128  # ~ Qwen3 tokens of system prompt with the 9 tool schemas + audio + instruction
+    emb_table = llm.get_input_embeddings()
+
+    def gen(batch: int) -> float:
+        ids = torch.randint(10, lc.vocab_size, (batch, prompt), device=dev)
+        emb = emb_table(ids)
+        kw = dict(inputs_embeds=emb, attention_mask=torch.ones_like(ids), do_sample=False, pad_token_id=0)
+        with torch.no_grad():
+            llm.generate(**kw, max_new_tokens=8, min_new_tokens=8)
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            llm.generate(**kw, max_new_tokens=new, min_new_tokens=new)
+            torch.cuda.synchronize()
+        return batch * new / (time.perf_counter() - t)
+
+    torch.cuda.reset_peak_memory_stats()
+    res["gen_tokens_per_s_batch1"] = gen(1)
+    res["gen_tokens_per_s_batch16"] = gen(16)
+    res["gen_peak_GiB"] = torch.cuda.max_memory_allocated() / 2**30
+    # stage 2: LoRA r128/alpha 256, gradient checkpointing, adapter on Fx-Encoder++-sized features
+    llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    llm.train()
+    llm = get_peft_model(llm, LoraConfig(r=lc.lora_rank, lora_alpha=lc.lora_alpha, lora_dropout=0.0,
+                                         target_modules=list(lc.lora_targets), task_type="CAUSAL_LM"))
+    adapter = QueryAdapter(cfg.adapter, 2048, lc.hidden_size).to(dev)
+    params = [p for p in llm.parameters() if p.requires_grad] + list(adapter.parameters())
+    res["trainable_M"] = sum(p.numel() for p in params) / 1e6
+    opt = torch.optim.AdamW(params, lr=5e-5)
+    batch, seq = 4, 1536
+    ids = torch.randint(10, lc.vocab_size, (batch, seq), device=dev)
+    labels = ids.clone()
+    labels[:, :1200] = -100
+    feats = torch.randn(2 * batch, 52, 2048, device=dev)  # dry + reference, 10 s of Fx-Encoder++ frames
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            audio = adapter(feats).reshape(batch, 64, -1)
+            emb = llm.get_input_embeddings()(ids)
+            emb = torch.cat([emb[:, :10], audio.to(emb.dtype), emb[:, 74:]], 1)
+            loss = llm(inputs_embeds=emb, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    n, t = 5, time.perf_counter()
+    for _ in range(n):
+        step()
+    torch.cuda.synchronize()
+    res.update(stage2_batch=batch, stage2_seq=seq, stage2_step_s=(time.perf_counter() - t) / n,
+               stage2_peak_GiB=torch.cuda.max_memory_allocated() / 2**30)
+    return res
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gpu-only", action="store_true", help="run only the Qwen3-4B GPU part")
+    ap.add_argument("--json", help="write the results here as JSON")
+    ap.add_argument("--gpu-json", help="GPU results from a --gpu-only run to include in the report")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
+    args = ap.parse_args()
+    if args.gpu_only:
+        res = gpu_case()
+        print(json.dumps(res, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=2))
+        return
+
+    from benchmarks._report import markdown_table, write_section
+
+    torch.set_num_threads(args.threads)
+    rows = [cpu_case("tiny"), cpu_case("mini", encoder={"pair_tokens": False}), cpu_case("mini")]
+    for r in rows:
+        print(r)
+    body = ["CPU, random weights, synthetic dialogues; stage-2 training step (full fine-tuning for these "
+            "presets, AdamW) and greedy generation of 64 forced tokens with the audio spliced in "
+            f"({torch.get_num_threads()} threads; the machine is shared, so treat the numbers as rough).", "",
+            markdown_table(["preset", "params (M)", "batch", "seq len", "train steps/s", "train tokens/s",
+                            "prompt tokens", "generate tokens/s"],
+                           [[r["preset"], r["params_M"], r["batch"], r["seq_len"], r["train_steps_per_s"],
+                             r["train_tokens_per_s"], r["prompt_tokens"], r["gen_tokens_per_s"]] for r in rows]),
+            "", "Pair-comparison tokens (ablation of cost): "
+            f"{rows[2]['train_steps_per_s'] / rows[1]['train_steps_per_s']:.2f}x the training speed and "
+            f"{rows[2]['gen_tokens_per_s'] / rows[1]['gen_tokens_per_s']:.2f}x the generation speed of mini "
+            "without them. Their effect on accuracy needs a trained mini model (pending)."]
+    if args.gpu_json and Path(args.gpu_json).is_file():
+        g = json.loads(Path(args.gpu_json).read_text())
+        body += ["", f"GPU: {g['card']} (torch {g['torch']}), randomly initialised Qwen3-4B "
+                 f"({g['params_B']:.2f} B parameters) in bf16, prompt 1200 tokens (as inputs_embeds), 128 new tokens, greedy:",
+                 "", markdown_table(["measure", "value"], [
+                     ["generate, 1 stream (tokens/s)", g["gen_tokens_per_s_batch1"]],
+                     ["generate, batch 16 (tokens/s, all streams)", g["gen_tokens_per_s_batch16"]],
+                     ["generation peak memory (GiB)", g["gen_peak_GiB"]],
+                     [f"stage-2 step, batch {g['stage2_batch']} x {g['stage2_seq']} tokens, LoRA r128 + "
+                      "6x12 adapter, grad. checkpointing (s)", g["stage2_step_s"]],
+                     ["stage-2 trainable parameters (M)", g["trainable_M"]],
+                     ["stage-2 peak memory (GiB)", g["stage2_peak_GiB"]]]),
+                 "", "GPU figures from `python3 benchmarks/model.py --gpu-only --json gpu.json` on that card. "
+                 "Generation is transformers' eager `generate` (dynamic KV cache, no compilation): about "
+                 f"{1000 * 128 / g['gen_tokens_per_s_batch1'] / 128:.0f} ms per decoding step whether 1 or 16 streams, "
+                 "so it is bound by the host launching kernels, not by the GPU; a static cache with "
+                 "`torch.compile` or a serving engine is the way to faster single-stream decoding."]
+    else:
+        body += ["", "GPU (Qwen3-4B, bf16): pending; run `python benchmarks/model.py --gpu-only --json g.json` "
+                 "on a CUDA machine, then this script with `--gpu-json g.json`."]
+    write_section("model", "Model: training and generation speed", "\n".join(body))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
