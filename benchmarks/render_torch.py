@@ -25,10 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-# torch's idle OpenMP workers otherwise busy-wait and slow the numba kernels of the CPU path
-# (see llm2fx_lab.fx.torch_render._one_torch_thread); it must be set before torch starts.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -212,7 +208,7 @@ def write(rows: list[dict], merged: list[dict], args) -> None:
             "warm-up. Ratios compare with the CPU renderer timed in the same run on the same machine. "
             "Peak memory: GPU `max_memory_allocated` on CUDA, process peak RSS on the CPU. Targets: "
             ">= 50x on one H100; on the CPU not slower per clip. "
-            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; 1-minute load average at the end "
+            f"1-minute load average at the end "
             f"of the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.", "", table(rows)]
     groups: dict[str, list[dict]] = {}
     for r in merged:

@@ -8,14 +8,17 @@ tests check each against the CPU renderer and against each other.
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
 
-#: The kernels run in the calling thread. numba's own thread pool (parallel=True) and torch's
-#: OpenMP threads busy-wait against each other between calls: on a 2-core machine that made
-#: every torch op around the kernels 3-10x slower (unless OMP_WAIT_POLICY=PASSIVE is set
-#: before torch starts), which cost more than the parallel kernels gained.
-PARALLEL = False
+#: Whether the kernels use numba's thread pool (over batch x channels). Only on machines with
+#: many cores: on a few cores, numba's and torch's OpenMP workers busy-wait against each other
+#: between calls, which made every op around the kernels several times slower (measured on 2
+#: cores: the whole CPU render 3x slower); there the kernels run in the calling thread and
+#: :func:`llm2fx_lab.fx.torch_render.render_torch` keeps torch to one thread.
+PARALLEL = (os.cpu_count() or 1) >= 8
 
 
 @numba.njit(parallel=PARALLEL, cache=True)

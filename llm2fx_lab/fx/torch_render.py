@@ -28,6 +28,7 @@ from llm2fx_lab.errors import AudioError, BackendError, ParameterError
 from llm2fx_lab.fx.chain import Chain, as_chain
 from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.fx.spec import module as module_spec
+from llm2fx_lab.fx.torch_cpu_kernels import PARALLEL
 from llm2fx_lab.fx.torch_dynamics import compressor, limiter
 from llm2fx_lab.fx.torch_modules import delay, distortion, equalizer, gain, panner, stereo_widener
 from llm2fx_lab.fx.torch_reverb import reverb
@@ -160,7 +161,7 @@ def render_torch(x: Any, sample_rate: float, chains: Sequence[Any], device: Any 
     x = _check_audio(x, len(chains))
     dev = resolve_device(device)
     x = _pad_tail(x.to(dev), sample_rate, tail_seconds)
-    if dev.type == "cpu" and not (torch.is_grad_enabled() and x.requires_grad):
+    if dev.type == "cpu" and not PARALLEL and not (torch.is_grad_enabled() and x.requires_grad):
         with _one_torch_thread():
             return _run_schedule(x, sample_rate, chains, dev)
     return _run_schedule(x, sample_rate, chains, dev)
@@ -170,10 +171,11 @@ def render_torch(x: Any, sample_rate: float, chains: Sequence[Any], device: Any 
 def _one_torch_thread():
     """Run torch's CPU ops in the calling thread while the numba kernels do the heavy work.
 
-    torch's idle OpenMP workers busy-wait between ops and, on few cores, starve the numba
-    kernels that run between them (measured: the whole render 3x slower on 2 cores, unless
-    ``OMP_WAIT_POLICY=PASSIVE`` was set before torch started). The remaining torch ops are
-    memory bound, so one thread loses little.
+    Used on machines with few cores (where the kernels are serial, see
+    :data:`~llm2fx_lab.fx.torch_cpu_kernels.PARALLEL`): torch's idle OpenMP workers busy-wait
+    between ops and starve the kernels that run between them (measured: the whole render 3x
+    slower on 2 cores, unless ``OMP_WAIT_POLICY=PASSIVE`` was set before torch started). The
+    remaining torch ops are memory bound, so one thread loses little.
     """
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
