@@ -155,7 +155,6 @@ class PairComparison(nn.Module):
         self.convs = nn.ModuleList(nn.Conv1d(cfg.dim, cfg.dim, 3, stride=2, padding=1) for _ in range(cfg.n_conv))
         self.tf_in = nn.Linear(2 * cfg.n_bands, cfg.dim)
         self.ir_in = nn.Linear(2 * self.n_ir_bins, cfg.dim)
-        self.norm = nn.LayerNorm(cfg.dim)
 
     def features(self, dry: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-frame differences ``(B, frames, 2 n_bands + 2)``, transfer function ``(B, 2 n_bands)``
@@ -195,4 +194,5 @@ class PairComparison(nn.Module):
         for conv in self.convs:
             h = F.gelu(conv(h))
         glob = torch.stack([self.tf_in(tf), self.ir_in(env)], 1)
-        return self.norm(torch.cat([glob, h.transpose(1, 2)], 1))
+        # no output normalisation: these are level differences whose size is the message
+        return torch.cat([glob, h.transpose(1, 2)], 1)
