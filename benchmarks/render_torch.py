@@ -152,6 +152,7 @@ def main() -> None:
     ap.add_argument("--merge", type=Path, action="append", default=[], help="results JSON from another machine")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--profile", action="store_true", help="also time each module on the whole batch")
+    ap.add_argument("--note", default="", help="a paragraph added to the section (e.g. context of merged runs)")
     args = ap.parse_args()
 
     import torch
@@ -222,6 +223,8 @@ def write(rows: list[dict], merged: list[dict], args) -> None:
                                                        for r in profiled])]
     if not any("cuda" in r["renderer"] or r["device"] != "cpu" for r in rows + merged):
         body += ["", "GPU figures: pending (no CUDA device was available for this run)."]
+    if args.note:
+        body += ["", args.note]
     write_section("render_torch", "Torch renderer (render_torch) vs CPU renderer", "\n".join(body))
 
 
