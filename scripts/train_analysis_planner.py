@@ -47,9 +47,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-length", type=int, default=40)
     parser.add_argument("--seed", type=int, default=101)
-    parser.add_argument("--cache", type=Path, default=None, help="npz of features (reused if it exists)")
+    parser.add_argument("--cache", type=Path, nargs="+", default=None,
+                        help="npz files of features (each reused if it exists, else made with seed+index)")
     parser.add_argument("--out", type=Path, default=Path("llm2fx_lab/planners/models/presence.json"))
-    parser.add_argument("--max-iter", type=int, default=150)
+    parser.add_argument("--max-iter", type=int, default=80)
     args = parser.parse_args(argv)
 
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -60,18 +61,25 @@ def main(argv: list[str] | None = None) -> None:
     from llm2fx_lab.planners.trees import dump_hgb
 
     t0 = time.time()
-    x, y = features_table(args.per_length, args.seed, args.cache)
+    from llm2fx_lab.planners.estimators import DERIVED_NAMES, derived_features
+
+    parts = [features_table(args.per_length, args.seed + k, c) for k, c in enumerate(args.cache or [None])]
+    x = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    derived = np.stack([derived_features(PairFeatures.from_vector(v), 44100.0)[0] for v in x])
+    x = np.concatenate([x, derived], axis=1)
     print(f"{len(x)} pairs, {x.shape[1]} features ({time.time() - t0:.0f} s)")
     models = {}
     for j, name in enumerate(MODULE_NAMES):
-        clf = HistGradientBoostingClassifier(max_iter=args.max_iter, learning_rate=0.1, max_leaf_nodes=15,
-                                             min_samples_leaf=10, l2_regularization=1.0, random_state=0)
+        # small, strongly regularised trees: a few hundred pairs, ~100 features
+        clf = HistGradientBoostingClassifier(max_iter=args.max_iter, learning_rate=0.05, max_leaf_nodes=7,
+                                             min_samples_leaf=20, l2_regularization=1.0, random_state=0)
         cv = cross_val_score(clf, x, y[:, j], cv=4).mean()
         clf.fit(x, y[:, j])
         models[name] = dump_hgb(clf)
         print(f"{name:15s} prevalence {y[:, j].mean():.2f}  4-fold CV accuracy {cv:.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"features": PairFeatures.vector_names(), "n_train": int(len(x)),
+    args.out.write_text(json.dumps({"features": PairFeatures.vector_names() + list(DERIVED_NAMES), "n_train": int(len(x)),
                                     "seed": args.seed, "models": models}))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)")
 

@@ -36,6 +36,8 @@ from llm2fx_lab.planners.trees import load_presence_models
 #: The order a chain starts from before pairwise order decisions.
 STUDIO_ORDER = ("equalizer", "compressor", "distortion", "gain", "panner", "stereo_widener",
                 "delay", "reverb", "limiter")
+#: Coherence of the mid transfer above which presence comes from the measured rules, not the trees.
+CLEAN_COHERENCE = 0.9
 #: Modules whose relative order does not matter (all linear and channel-wise identical).
 _LINEAR_MONO = {"gain", "equalizer", "delay"}
 
@@ -206,7 +208,8 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
     sel, par = d.notes["selection"], d.notes["parameters"]
     est: dict[str, dict[str, float]] = {}
     rule: dict[str, bool] = {}
-    st = E.fit_stereo(f)
+    derived, fits = E.derived_features(f, sample_rate)
+    st = fits["stereo"]
     d.stereo = st
     sel.append(f"Balance: pan position {f.dry_pan:+.2f} -> {f.ref_pan:+.2f}; side/mid "
                f"{f.dry_side_to_mid_db:.1f} -> {f.ref_side_to_mid_db:.1f} dB; the channel matrix fits "
@@ -218,7 +221,7 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
     if not st["width_visible"]:
         sel.append("The dry clip is mono: a widener before any panning cannot be seen.")
 
-    eq, eq_dev, eq_resid = E.fit_equalizer(f, sample_rate)
+    eq, eq_dev, eq_resid = fits["eq"]
     lo, mid, hi = f.eq_db[6], f.eq_db[27], f.eq_db[48]
     sel.append(f"Tone: the mid transfer function is {lo:+.1f} dB at 63 Hz, {mid:+.1f} dB at 1.6 kHz, "
                f"{hi:+.1f} dB at 12.7 kHz re its median; the fitted EQ deviates up to {eq_dev:.1f} dB "
@@ -243,9 +246,15 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
     models = load_presence_models() if use_trees else None
     probs: dict[str, float] = {}
     if models is not None:
-        x = f.vector()
+        x = np.concatenate([f.vector(), derived])
         probs = {m: models[m].probability(x) for m in MODULE_NAMES if m in models}
-        present = {m for m in est if probs.get(m, float(rule[m])) >= 0.5}
+        if f.coherence >= CLEAN_COHERENCE:
+            # a nearly linear, well explained pair (short chains): the measurements speak directly
+            present = {m for m in est if rule[m]}
+            sel.append(f"The pair is coherent ({f.coherence:.2f}): presence from the measurements, "
+                       "the trees only advise.")
+        else:
+            present = {m for m in est if probs.get(m, float(rule[m])) >= 0.5}
         d.gain_probability = probs.get("gain")
         sel.append("Presence from the trained trees: " + ", ".join(
             f"{m} {probs[m]:.2f}" for m in MODULE_NAMES if m in probs) + ".")

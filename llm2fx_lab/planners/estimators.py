@@ -21,12 +21,13 @@ from llm2fx_lab.planners.pair_features import EQ_FREQS_HZ, PairFeatures, _ir_dec
 THRESHOLDS = {
     "pan": 0.1,             # |pan| at or above which a panner is reported
     "width": 0.12,          # |width - 1|
-    "eq_db": 1.5,           # largest deviation (dB) of the fitted EQ curve
-    "echo_strength": 8.0,   # echo peak / median of the impulse response
+    "eq_db": 6.0,           # largest deviation (dB) of the fitted EQ curve
+    "echo_strength": 20.0,  # echo peak / median of the impulse response
     "echo_level": 0.06,     # echo amplitude re direct sound
-    "reverb_late_db": -22.0,  # late IR energy re direct energy
-    "harmonics_db": -38.0,  # share of energy in new harmonics
-    "dyn_slope": 0.9,       # frame-level slope below which dynamics processing is reported
+    "reverb_late_db": -2.0,   # diffuse late IR energy re direct energy
+    "harmonics_db": -23.0,  # share of energy in new harmonics
+    "dyn_residual_slope": -0.33,  # level-dependent gain (dB/dB) beyond the linear prediction
+    "limiter_crest_db": -5.3,     # crest factor change below which a limiter is reported
     "gain_db": 1.0,         # unexplained level change
 }
 
@@ -223,12 +224,31 @@ def estimate_dynamics(f: PairFeatures) -> tuple[str | None, dict[str, float], st
     """Compressor or limiter (or neither) from the frame-level slope and the peaks."""
     note = (f"loud frames change level at {f.dyn_slope:.2f} dB per dB of dry level "
             f"(spread {f.dyn_spread_db:.1f} dB), the crest factor changes by {f.crest_change_db:+.1f} dB")
-    if f.dyn_slope >= THRESHOLDS["dyn_slope"] and f.crest_change_db > -3.0:
-        return None, {}, note
-    slope = float(np.clip(f.dyn_slope, 0.05, 1.0))
-    if f.crest_change_db <= -3.0 and f.dyn_slope > 0.75:
-        thr = float(np.clip(round(-1 + f.crest_change_db * 1.5), -20, -1))
-        return "limiter", {"threshold_db": thr, "release_ms": 200.0}, note
-    ratio = float(np.clip(round(1 / max(1 - (1 - slope) * 1.5, 0.05)), 2, 20))
-    thr = float(np.clip(round(f.dry_peak_dbfs - 15, -1) if np.isfinite(f.dry_peak_dbfs) else -20, -35, -5))
-    return "compressor", {"threshold_db": thr, "ratio": ratio, "attack_ms": 50.0, "release_ms": 200.0}, note
+    compressor, limiter = dynamics_params(f)
+    if f.crest_change_db <= THRESHOLDS["limiter_crest_db"]:
+        return "limiter", limiter, note
+    if f.dyn_residual_slope <= THRESHOLDS["dyn_residual_slope"]:
+        return "compressor", compressor, note
+    return None, {}, note
+
+
+# --- derived features for the presence trees ----------------------------------------------
+
+DERIVED_NAMES = ("fit_pan", "fit_abs_pan", "fit_width", "fit_abs_width_change", "fit_residual",
+                 "fit_other_residual", "width_visible", "eq_deviation_db", "eq_residual_db",
+                 "eq_low_gain_db", "eq_mid_gain_db", "eq_high_gain_db", "delay_mix", "log_echo_strength",
+                 "reverb_mix", "reverb_room")
+
+
+def derived_features(f: PairFeatures, sample_rate: float) -> tuple[np.ndarray, dict[str, object]]:
+    """The closed-form estimates as extra tree inputs (:data:`DERIVED_NAMES`), and the estimates."""
+    st = fit_stereo(f)
+    eq, eq_dev, eq_resid = fit_equalizer(f, sample_rate)
+    _, delay, _ = estimate_delay(f)
+    _, rev, _ = estimate_reverb(f, sample_rate, False)
+    values = [st["pan"], abs(st["pan"]), st["width"], abs(st["width"] - 1), st["residual"], st["other_residual"],
+              float(st["width_visible"]), eq_dev, eq_resid, eq.get("low_gain_db", 0.0), eq.get("mid_gain_db", 0.0),
+              eq.get("high_gain_db", 0.0), delay["mix_ratio"], math.log10(max(f.echo_strength, 1e-3)),
+              rev["mix_ratio"], rev["room_size"]]
+    return np.nan_to_num(np.asarray(values, dtype=np.float64)), {"stereo": st, "eq": (eq, eq_dev, eq_resid),
+                                                                   "delay": delay, "reverb": rev}

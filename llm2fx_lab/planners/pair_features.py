@@ -88,6 +88,20 @@ class PairFeatures:
             out.extend(np.atleast_1d(np.asarray(value, dtype=np.float64)).tolist())
         return np.nan_to_num(np.asarray(out), nan=0.0, posinf=120.0, neginf=-120.0)
 
+    @classmethod
+    def from_vector(cls, vector: np.ndarray) -> "PairFeatures":
+        """Rebuild from :meth:`vector` (without the impulse response), e.g. from a feature cache."""
+        values: dict[str, Any] = {}
+        i = 0
+        for f in cls.__dataclass_fields__.values():
+            if f.name in ("ir", "ir_rate"):
+                continue
+            size = 4 if f.name == "matrix" else EQ_FREQS_HZ.size if f.name == "eq_db" else 1
+            chunk = [float(v) for v in vector[i:i + size]]
+            values[f.name] = tuple(chunk) if size > 1 else chunk[0]
+            i += size
+        return cls(**values)
+
     @staticmethod
     def vector_names() -> list[str]:
         names = []

@@ -24,11 +24,11 @@ def dump_hgb(clf: Any) -> dict[str, Any]:
         nodes = predictor.nodes
         trees.append({
             "feature": nodes["feature_idx"].astype(int).tolist(),
-            "threshold": nodes["num_threshold"].astype(float).tolist(),
+            "threshold": nodes["num_threshold"].astype(float).tolist(),  # exact: ties decide sides
             "left": nodes["left"].astype(int).tolist(),
             "right": nodes["right"].astype(int).tolist(),
             "leaf": nodes["is_leaf"].astype(int).tolist(),
-            "value": nodes["value"].astype(float).tolist(),
+            "value": [round(float(v), 6) for v in nodes["value"]],
             "missing_left": nodes["missing_go_to_left"].astype(int).tolist(),
         })
     return {"baseline": float(np.ravel(clf._baseline_prediction)[0]), "trees": trees}
