@@ -3,7 +3,10 @@
 ``llm2fx tools``                         print the 9 JSON tool schemas
 ``llm2fx describe CHAIN.json``           the chain in plain English
 ``llm2fx render --chain CHAIN.json IN OUT [--tail-seconds S] [--overwrite]``
+``llm2fx estimate DRY REFERENCE [--planner NAME] [--refine] [--json] [--out OUT]``,
+``llm2fx bench --planner NAME ...``                                  (llm2fx_lab.planners.cli)
 ``llm2fx data generate OUT [--n N] ...`` / ``llm2fx data stats DIR``  (llm2fx_lab.data.cli)
+``llm2fx train --preset NAME --data DIR --out DIR``                  (llm2fx_lab.model.cli)
 
 Bad input (unreadable audio, invalid chain, existing output) exits with code 2 and a
 one-line message, never a traceback.
@@ -99,8 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Subcommands owned by the other packages (each module is light to import).
     from llm2fx_lab.data.cli import add_data_parser
+    from llm2fx_lab.model.cli import add_model_parser
+    from llm2fx_lab.planners.cli import add_planner_parsers
 
+    add_planner_parsers(sub)
     add_data_parser(sub)
+    add_model_parser(sub)
     return parser
 
 

@@ -15,6 +15,10 @@ On disk (``llm2fx train --data DIR``): ``DIR/dialogues.jsonl``, one JSON object 
      "response": "...", "split": "train" | "val" | "test"}
 
 with audio paths relative to ``DIR`` (read at the model's sample rate).
+
+A folder written by ``llm2fx data generate`` (Parquet shards + ``manifest.json``) is read
+directly too (:func:`read_generated_dir`): the first turn of each dialogue, with the dry clip
+dropped for rows the generator masked (blind estimation).
 """
 
 from __future__ import annotations
@@ -147,14 +151,48 @@ class Collator:
                 "has_dry": torch.tensor(has_dry)}
 
 
+def read_generated_dir(path: str | Path, cfg: ModelConfig, split: str | None = None) -> list[Dialogue]:
+    """Dialogues from a folder written by ``llm2fx data generate`` (first turn of each row).
+
+    The generator names its splits ``train``/``validation``/``test``; ``"val"`` is accepted
+    for ``"validation"``. Audio is resampled to the encoder's rate when it differs.
+    """
+    from llm2fx_lab.audio.io import resample
+    from llm2fx_lab.data.generate import decode_audio, iter_examples
+
+    path = Path(path)
+    split = {"val": "validation"}.get(split, split) if split else None
+    sr = cfg.encoder.sample_rate
+    out = []
+    for row in iter_examples(path, split):
+        messages = json.loads(row["messages"])
+        user = next(m for m in messages if m["role"] == "user")
+        answer = next(m for m in messages if m["role"] == "assistant")
+        instruction = user["content"].replace(AUDIO_PLACEHOLDER, "").strip() or DEFAULT_INSTRUCTION
+        response = answer["content"].rsplit("</tool_call>", 1)[-1].strip()
+        dry, wet, rate = decode_audio(row, path)
+        if rate != sr:
+            dry, wet = resample(dry, rate, sr), resample(wet, rate, sr)
+        out.append(Dialogue(reference=wet, dry=None if row["dry_masked"] else dry,
+                            chain=as_chain(row["chain"]), instruction=instruction,
+                            reasoning=answer.get("reasoning_content", ""), response=response))
+    if not out and split in (None, "train"):
+        raise Llm2FxError(f"{path} holds no {split or ''} examples".replace("  ", " "))
+    return out
+
+
 def read_dialogue_dir(path: str | Path, cfg: ModelConfig, split: str | None = None) -> list[Dialogue]:
-    """Read ``DIR/dialogues.jsonl`` (format in the module docstring), optionally one ``split``."""
+    """Read ``DIR/dialogues.jsonl`` (format in the module docstring) or a generated Parquet
+    folder (:func:`read_generated_dir`), optionally one ``split``."""
     from llm2fx_lab.audio.io import load_audio
 
     path = Path(path)
     index = path / "dialogues.jsonl"
+    if not index.is_file() and (path / "manifest.json").is_file() and any(path.glob("*.parquet")):
+        return read_generated_dir(path, cfg, split)
     if not index.is_file():
-        raise Llm2FxError(f"no dialogues.jsonl in {path} (see llm2fx_lab.model.data for the format)")
+        raise Llm2FxError(f"no dialogues.jsonl or generated *.parquet shards in {path} "
+                          "(see llm2fx_lab.model.data for the format; `llm2fx data generate` writes one)")
     out = []
     for line_no, line in enumerate(index.read_text().splitlines(), 1):
         if not line.strip():
