@@ -285,12 +285,19 @@ def _shard_complete(path: Path, expected: int) -> bool:
 
 
 def _write_shard(cfg: GenerateConfig, split: str, shard: int, rows: list[dict[str, Any]]) -> Path:
-    from datasets import Dataset
+    import datasets
 
     rows = sorted(rows, key=lambda r: r["index"])
     path = shard_path(cfg.out_dir, split, shard)
     tmp = path.with_suffix(".parquet.tmp")
-    Dataset.from_list(rows, features=features()).to_parquet(str(tmp))
+    # our own tqdm bar reports progress; datasets' per-shard bar would only interleave with it
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        datasets.Dataset.from_list(rows, features=features()).to_parquet(str(tmp))
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
     os.replace(tmp, path)
     return path
 
