@@ -81,7 +81,393 @@ for label, x in render_stages(dry, sr, demo_chain, tail_seconds=1.0):
 ]
 
 
-NOTEBOOK_CELLS = {"01_studio.ipynb": STUDIO}
+# --- 02 · Effects 101 -----------------------------------------------------------------------
+# One section per module, in teaching order (simple to subtle). The numbers in each section's
+# text come from the toolset spec at run time (explain()); only the demo settings and the
+# "listen for" hints are written here.
+_LESSONS = (
+    ("gain", "guitar", {"gain_db": -12},
+     "The simplest module: the same sound, only quieter or louder. Compare the waveforms: the "
+     "shape is identical, the height changes. -6.02 dB halves the amplitude."),
+    ("panner", "guitar", {"pan": -0.8},
+     "The sound moves towards one speaker. On headphones it sits in one ear; on the vectorscope "
+     "the cloud of points tilts away from the vertical (mid) axis."),
+    ("stereo_widener", "mix", {"width": 0.0},
+     "Width 0 folds the stereo image into mono (a vertical line on the vectorscope); above 1 the "
+     "difference between the speakers grows and the sound spreads out."),
+    ("equalizer", "mix", {"low_gain_db": 8, "low_cutoff_freq": 150, "mid_gain_db": -6,
+                          "mid_cutoff_freq": 1000, "mid_q_factor": 1.5, "high_gain_db": 6,
+                          "high_cutoff_freq": 8000},
+     "The tonal balance changes: more boom in the bass, a scooped middle, more air on top. The "
+     "curve on the left is computed from the parameters; the spectra on the right are measured."),
+    ("distortion", "bass", {"drive_db": 16},
+     "Grit and harmonics. The transfer curve on the right (input sample -> output sample) bends "
+     "like tanh: small samples pass almost unchanged, large ones are rounded off."),
+    ("compressor", "drums", {"threshold_db": -30, "ratio": 8, "attack_ms": 5, "release_ms": 100},
+     "Loud hits are turned down, so the quiet parts come closer to the loud ones. The static curve "
+     "bends at the threshold; the measured gain dips on every hit and recovers at the release speed."),
+    ("limiter", "mix", {"threshold_db": -10, "release_ms": 100},
+     "Denser and louder: peaks are held under the ceiling and make-up gain lifts everything else "
+     "(pedalboard's limiter adds it on its own, so the output is louder, not quieter)."),
+    ("delay", "piano", {"delay_seconds": 0.3, "feedback": 0.4, "mix_ratio": 0.5},
+     "Echoes. The impulse response (what a single click turns into) shows one spike per repeat, "
+     "each one quieter by the feedback."),
+    ("reverb", "drums", {"room_size": 0.8, "damping": 0.3, "width": 0.9, "mix_ratio": 0.4},
+     "A room around the sound and a decaying tail. The impulse response shows a dense, decaying "
+     "cloud instead of separate echoes; more damping makes its high frequencies die first."),
+)
+
+
+def _lesson(number: int, name: str, example: str, arguments: dict, listen_for: str) -> list:
+    return [
+        md(f"""
+## {number} · `{name}`
+
+{listen_for}
+"""),
+        code(f"""
+explain("{name}")
+x, sr = clip("{example}")
+call = tool_call("{name}", {arguments!r})
+y = render(x, sr, [call], tail_seconds=TAIL_SECONDS["{name}"])
+listen(sr, before=x, after=y)
+see(call, x, y, sr)
+"""),
+        code(f'controls = play_with("{name}", "{example}")'),
+    ]
+
+
+EFFECTS_101 = [
+    md("""
+# 02 · Effects 101
+
+The toolset of LLM2Fx-Tools has **9 modules** (26 parameters). This notebook takes them one at a
+time: what each does in plain words, its parameters (units, ranges, defaults, scales, all read from
+the toolset spec, `llm2fx_lab.fx.TOOLSET`), how it sounds on a bundled clip, what it looks like,
+and a few sliders to play with. Then why the **order** of modules matters, and a few
+**"guess the effect"** exercises with hidden answers.
+
+Use headphones for the stereo modules (panner, widener, reverb). Players are *not* normalised:
+what sounds louder is louder. Where a rendered clip would clip at playback, every clip in that row
+is turned down by the same amount, and the notebook says so.
+"""),
+    md("""
+### Setup
+
+A few helpers used throughout, built only on the public API: `clip` loads the first seconds of a
+bundled example, `explain` prints a module's description and parameter table from the spec,
+`listen` shows players side by side, `see` draws the plot that fits a module, and `play_with` makes
+sliders from the spec. `LLM2FX_FAST=1` (set by the test suite) shortens the clips.
+"""),
+    code('''
+import os
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import HTML, Audio, Markdown, display
+
+from llm2fx_lab.analysis import (compare, dynamics_curve_data, eq_curve_data, figure, gain_reduction_data,
+                                 spectrogram_data, spectrum_data, vectorscope_data, waveform_data)
+from llm2fx_lab.examples import example_chain, example_pair, list_examples, load_example
+from llm2fx_lab.fx import TOOLSET, describe_chain, render, render_stages, tool_call
+
+FAST = os.environ.get("LLM2FX_FAST") == "1"
+# Short clips in CI: the headless runner buffers every player until a cell ends, and a few MB
+# of audio per cell can overflow it.
+SECONDS = 0.5 if FAST else 4.0          # length of every clip below
+TAIL = 0.25 if FAST else 1.5            # seconds of silence after a clip, for echoes and reverb tails
+TAIL_SECONDS = {name: 0.0 for name in TOOLSET} | {"delay": TAIL, "reverb": TAIL}
+print("examples:", ", ".join(list_examples()), f"| clips of {SECONDS:g} s")
+
+
+def clip(name, seconds=SECONDS):
+    """The first `seconds` of a bundled example: ((2, samples) float32, sample_rate)."""
+    audio, sr = load_example(name)
+    return audio[:, : int(seconds * sr)], sr
+
+
+def explain(name):
+    """What the module does and its parameters, straight from the toolset spec."""
+    spec = TOOLSET[name]
+    rows = ["| parameter | unit | range | default | scale | what it does |", "|---|---|---|---|---|---|"]
+    for p in spec.params:
+        low = p.format_value(p.minimum)
+        if p.valid_minimum is not None:
+            low += f" (renders from {p.format_value(p.valid_minimum)})"
+        rows.append(f"| `{p.name}` | {p.unit or '-'} | {low} to {p.format_value(p.maximum)} "
+                    f"| {p.format_value(p.default)} | {p.scale} | {p.description} |")
+    display(Markdown(f"**{name}** (rendered with {spec.renderer}). {spec.description}\\n\\n" + "\\n".join(rows)))
+
+
+def players(sr, **clips):
+    """Players side by side (an HTML object), one per keyword label=audio, sharing one playback scale."""
+    peak = max(float(np.abs(a).max()) for a in clips.values())
+    scale = 1.0 if peak <= 1.0 else 0.99 / peak
+    cells = "".join(f"<div style='display:inline-block;margin-right:1.5em'><b>{label}</b><br>"
+                    f"{Audio(a * scale, rate=sr, normalize=False)._repr_html_()}</div>"
+                    for label, a in clips.items())
+    note = "" if scale == 1.0 else (f"<br><i>peaks reach {20 * np.log10(peak):+.1f} dBFS: all players "
+                                    f"turned down by {-20 * np.log10(scale):.1f} dB to avoid clipping</i>")
+    return HTML(cells + note)
+
+
+def listen(sr, **clips):
+    display(players(sr, **clips))
+
+
+def impulse_response(call, sr, seconds=1.5):
+    """What one click at t = 0 turns into after the module."""
+    click = np.zeros((2, int(0.01 * sr)), np.float32)
+    click[:, 0] = 1.0
+    return render(click, sr, [call], tail_seconds=seconds)
+
+
+def plots(call, x, y, sr):
+    """The plot(s) that fit the module of `call`, before (x) and after (y): a matplotlib Figure."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.4), layout="constrained")
+    name = call.name
+    if name == "equalizer":
+        figure(eq_curve_data(call, sr), ax=a)
+        figure(spectrum_data({"before": x, "after": y}, sr), ax=b)
+    elif name in ("compressor", "limiter"):
+        figure(dynamics_curve_data(call), ax=a)
+        figure(gain_reduction_data(x, sr, call), ax=b)
+    elif name in ("panner", "stereo_widener"):
+        figure(vectorscope_data(x), ax=a)
+        figure(vectorscope_data(y[:, : x.shape[1]]), ax=b)
+        a.set_title("before: " + a.get_title())
+        b.set_title("after: " + b.get_title())
+    elif name == "gain":
+        figure(waveform_data(x, sr), ax=a)
+        figure(waveform_data(y, sr), ax=b)
+        top = max(np.abs(x).max(), np.abs(y).max()) * 1.05
+        for ax, label in ((a, "before"), (b, "after")):
+            ax.set_ylim(-top, top)
+            ax.set_title(f"{label} (both channels)")
+    elif name == "distortion":
+        figure(spectrum_data({"before": x, "after": y}, sr), ax=a)
+        step = max(x.shape[1] // 4000, 1)
+        b.scatter(x[0, ::step], y[0, ::step], s=1, alpha=0.4)
+        b.set(xlabel="input sample", ylabel="output sample", title="transfer curve (left channel)")
+        b.grid(True, alpha=0.3)
+    else:  # delay, reverb: the impulse response tells the story
+        ir = impulse_response(call, sr)
+        t = np.arange(ir.shape[1]) / sr
+        a.plot(t, ir[0], lw=0.6, label="left")
+        a.plot(t, ir[1], lw=0.6, alpha=0.7, label="right")
+        a.set(xlabel="time (s)", ylabel="amplitude", title=f"{name} impulse response")
+        a.legend()
+        figure(spectrogram_data(ir, sr), ax=b)
+        b.set_title("impulse response spectrogram (mid)")
+    plt.close(fig)  # shown by display() only, not again at the end of the cell
+    return fig
+
+
+def see(call, x, y, sr):
+    display(plots(call, x, y, sr))
+
+
+def slider(p):
+    """A slider for one parameter: linear steps, or (log scale) values spaced like the spec's normalisation."""
+    label = p.label if p.unit in ("", ":1") else f"{p.label} ({p.unit})"
+    common = dict(description=label, continuous_update=False, style={"description_width": "8em"},
+                  layout=W.Layout(width="32em"))
+    if p.scale == "log":
+        values = sorted({round(p.denormalize(u)) for u in np.linspace(0, 1, 61)} | {round(p.default)})
+        return W.SelectionSlider(options=[(p.format_value(v), float(v)) for v in values],
+                                 value=float(round(p.default)), **common)
+    digits = max(0, -int(np.floor(np.log10(p.schema_step))))
+    return W.FloatSlider(min=p.lowest_valid, max=p.maximum, step=p.schema_step, value=p.default,
+                         readout_format=f".{digits}f", **common)
+
+
+def play_with(name, example):
+    """Sliders for every parameter of one module (from the spec), re-rendering on release.
+
+    The players and the plot below the sliders are display handles updated in place (no Output
+    widget: headless runners can stall on those).
+    """
+    x, sr = clip(example)
+    controls = {p.name: slider(p) for p in TOOLSET[name].params}
+
+    def rendered():
+        call = tool_call(name, {key: control.value for key, control in controls.items()})
+        y = render(x, sr, [call], tail_seconds=TAIL_SECONDS[name])
+        return players(sr, before=x, after=y), plots(call, x, y, sr)
+
+    display(W.VBox([W.HTML(f"<b>Play with {name}</b> on <i>{example}</i> (defaults first; "
+                           "release a slider to re-render)"), *controls.values()]))
+    audio, fig = rendered()
+    audio_view, plot_view = display(audio, display_id=True), display(fig, display_id=True)
+
+    def update(_change):
+        audio, fig = rendered()
+        audio_view.update(audio)
+        plot_view.update(fig)
+
+    for control in controls.values():
+        control.observe(update, names="value")
+    return controls
+'''),
+    md("""
+Every module, its renderer and its parameter count, from the spec (9 modules, 26 parameters):
+"""),
+    code("""
+for name, spec in TOOLSET.items():
+    print(f"{name:>15} ({spec.renderer:>10}): {', '.join(spec.param_names)}")
+print(sum(len(s.params) for s in TOOLSET.values()), "parameters")
+"""),
+    *[cell for i, lesson in enumerate(_LESSONS, 1) for cell in _lesson(i, *lesson)],
+    code("""
+covered = ["gain", "panner", "stereo_widener", "equalizer", "distortion", "compressor", "limiter", "delay", "reverb"]
+assert sorted(covered) == sorted(TOOLSET), "every module of the toolset has a section above"
+print(f"{len(covered)} of {len(TOOLSET)} modules covered")
+controls["mix_ratio"].value = 0.8  # what a slider drag does: the reverb players and plot above update
+"""),
+    md("""
+## 10 · Order matters: compressor -> reverb vs reverb -> compressor
+
+A chain is applied in list order, and most effects do not commute. Put the **compressor first**
+and it only sees the dry drums: it tames the hits, then the reverb adds a natural, decaying room.
+Put the **reverb first** and the compressor sees the room too: every hit pushes the gain down,
+and between hits the gain comes back up and *lifts the reverb tail* (the room "breathes" or
+pumps). Same two modules, same settings, different sound.
+"""),
+    code("""
+x, sr = clip("drums")
+comp = tool_call("compressor", {"threshold_db": -30, "ratio": 8, "attack_ms": 5, "release_ms": 200})
+verb = tool_call("reverb", {"room_size": 0.8, "damping": 0.3, "width": 0.9, "mix_ratio": 0.4})
+comp_first = render(x, sr, [comp, verb], tail_seconds=TAIL)
+verb_first = render(x, sr, [verb, comp], tail_seconds=TAIL)
+listen(sr, dry=x, **{"compressor -> reverb": comp_first, "reverb -> compressor": verb_first})
+"""),
+    md("""
+What each compressor *sees* explains the difference: `render_stages` gives the signal entering
+each module. On the left, the compressor's gain over time in both positions; on the right, the
+level envelopes of the two results (the reverb-first one stays higher between hits and in the tail).
+"""),
+    code("""
+into_comp = {"compressor -> reverb": render_stages(x, sr, [comp, verb], tail_seconds=TAIL)[0][1],
+             "reverb -> compressor": render_stages(x, sr, [verb, comp], tail_seconds=TAIL)[1][1]}
+fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.4), layout="constrained")
+for label, signal in into_comp.items():
+    gr = gain_reduction_data(signal, sr, comp)
+    a.plot(gr.time_seconds, gr.gain_db, lw=1, label=label)
+a.set(xlabel="time (s)", ylabel="gain (dB)", title="compressor gain change, measured")
+for label, signal in {"compressor -> reverb": comp_first, "reverb -> compressor": verb_first}.items():
+    wf = waveform_data(signal, sr)
+    b.plot(wf.time_seconds, wf.envelope_db.mean(axis=0), lw=1, label=label)
+b.set(xlabel="time (s)", ylabel="RMS level (dB)", title="level envelope of the result", ylim=(-70, 0))
+for ax in (a, b):
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+display(fig)
+plt.close(fig)
+
+evidence = compare(comp_first, verb_first, sr)
+print("Going from compressor -> reverb to reverb -> compressor:")
+print("\\n".join(f"- {evidence.sentence(n)}" for n in evidence.notable) or evidence.summary())
+"""),
+    md("""
+Try it yourself: swap other pairs (distortion and equalizer, delay and reverb, gain and limiter)
+by editing the two lists above. Pairs that commute (gain and panner, for example) sound identical
+in either order; pairs with a level-dependent module (compressor, limiter, distortion) rarely do.
+
+## 11 · Guess the effect
+
+Each bundled example comes with a hidden chain. Listen to the dry clip and the processed one, look
+at the plots, write down which modules you hear, in which order and roughly how set, then open
+the hint (what the analysis measured) and the answer. Collapsed panels and `<details>` blocks
+keep the answers out of sight until you click.
+"""),
+    code('''
+def exercise(example):
+    """Dry and processed clip of a bundled example, with plots, and collapsed hint and answer."""
+    dry, reference, sr, chain = example_pair(example, tail_seconds=TAIL)
+    n = int((SECONDS + TAIL) * sr)
+    dry, reference = dry[:, :n], reference[:, :n]
+    listen(sr, dry=dry, processed=reference)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.4), layout="constrained")
+    figure(spectrum_data({"dry": dry, "processed": reference}, sr), ax=a)
+    figure(vectorscope_data(reference), ax=b)
+    b.set_title("processed: " + b.get_title())
+    display(fig)
+    plt.close(fig)
+    hint = W.Output()
+    with hint:
+        evidence = compare(dry, reference, sr)
+        print("\\n".join(f"- {evidence.sentence(n)}" for n in evidence.notable) or evidence.summary())
+    answer = W.Output()
+    with answer:
+        print(describe_chain(chain))
+    panels = W.Accordion(children=[hint, answer], selected_index=None)
+    panels.set_title(0, "Hint: what the analysis measured")
+    panels.set_title(1, "Answer: the hidden chain")
+    display(panels)
+    return chain
+'''),
+    md("### Exercise 1: bass"),
+    code('chain_1 = exercise("bass")'),
+    md("""
+<details><summary>Answer, explained</summary>
+
+**distortion -> equalizer -> gain.** The bass gains grit and upper harmonics (distortion, 12 dB
+drive); the EQ then boosts the lows (+6 dB shelf at 120 Hz), dips the low mids and cuts the top
+(-8 dB above 5 kHz) so the grit stays warm rather than fizzy; finally the level comes down 6 dB to
+make up for the loudness the distortion added.
+</details>
+"""),
+    md("### Exercise 2: piano"),
+    code('chain_2 = exercise("piano")'),
+    md("""
+<details><summary>Answer, explained</summary>
+
+**equalizer -> delay -> panner.** Brighter and thinner (low shelf -6 dB at 200 Hz, high shelf
++8 dB at 6 kHz), echoes every 0.35 s that fade out (feedback 0.4), and the whole piano moved to
+the left (pan -0.5): the vectorscope leans away from the vertical.
+</details>
+"""),
+    md("### Exercise 3: guitar"),
+    code('chain_3 = exercise("guitar")'),
+    md("""
+<details><summary>Answer, explained</summary>
+
+**panner -> reverb -> limiter.** The guitar is panned right (pan 0.6) *before* a large, wide
+reverb (room 0.8), so the dry sound sits right while the room spreads over both speakers; the
+limiter at -6 dB then holds the peaks and, with its make-up gain, makes the result denser and louder.
+</details>
+"""),
+    md("The written answers above are checked against the bundled chains, so they cannot drift:"),
+    code("""
+written = {
+    "bass": (("distortion", "equalizer", "gain"), {"distortion.drive_db": 12, "equalizer.low_gain_db": 6,
+                                                   "equalizer.high_gain_db": -8, "gain.gain_db": -6}),
+    "piano": (("equalizer", "delay", "panner"), {"equalizer.low_gain_db": -6, "equalizer.high_gain_db": 8,
+                                                 "delay.delay_seconds": 0.35, "delay.feedback": 0.4, "panner.pan": -0.5}),
+    "guitar": (("panner", "reverb", "limiter"), {"panner.pan": 0.6, "reverb.room_size": 0.8,
+                                                 "limiter.threshold_db": -6}),
+}
+for example, chain in {"bass": chain_1, "piano": chain_2, "guitar": chain_3}.items():
+    names, values = written[example]
+    assert chain.names == names, (example, chain.names)
+    for key, value in values.items():
+        module, parameter = key.split(".")
+        assert chain[module][parameter] == value, (example, key, chain[module][parameter])
+print("written answers match the bundled chains")
+"""),
+    md("""
+## Where next
+
+- `01_studio.ipynb`: give a planner a dry clip and a reference, watch it reason its way to a chain,
+  then edit that chain with the same kinds of controls as above.
+- `docs/toolset.md`: the toolset reference, generated from the same spec as the tables here.
+- `docs/getting-started.md` and `docs/architecture.md`: the command line, and how the pieces fit.
+"""),
+]
+
+
+NOTEBOOK_CELLS = {"01_studio.ipynb": STUDIO, "02_effects_101.ipynb": EFFECTS_101}
 
 
 def build() -> list[Path]:
