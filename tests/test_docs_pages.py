@@ -75,7 +75,7 @@ def test_getting_started_shows_the_main_commands():
     found = command_lines((ROOT / "docs" / "getting-started.md").read_text())
     subcommands = {(key, argv[0]) for key, argv in found}
     assert {("llm2fx", "tools"), ("llm2fx", "describe"), ("llm2fx", "render"), ("llm2fx", "data"),
-            ("planners", "estimate")} <= subcommands
+            ("llm2fx", "estimate"), ("llm2fx", "train")} <= subcommands
 
 
 @pytest.mark.parametrize("page", PAGES)
