@@ -278,8 +278,11 @@ def slider(p):
         values = sorted({round(p.denormalize(u)) for u in np.linspace(0, 1, 61)} | {round(p.default)})
         return W.SelectionSlider(options=[(p.format_value(v), float(v)) for v in values],
                                  value=float(round(p.default)), **common)
-    digits = max(0, -int(np.floor(np.log10(p.schema_step))))
-    return W.FloatSlider(min=p.lowest_valid, max=p.maximum, step=p.schema_step, value=p.default,
+    # whole numbers for integer parameters; finer than the model's schema step otherwise, so
+    # defaults such as Q = 0.707 sit on the slider's grid
+    step = 1.0 if p.json_type == "integer" else p.schema_step / 5
+    digits = max(0, -int(np.floor(np.log10(step))))
+    return W.FloatSlider(min=p.lowest_valid, max=p.maximum, step=step, value=p.default,
                          readout_format=f".{digits}f", **common)
 
 
@@ -436,6 +439,18 @@ reverb (room 0.8), so the dry sound sits right while the room spreads over both 
 limiter at -6 dB then holds the peaks and, with its make-up gain, makes the result denser and louder.
 </details>
 """),
+    md("### Exercise 4 (harder): a whole mix, four modules"),
+    code('chain_4 = exercise("mix")'),
+    md("""
+<details><summary>Answer, explained</summary>
+
+**equalizer -> compressor -> stereo_widener -> limiter**, a typical mastering chain. A gentle
+smile EQ (+4 dB lows, -3 dB around 500 Hz, +5 dB highs), a 4:1 compressor from -20 dB to even out
+the dynamics, a wider stereo image (width 1.3), and a limiter at -3 dB that makes it all louder.
+Each change is small; together they make the mix sound "finished". The wider vectorscope cloud
+gives the widener away; the compressor and the limiter are the hardest to tell apart by ear.
+</details>
+"""),
     md("The written answers above are checked against the bundled chains, so they cannot drift:"),
     code("""
 written = {
@@ -445,8 +460,12 @@ written = {
                                                  "delay.delay_seconds": 0.35, "delay.feedback": 0.4, "panner.pan": -0.5}),
     "guitar": (("panner", "reverb", "limiter"), {"panner.pan": 0.6, "reverb.room_size": 0.8,
                                                  "limiter.threshold_db": -6}),
+    "mix": (("equalizer", "compressor", "stereo_widener", "limiter"),
+            {"equalizer.low_gain_db": 4, "equalizer.mid_gain_db": -3, "equalizer.mid_cutoff_freq": 500,
+             "equalizer.high_gain_db": 5, "compressor.ratio": 4, "compressor.threshold_db": -20,
+             "stereo_widener.width": 1.3, "limiter.threshold_db": -3}),
 }
-for example, chain in {"bass": chain_1, "piano": chain_2, "guitar": chain_3}.items():
+for example, chain in {"bass": chain_1, "piano": chain_2, "guitar": chain_3, "mix": chain_4}.items():
     names, values = written[example]
     assert chain.names == names, (example, chain.names)
     for key, value in values.items():
