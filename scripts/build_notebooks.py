@@ -492,6 +492,9 @@ def build() -> list[Path]:
     written = []
     for name, cells in NOTEBOOK_CELLS.items():
         nb = nbformat.v4.new_notebook()
+        stem = name.split(".")[0]
+        for i, cell in enumerate(cells):  # stable ids: rebuilding rewrites nothing that did not change
+            cell["id"] = f"{stem}-{i:03d}"
         nb.cells = cells
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         path = NOTEBOOKS / name

@@ -19,7 +19,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("LLM2FX_FAST", "1")  # notebooks shorten long work in CI
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(str(path), as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
+    NotebookClient(nb, timeout=240, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]

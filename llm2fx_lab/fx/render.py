@@ -218,7 +218,7 @@ def render(audio: Any, sample_rate: float, chain: Any, tail_seconds: float = 0.0
         Zeros appended before rendering so reverb and delay tails are not cut.
     backend : {"cpu", "torch"}
         ``"cpu"`` is the pedalboard reference. ``"torch"`` uses the batched torch renderer
-        (``backend_options`` go to :func:`llm2fx_lab.fx.render_torch`).
+        (``backend_options`` go to :func:`llm2fx_lab.fx.torch_render.render_torch`).
 
     Returns
     -------
