@@ -74,6 +74,9 @@ class Evidence:
     added_harmonics_db: float
     sentences: tuple[tuple[str, str], ...]
     notes: tuple[str, ...] = ()
+    #: side/mid energy of each clip (dB), floored at :data:`MONO_SIDE_DB` ("mono")
+    dry_side_to_mid_db: float = float("nan")
+    wet_side_to_mid_db: float = float("nan")
 
     def sentence(self, name: str) -> str:
         """The sentence about field ``name`` (KeyError if there is none)."""
@@ -105,7 +108,7 @@ class Evidence:
     def summary(self) -> str:
         """The sentences of the notable changes, or a sentence saying there are none."""
         lines = [self.sentence(n) for n in self.notable]
-        return " ".join(lines) if lines else "No clear difference between the two clips."
+        return "; ".join(lines) + "." if lines else "No clear difference between the two clips."
 
     def as_dict(self) -> dict[str, Any]:
         """Numbers only (no sentences, no notes), for tables."""
@@ -183,6 +186,16 @@ def _new_content_db(dry_spec: np.ndarray, wet_spec: np.ndarray) -> float:
 
 # --- sentences ----------------------------------------------------------------------------
 
+#: Side energy this far below mid counts as mono; changes are measured from this floor so a
+#: mono dry clip does not produce "+115 dB wider" (measured from the -120 dB ratio floor).
+MONO_SIDE_DB = -60.0
+
+
+def _side_db(stereo: dict[str, float]) -> float:
+    value = stereo["side_to_mid_db"]
+    return max(value, MONO_SIDE_DB) if np.isfinite(value) else value
+
+
 def _louder(value: float, unit: str = "dB") -> str:
     return f"{abs(value):.1f} {unit} {'louder' if value >= 0 else 'quieter'}"
 
@@ -206,10 +219,17 @@ def _sentences(e: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     out.append(("loudness_range_change_lu",
                 f"the loudness range {'grows' if lra >= 0 else 'shrinks'} by {abs(lra):.1f} LU"))
     width = e["side_to_mid_change_db"]
-    out.append(("side_to_mid_change_db",
-                f"the stereo image is {'wider' if width >= 0 else 'narrower'}: side energy relative to mid "
-                f"{'rises' if width >= 0 else 'falls'} by {abs(width):.1f} dB"
-                if np.isfinite(width) else "the stereo width cannot be compared (one clip is mono)"))
+    dry_w, wet_w = e.get("dry_side_to_mid_db", np.nan), e.get("wet_side_to_mid_db", np.nan)
+    if not np.isfinite(width):
+        text = "the stereo width cannot be compared (a clip is silent)"
+    elif dry_w <= MONO_SIDE_DB < wet_w:
+        text = f"the dry clip is mono and the reference is not: its side energy sits {-wet_w:.1f} dB below its mid"
+    elif wet_w <= MONO_SIDE_DB < dry_w:
+        text = "the reference is mono: its stereo image collapsed to the centre"
+    else:
+        text = (f"the stereo image is {'wider' if width >= 0 else 'narrower'}: side energy relative to mid "
+                f"{'rises' if width >= 0 else 'falls'} by {abs(width):.1f} dB")
+    out.append(("side_to_mid_change_db", text))
     pan = e["pan_change"]
     out.append(("pan_change",
                 f"the balance moves {'right' if pan >= 0 else 'left'} by {abs(pan):.2f} on the pan scale "
@@ -307,7 +327,9 @@ def compare(dry: Any, wet: Any, sample_rate: float, *, wet_sample_rate: float | 
         high_band_gain_db=float(bands[2]),
         crest_factor_change_db=float(crest[1] - crest[0]),
         loudness_range_change_lu=F._loudness_range(k_wet) - F._loudness_range(k_dry),
-        side_to_mid_change_db=st_wet["side_to_mid_db"] - st_dry["side_to_mid_db"],
+        side_to_mid_change_db=_side_db(st_wet) - _side_db(st_dry),
+        dry_side_to_mid_db=_side_db(st_dry),
+        wet_side_to_mid_db=_side_db(st_wet),
         balance_change_db=st_wet["balance_db"] - st_dry["balance_db"],
         pan_change=st_wet["pan_position"] - st_dry["pan_position"],
         correlation_change=st_wet["correlation"] - st_dry["correlation"],

@@ -111,7 +111,12 @@ def test_different_rates_raise(noise):
 
 def test_mono_against_stereo(noise):
     e = compare(noise[0], noise, SR)
-    assert e.side_to_mid_change_db > 100  # from no side at all (-120 dB floor) to noise's ~0 dB
+    # from no side at all (floored at -60 dB, "mono") to independent noise's ~0 dB
+    assert e.dry_side_to_mid_db == -60.0 and abs(e.wet_side_to_mid_db) < 0.5
+    assert e.side_to_mid_change_db == pytest.approx(60.0, abs=0.5)
+    assert e.sentence("side_to_mid_change_db").startswith("the dry clip is mono and the reference is not")
+    back = compare(noise, noise.mean(axis=0), SR)
+    assert back.sentence("side_to_mid_change_db") == "the reference is mono: its stereo image collapsed to the centre"
 
 
 @pytest.mark.parametrize("which", ["dry", "wet"])
