@@ -58,14 +58,14 @@ def _width_matrix(width: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_stereo(f: PairFeatures) -> dict[str, float]:
+def fit_stereo(f: PairFeatures, force_mono: bool = False) -> dict[str, float]:
     """Fit ``A = g P(pan) M(width)`` (and the other order) to the channel matrix.
 
     Returns pan, width, gain_db, the residual of each order, and which order fits best
     (``"panner_first"`` True when the panner comes before the widener).
     """
     a = np.asarray(f.matrix).reshape(2, 2)
-    mono_dry = f.dry_side_to_mid_db < -40
+    mono_dry = force_mono or f.dry_side_to_mid_db < -40
     if mono_dry:
         # only A @ [1, 1] is determined when the dry clip is mono
         a = np.repeat((a @ np.ones(2))[:, None] / 2, 2, axis=1)
@@ -237,7 +237,7 @@ def estimate_dynamics(f: PairFeatures) -> tuple[str | None, dict[str, float], st
 DERIVED_NAMES = ("fit_pan", "fit_abs_pan", "fit_width", "fit_abs_width_change", "fit_residual",
                  "fit_other_residual", "width_visible", "eq_deviation_db", "eq_residual_db",
                  "eq_low_gain_db", "eq_mid_gain_db", "eq_high_gain_db", "delay_mix", "log_echo_strength",
-                 "reverb_mix", "reverb_room")
+                 "reverb_mix", "reverb_room", "mono_fit_abs_pan", "mono_fit_residual")
 
 
 def derived_features(f: PairFeatures, sample_rate: float) -> tuple[np.ndarray, dict[str, object]]:
@@ -250,5 +250,7 @@ def derived_features(f: PairFeatures, sample_rate: float) -> tuple[np.ndarray, d
               float(st["width_visible"]), eq_dev, eq_resid, eq.get("low_gain_db", 0.0), eq.get("mid_gain_db", 0.0),
               eq.get("high_gain_db", 0.0), delay["mix_ratio"], math.log10(max(f.echo_strength, 1e-3)),
               rev["mix_ratio"], rev["room_size"]]
+    mono = fit_stereo(f, force_mono=True)
+    values += [abs(mono["pan"]), mono["residual"]]
     return np.nan_to_num(np.asarray(values, dtype=np.float64)), {"stereo": st, "eq": (eq, eq_dev, eq_resid),
                                                                    "delay": delay, "reverb": rev}
