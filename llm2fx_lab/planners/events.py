@@ -11,6 +11,9 @@ when it is set the planner ends the stream early, still with a :class:`Final` ev
 1. :class:`Thinking` deltas, each tagged with its step (``selection``, ``order``,
    ``parameters``, ``refinement``), as the reasoning is written;
 2. :class:`ToolCallEvent` each time a tool call is complete (also interleaved with thinking);
+   a wrapper that revises the chain (``Refined``) sends the revised calls again from
+   index 0: a consumer treats a repeated index as a replacement, and the :class:`Final`
+   chain is always authoritative;
 3. :class:`Response` deltas of the short natural-language reply;
 4. exactly one :class:`Final` with the chain, the full texts, timings and repairs.
 
