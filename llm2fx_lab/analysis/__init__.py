@@ -11,6 +11,7 @@ from llm2fx_lab.analysis.audibility import (
     order_audibility,
     pairwise_order_accuracy,
 )
+from llm2fx_lab.analysis.claims import ClaimCheck, check_claims, share_confirmed  # noqa: F401
 from llm2fx_lab.analysis.evidence import Evidence, compare
 from llm2fx_lab.analysis.features import (
     ClipFeatures,
