@@ -484,7 +484,191 @@ print("written answers match the bundled chains")
 ]
 
 
-NOTEBOOK_CELLS = {"01_studio.ipynb": STUDIO, "02_effects_101.ipynb": EFFECTS_101}
+REASONING_EXPLORER = [
+    md("""
+# 03 · Reasoning explorer
+
+Planners explain themselves: before they write a chain, they write their reasoning. This notebook
+runs several planners on the same pairs, puts their reasoning side by side, and checks every
+quantitative claim in it against what was actually measured (`llm2fx_lab.analysis.compare`).
+
+- **Claims** are found by `llm2fx_lab.analysis.check_claims` (simple patterns such as "5.8 dB
+  louder", "echo at 350 ms", "pan -0.5", "wider", "decaying ... 2.1 s") and marked *confirmed*,
+  *contradicted* or *unverifiable* (the Evidence does not measure it). Tolerances are in the
+  docstring of `llm2fx_lab.analysis.claims`.
+- **Where each module was decided**: the character offset and reasoning step at which each module
+  name first appears in the stream.
+
+Set `LLM2FX_FAST=1` for a quick run (two short pairs, few refinement steps).
+"""),
+    code("""
+import os
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from llm2fx_lab.analysis import check_claims, compare, share_confirmed
+from llm2fx_lab.examples import example_pair, list_examples
+from llm2fx_lab.fx import TOOLSET
+from llm2fx_lab.planners import Thinking, collect, get_planner, mini_available
+
+FAST = os.environ.get("LLM2FX_FAST") == "1"
+SECONDS = 3.0 if FAST else 10.0
+PAIRS = ["piano", "guitar"] if FAST else list_examples()
+
+pairs = {}
+for name in PAIRS:
+    dry, reference, sr, true_chain = example_pair(name)
+    n = int(SECONDS * sr)
+    pairs[name] = (dry[:, :n], reference[:, :n], sr, true_chain)
+print("pairs:", ", ".join(PAIRS), f"({SECONDS:g} s each)")
+"""),
+    md("""
+## The planners
+
+- `analysis`: measurement and closed forms, no neural network.
+- `analysis+refine`: the same, then gradient descent on the chain through the differentiable
+  renderer (`llm2fx_lab.planners.refine.Refined`).
+- `mini`: the embedded llm2fx-mini model. **There is no trained mini model in this release yet**, so
+  it is listed only when its weights are present. A model you train yourself
+  (`04_train_your_own.ipynb`) can be loaded as `model:PATH`; a folder `runs/notebook-tiny` from
+  that notebook is picked up below if it exists.
+"""),
+    code("""
+from pathlib import Path
+
+planners = {"analysis": get_planner("analysis"),
+            "analysis+refine": get_planner("analysis", refine=True,
+                                           refine_options={"steps": 4 if FAST else 25,
+                                                           "budget_seconds": 4.0 if FAST else 15.0})}
+if mini_available():
+    planners["mini"] = get_planner("mini")
+else:
+    print("no llm2fx-mini weights in this release: the mini model is left out")
+TINY = Path("../runs/notebook-tiny")
+if (TINY / "config.json").exists():
+    planners["tiny (yours)"] = get_planner(f"model:{TINY}")
+    print("using your tiny model from", TINY)
+print("planners:", ", ".join(planners))
+
+results = {(pair, label): collect(planner.plan(dry, reference, sr))
+           for pair, (dry, reference, sr, _) in pairs.items() for label, planner in planners.items()}
+evidence = {pair: compare(dry, reference, sr) for pair, (dry, reference, sr, _) in pairs.items()}
+for (pair, label), r in results.items():
+    print(f"{pair:>7} | {label:<16} | {r.timings.total_seconds:5.1f} s | {r.chain.names}")
+"""),
+    md("""
+## Side by side
+
+The reasoning of each planner, by step, next to the chain that was actually applied. The measured
+Evidence is shown first: it is what a claim is checked against.
+"""),
+    code("""
+def side_by_side(pair):
+    dry, reference, sr, true_chain = pairs[pair]
+    display(Markdown(f"### {pair}\\n**true chain:** `{' -> '.join(true_chain.names)}`  \\n"
+                     f"**measured:** {evidence[pair].summary()}"))
+    rows = {}
+    for label in planners:
+        r = results[(pair, label)]
+        rows[label] = {step: r.reasoning_by_step.get(step, "").strip() for step in ("selection", "order", "parameters", "refinement")}
+        rows[label]["chain"] = " -> ".join(r.chain.names)
+    with pd.option_context("display.max_colwidth", None):
+        display(pd.DataFrame(rows).style.set_properties(**{"white-space": "pre-wrap", "text-align": "left",
+                                                           "vertical-align": "top", "font-size": "85%"}))
+
+for pair in pairs:
+    side_by_side(pair)
+"""),
+    md("""
+## Checking each claim
+
+Every quantitative claim is matched to an Evidence field and marked. Claims about a gain at a single
+frequency are *unverifiable* (the Evidence measures three bands); a decay time measured on the
+impulse response is checked against the Evidence's decay of the whole clip, so it can disagree for
+good reasons: *contradicted* means "the measurement says otherwise", not "the planner lied".
+"""),
+    code("""
+MARK = {"confirmed": "✔ confirmed", "contradicted": "✘ contradicted", "unverifiable": "? unverifiable"}
+table, shares = [], {}
+for (pair, label), r in results.items():
+    checks = check_claims(r.reasoning, evidence[pair])
+    shares[(pair, label)] = (share_confirmed(checks), len(checks))
+    for c in checks:
+        table.append({"pair": pair, "planner": label, "claim": c.text, "field": c.field or "-",
+                      "verdict": MARK[c.verdict], "why": c.reason})
+claims = pd.DataFrame(table)
+with pd.option_context("display.max_colwidth", 70, "display.max_rows", 200):
+    display(claims)
+"""),
+    code("""
+summary = pd.DataFrame(
+    [{"pair": p, "planner": l, "claims": n, "share confirmed (of checkable)": s} for (p, l), (s, n) in shares.items()])
+display(summary.style.format({"share confirmed (of checkable)": "{:.0%}"}, na_rep="-"))
+counts = claims.groupby(["planner", "verdict"]).size().unstack(fill_value=0)
+print(counts)
+"""),
+    md("""
+## Where in the reasoning each module was decided
+
+Walking through the stream's `Thinking` events, we note the character offset (and step) where each
+toolset module's name first appears. A module named in *selection* was chosen early; one first
+named during *refinement* was added by the gradient search.
+"""),
+    code("""
+import re
+
+def first_mentions(result):
+    offset, seen = 0, {}
+    for event in result.events:
+        if not isinstance(event, Thinking):
+            continue
+        for name in TOOLSET:
+            m = re.search(rf"\\b{name}\\b", event.text)
+            if m and name not in seen:
+                seen[name] = (offset + m.start(), event.step)
+        offset += len(event.text)
+    return seen
+
+for (pair, label), r in results.items():
+    seen = first_mentions(r)
+    total = max(len(r.reasoning), 1)
+    marks = ", ".join(f"{name} @ {pos} ({pos / total:.0%}, {step})"
+                      for name, (pos, step) in sorted(seen.items(), key=lambda kv: kv[1][0]) if name in r.chain.names)
+    print(f"{pair:>7} | {label:<16} | {marks}")
+"""),
+    code("""
+import matplotlib.pyplot as plt
+
+fig, axes = plt.subplots(len(results), 1, figsize=(10, 1.1 * len(results) + 1.5), sharex=True, squeeze=False)
+for ax, ((pair, label), r) in zip(axes[:, 0], results.items()):
+    total = max(len(r.reasoning), 1)
+    for name, (pos, step) in first_mentions(r).items():
+        if name in r.chain.names:
+            ax.axvline(pos / total, color="tab:blue")
+            ax.text(pos / total, 0.5, " " + name, fontsize=8, va="center")
+    for c in check_claims(r.reasoning, evidence[pair]):
+        colour = {"confirmed": "tab:green", "contradicted": "tab:red", "unverifiable": "0.6"}[c.verdict]
+        ax.plot(c.start / total, 0.1, "o", color=colour, ms=4)
+    ax.set_yticks([]); ax.set_ylabel(f"{pair}\\n{label}", rotation=0, ha="right", fontsize=8)
+axes[-1, 0].set_xlabel("position in the reasoning (share of its characters); dots: claims (green ✔, red ✘, grey ?)")
+plt.tight_layout(); plt.show()
+"""),
+    md("""
+## Digit probabilities (neural models only)
+
+For a neural planner one would like the probability of each digit it wrote for a parameter value
+(how sure was it of "0.35" rather than "0.45"?). The `analysis` planner has none: it computes its
+numbers. The model planner generates with Hugging Face `generate`, but `llm2fx_lab.model.generate`
+does **not** return per-token scores in this release (no `output_scores`), and there is no trained
+mini model to ask. Rather than fake it, this part is left out; it needs the generation API to
+return `scores` first.
+"""),
+]
+
+
+NOTEBOOK_CELLS = {"01_studio.ipynb": STUDIO, "02_effects_101.ipynb": EFFECTS_101,
+                  "03_reasoning_explorer.ipynb": REASONING_EXPLORER}
 
 
 def build() -> list[Path]:
