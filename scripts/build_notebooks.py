@@ -667,8 +667,183 @@ return `scores` first.
 ]
 
 
+TRAIN_YOUR_OWN = [
+    md("""
+# 04 · Train your own
+
+Generate a small dataset, train the `tiny` preset on the CPU while watching the loss, evaluate the
+result with the paper's metrics, and see how to run the full Qwen3-4B recipe on GPUs.
+
+The `tiny` preset is for learning the pipeline: a few minutes of CPU training teach it the format at
+best, not audio engineering. **There is no shipped llm2fx-mini model in this release yet**, so the
+comparison at the end is with the `analysis` planner (no neural network) instead.
+
+`LLM2FX_FAST=1` makes everything tiny (4 examples, a handful of steps) so the notebook runs in CI.
+"""),
+    code("""
+import os
+from pathlib import Path
+
+FAST = os.environ.get("LLM2FX_FAST") == "1"
+N_EXAMPLES = 4 if FAST else 200          # per split
+STAGE1_STEPS, STAGE2_STEPS = (3, 3) if FAST else (300, 600)
+RUNS = Path("../runs")                    # ignored by git
+DATA, OUT = RUNS / "notebook-data", RUNS / "notebook-tiny"
+print(f"{N_EXAMPLES} examples per split, {STAGE1_STEPS} + {STAGE2_STEPS} steps -> {OUT}")
+"""),
+    md("""
+## 1. A small dataset
+
+Dialogues (dry/reference audio, chain-of-thought, tool calls) rendered from the bundled examples.
+The same as `llm2fx data generate runs/notebook-data --n 4 --splits train validation --source examples --workers 1`.
+For real training use `--source midi` (General MIDI renders) and thousands of examples.
+"""),
+    code("""
+import shutil
+from llm2fx_lab.data.generate import GenerateConfig, generate
+
+shutil.rmtree(DATA, ignore_errors=True)
+shards = generate(GenerateConfig(out_dir=str(DATA), splits=("train", "validation"), n_examples=N_EXAMPLES,
+                                 source="examples"), workers=1, progress=True)
+print("wrote", [str(p.relative_to(RUNS)) for p in shards])
+"""),
+    md("""
+## 2. Train the tiny preset, with a live loss plot
+
+Training runs in a background thread (it writes `OUT/log.csv` after every step); this cell redraws
+the loss curve from that file once a second, and the progress bar comes from the trainer itself.
+Stage 1 trains the audio encoder and adapter; stage 2 trains the language model (LoRA for big
+models, everything for `tiny`).
+"""),
+    code("""
+import threading, time
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display
+from llm2fx_lab.model.train import train_from_dir
+
+shutil.rmtree(OUT, ignore_errors=True)
+outcome = {}
+
+def run():
+    try:
+        outcome["metrics"] = train_from_dir("tiny", DATA, OUT, progress=True,
+                                            train={"stage1_steps": STAGE1_STEPS, "stage2_steps": STAGE2_STEPS})
+    except Exception as error:  # shown below, so the notebook does not hang on a failed thread
+        outcome["error"] = error
+
+def loss_figure():
+    fig, ax = plt.subplots(figsize=(8, 3))
+    log = OUT / "log.csv"
+    if log.exists() and log.stat().st_size:
+        df = pd.read_csv(log)
+        df["global step"] = range(1, len(df) + 1)
+        for stage, part in df.groupby("stage"):
+            ax.plot(part["global step"], part["loss"], label=f"stage {stage} train loss")
+            val = part.dropna(subset=["val_loss"])
+            ax.plot(val["global step"], val["val_loss"], "o", label=f"stage {stage} validation")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("step"); ax.set_ylabel("loss (CE + NTL)"); ax.set_title("training loss")
+    plt.close(fig)
+    return fig
+
+thread = threading.Thread(target=run, daemon=True)
+thread.start()
+handle = display(loss_figure(), display_id=True)
+while thread.is_alive():
+    thread.join(timeout=1.0)
+    handle.update(loss_figure())
+handle.update(loss_figure())
+if "error" in outcome:
+    raise outcome["error"]
+print({stage: round(m["loss"], 3) for stage, m in outcome["metrics"].items()})
+"""),
+    md("""
+The same from the command line (with a tqdm bar in the terminal):
+
+```bash
+llm2fx train --preset tiny --data runs/notebook-data --out runs/notebook-tiny --stage1-steps 300 --stage2-steps 600
+```
+
+## 3. Evaluate
+
+The trained folder is a planner: `get_planner("model:runs/notebook-tiny")`. We score it with the
+paper's metrics (`llm2fx_lab.analysis.score`: module accuracy, rank correlation of the order,
+parameter MAE, MR-STFT) on a few bundled pairs, next to the `analysis` planner. Expect the tiny
+model to score near the *empty chain* calibration row after a few minutes of CPU training; that is
+what a few minutes buy.
+"""),
+    code("""
+from llm2fx_lab.analysis import score
+from llm2fx_lab.examples import example_pair, list_examples
+from llm2fx_lab.planners import collect, get_planner, mini_available
+
+SECONDS = 2.0 if FAST else 6.0
+pairs = []
+for name in (["piano", "bass"] if FAST else list_examples()):
+    dry, reference, sr, chain = example_pair(name)
+    n = int(SECONDS * sr)
+    pairs.append({"dry": dry[:, :n], "reference_audio": reference[:, :n], "sample_rate": float(sr),
+                  "reference": chain, "id": name})
+
+rows = {}
+names = [f"model:{OUT}", "analysis"] + (["mini"] if mini_available() else [])
+for planner_name in names:
+    planner = get_planner(planner_name)
+    predictions = [collect(planner.plan(p["dry"], p["reference_audio"], p["sample_rate"])).chain for p in pairs]
+    for p, chain in zip(pairs, predictions):
+        print(f"{planner_name:>28} | {p['id']:>6} | true {p['reference'].names} | predicted {chain.names}")
+    table = score(pairs, predictions, mrstft_crop_seconds=SECONDS, audibility=False)
+    rows[planner_name] = table
+if not mini_available():
+    print("\\nno shipped llm2fx-mini weights in this release: nothing to compare with there yet")
+"""),
+    code("""
+columns = ["n_examples", "acc", "rank_corr", "mae", "mrs_l", "mrs_r"]
+summary = pd.concat([t[t["chain_length"] == "all"].assign(planner=name) for name, t in rows.items()])
+summary = summary.drop_duplicates(["method", "acc", "mae", "mrs_l"])  # calibration rows repeat per planner
+summary["row"] = [p if m == "prediction" else f"({m})" for p, m in zip(summary["planner"], summary["method"])]
+display(summary.set_index("row")[columns].round(3))
+print(f"measured here on {len(pairs)} bundled pairs of {SECONDS:g} s: far too few for conclusions")
+"""),
+    md("""
+## 4. The full recipe: Qwen3-4B on GPUs
+
+The `qwen3-4b` preset is the paper's setup (Qwen3-4B with LoRA, Fx-Encoder++ audio encoder). Nothing
+is downloaded: point `--llm-path` at a local Qwen3-4B checkpoint and `--encoder-weights` at local
+Fx-Encoder++ weights. Generate a real dataset first (General MIDI renders, all cores):
+
+```bash
+llm2fx data generate data/lpfx --n 100000 --splits train validation test --source midi
+```
+
+Then launch with `accelerate`; the configs ship in `llm2fx_lab/model/accelerate_configs/`:
+
+```bash
+# several GPUs on one machine, plain data parallel
+accelerate launch --config_file llm2fx_lab/model/accelerate_configs/ddp.yaml \\
+    -m llm2fx_lab.model.cli train --preset qwen3-4b --data data/lpfx --out runs/qwen3-4b \\
+    --llm-path /path/to/local/Qwen3-4B --encoder-weights /path/to/fxencoder_pp.safetensors
+
+# sharded (FSDP) or DeepSpeed ZeRO-2 when memory is tight
+accelerate launch --config_file llm2fx_lab/model/accelerate_configs/fsdp_qwen3_4b.yaml \\
+    -m llm2fx_lab.model.cli train --preset qwen3-4b --data data/lpfx --out runs/qwen3-4b --llm-path /path/to/local/Qwen3-4B
+accelerate launch --config_file llm2fx_lab/model/accelerate_configs/deepspeed_zero2_qwen3_4b.yaml \\
+    -m llm2fx_lab.model.cli train --preset qwen3-4b --data data/lpfx --out runs/qwen3-4b --llm-path /path/to/local/Qwen3-4B
+```
+
+Useful flags (`python -m llm2fx_lab.model.cli train --help`): `--resume` continues from
+`OUT/state`, `--stage1-steps`/`--stage2-steps` override the preset's steps, `--batch-size` and
+`--grad-accum` set the per-device batch and accumulation. Edit `num_processes` in the yaml to match
+your GPU count. The result loads like the tiny model: `get_planner("model:runs/qwen3-4b")`, and
+`05_benchmark.ipynb` scores it.
+"""),
+]
+
+
 NOTEBOOK_CELLS = {"01_studio.ipynb": STUDIO, "02_effects_101.ipynb": EFFECTS_101,
-                  "03_reasoning_explorer.ipynb": REASONING_EXPLORER}
+                  "03_reasoning_explorer.ipynb": REASONING_EXPLORER,
+                  "04_train_your_own.ipynb": TRAIN_YOUR_OWN}
 
 
 def build() -> list[Path]:
