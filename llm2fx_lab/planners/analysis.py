@@ -85,12 +85,28 @@ class AnalysisPlanner:
 
     # --- the stream ---------------------------------------------------------------------
     def plan(self, dry: np.ndarray | None, reference: np.ndarray, sample_rate: float,
-             instruction: str | None = None, stop: threading.Event | None = None) -> Iterator[Event]:
-        """Stream reasoning, tool calls, a response and a :class:`Final` (see :mod:`.events`)."""
+             instruction: str | None = None, stop: threading.Event | None = None,
+             chain: Chain | None = None) -> Iterator[Event]:
+        """Stream reasoning, tool calls, a response and a :class:`Final` (see :mod:`.events`).
+
+        With ``chain`` (the user's current chain, e.g. after hand edits) and an
+        ``instruction``, this is a conversation turn: the instruction edits *that* chain
+        (:func:`~llm2fx_lab.planners.edits.apply_instruction`) instead of a fresh estimate,
+        so nothing the user changed is lost.
+        """
         clock = StreamClock()
         sr = check_sample_rate(sample_rate)
         ref = as_stereo_float32(reference, "reference")
         texts: list[str] = []
+        if chain is not None and instruction:
+            from llm2fx_lab.fx.chain import as_chain
+
+            base = as_chain(chain)
+            yield clock.mark(Thinking(f"Editing the current chain ({' -> '.join(base.names) or 'empty'}) "
+                                      f"as asked: {instruction!r}.\n", "refinement"))
+            texts.append(f"Editing the current chain as asked: {instruction!r}.\n")
+            yield from self._finish(clock, base, texts, instruction, False, step="refinement", emit_calls=True)
+            return
         chain = Chain()
         stopped = False
 
@@ -147,15 +163,19 @@ class AnalysisPlanner:
         yield from self._finish(clock, chain, texts, instruction, stopped)
 
     def _finish(self, clock: StreamClock, chain: Chain, texts: list[str], instruction: str | None,
-                stopped: bool) -> Iterator[Event]:
+                stopped: bool, step: str = "parameters", emit_calls: bool = False) -> Iterator[Event]:
         if instruction:
             from llm2fx_lab.planners.edits import apply_instruction
 
             chain, edit_notes = apply_instruction(chain, instruction)
             for text in edit_notes:
                 texts.append(text + "\n")
-                yield clock.mark(Thinking(text + "\n", "parameters"))
-        response = (f"Estimated chain: {' -> '.join(chain.names)}." if len(chain)
+                yield clock.mark(Thinking(text + "\n", step))  # type: ignore[arg-type]
+        if emit_calls:
+            for i, call in enumerate(chain):
+                yield clock.mark(ToolCallEvent(call, i))
+        verb = "Edited" if emit_calls else "Estimated"
+        response = (f"{verb} chain: {' -> '.join(chain.names)}." if len(chain)
                     else "No processing was detected; the chain is empty.")
         yield clock.mark(Response(response))
         yield Final(chain, "".join(texts), response, clock.timings(), chain.repairs, stopped, self.name)

@@ -4,7 +4,10 @@ A planner is any object with ``name`` and::
 
     plan(dry, reference, sample_rate, instruction=None, stop=None) -> Iterator[Event]
 
-``dry`` may be ``None`` (blind estimation). ``stop`` is an optional ``threading.Event``:
+``dry`` may be ``None`` (blind estimation). A planner may also accept ``chain=`` (the
+user's current chain): with an ``instruction`` that makes the call a conversation turn that
+edits that chain rather than estimating afresh (the studio passes it when ``plan`` takes it).
+``stop`` is an optional ``threading.Event``:
 when it is set the planner ends the stream early, still with a :class:`Final` event
 (``stopped=True``) holding whatever chain it had. Events, in order:
 
