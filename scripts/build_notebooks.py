@@ -841,9 +841,125 @@ your GPU count. The result loads like the tiny model: `get_planner("model:runs/q
 ]
 
 
+BENCHMARK = [
+    md("""
+# 05 · Benchmark
+
+All planners on the same test pairs, scored with the paper's metrics (module accuracy *Acc*, rank
+correlation of the order *Rank Corr*, parameter *MAE* on normalised values, *MRS* = MR-STFT distance
+on left/right), per chain length, next to the numbers the LLM2Fx-Tools paper reports.
+
+**Read the comparison with care.** The paper's rows are measured on its LP-Fx test set (MedleyDB
+stems); ours are measured here, on generated pairs from other audio. The numbers share a definition,
+not a test set. There is no trained llm2fx-mini model in this release, so it is not in the table.
+
+`LLM2FX_FAST=1` runs one 2 s pair per chain length 1-3 from the bundled examples (seconds, and far
+too few pairs for conclusions); without it, 3 pairs per chain length 1-9.
+"""),
+    md("""
+## The reference run (docs/benchmarks.md)
+
+The full run on this project's CPU (45 generated General MIDI pairs) is recorded in
+`docs/benchmarks.md`, section *Planners*; here is that section as committed:
+"""),
+    code("""
+import os
+import re
+from pathlib import Path
+from IPython.display import Markdown, display
+
+FAST = os.environ.get("LLM2FX_FAST") == "1"
+text = Path("../docs/benchmarks.md").read_text(encoding="utf-8")
+match = re.search(r"^## Planners.*?(?=^## |\\Z)", text, re.S | re.M)
+display(Markdown(match.group(0) if match else "(no Planners section in docs/benchmarks.md yet)"))
+"""),
+    md("""
+## Measured now
+
+`llm2fx_lab.planners.bench`: `make_test_pairs` builds LP-Fx-style pairs (a chain sampled as the
+paper's generator does, rendered on a dry segment, kept only if the MR-STFT similarity filter passes),
+`run_bench` runs a planner and scores it with `llm2fx_lab.analysis.score`, calibration rows included
+(*empty chain*: predict nothing; *true modules, mid params*: the right modules with every parameter
+at the middle of its range).
+"""),
+    code("""
+import pandas as pd
+from llm2fx_lab.planners import get_planner, mini_available
+from llm2fx_lab.planners.bench import PAPER_ROWS, make_test_pairs, run_bench
+
+SECONDS = 2.0 if FAST else 5.0
+LENGTHS = (1, 2, 3) if FAST else tuple(range(1, 10))
+pairs = make_test_pairs(per_length=1 if FAST else 3, source="examples", lengths=LENGTHS, seconds=SECONDS)
+print(f"{len(pairs)} pairs of {SECONDS:g} s from the bundled examples, chain lengths {LENGTHS}")
+
+names = ["analysis", "analysis+refine"] + (["mini"] if mini_available() else [])
+options = {"analysis+refine": {"refine_options": {"steps": 3 if FAST else 25, "budget_seconds": 3.0 if FAST else 15.0}}}
+tables, seconds = {}, {}
+for name in names:
+    summary, per_example, secs = run_bench(get_planner(name, **options.get(name, {})), pairs,
+                                           mrstft_crop_seconds=SECONDS, audibility=False)
+    tables[name], seconds[name] = summary, sum(secs) / len(secs)
+    print(f"{name:>16}: {seconds[name]:.2f} s per pair")
+if not mini_available():
+    print("llm2fx-mini: no weights in this release, not measured")
+"""),
+    code("""
+rows = []
+for name, t in tables.items():
+    for _, r in t.iterrows():
+        label = name if r["method"] == "prediction" else f"calibration: {r['method']}"
+        rows.append({"row": label, "chain length": r["chain_length"], "n": r["n_examples"], "Acc": r["acc"],
+                     "Rank Corr": r["rank_corr"], "MAE": r["mae"], "MRS L": r["mrs_l"], "MRS R": r["mrs_r"],
+                     "audio": f"ours: {len(pairs)} generated pairs"})
+ours = pd.DataFrame(rows).drop_duplicates(["row", "chain length"])
+paper = pd.DataFrame([{"row": k, "chain length": "all", "n": 900, "Acc": a, "Rank Corr": rc, "MAE": mae,
+                       "MRS L": mrs, "MRS R": float("nan"), "audio": "paper: LP-Fx (different audio)"}
+                      for k, (a, rc, mae, mrs) in PAPER_ROWS.items()])
+table = pd.concat([ours[ours["chain length"] == "all"], paper]).set_index("row")
+display(table.style.format({"Acc": "{:.0%}", "Rank Corr": "{:.2f}", "MAE": "{:.3f}", "MRS L": "{:.2f}",
+                            "MRS R": "{:.2f}"}, na_rep="-"))
+print("paper MRS is one number (the table's MRS column), shown under MRS L")
+"""),
+    md("""
+## Per chain length
+
+Longer chains are harder: more modules to find, more orderings, and each module's effect is harder
+to tell apart. The paper's LLM2Fx-Tools row (over all lengths) is drawn as a dashed line; it was
+measured on different audio.
+"""),
+    code("""
+import matplotlib.pyplot as plt
+
+per_length = ours[ours["chain length"] != "all"].copy()
+per_length["length"] = per_length["chain length"].astype(int)
+paper_row = dict(zip(["Acc", "Rank Corr", "MAE", "MRS L"], PAPER_ROWS["LLM2Fx-Tools (paper)"]))
+fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
+for ax, metric in zip(axes, ["Acc", "Rank Corr", "MAE", "MRS L"]):
+    for label, part in per_length.groupby("row"):
+        ax.plot(part["length"], part[metric], "o-", label=label)
+    ax.axhline(paper_row[metric], ls="--", color="k", label="LLM2Fx-Tools (paper, different audio)")
+    ax.set_title(metric); ax.set_xlabel("chain length")
+axes[0].legend(fontsize=7)
+plt.tight_layout(); plt.show()
+print(f"measured here: {len(pairs)} pairs ({len(pairs) // len(LENGTHS)} per chain length) of {SECONDS:g} s")
+"""),
+    md("""
+## Running the full benchmark
+
+```bash
+python benchmarks/planners.py --per-length 5 --planners analysis analysis+refine --refine-subset 1
+```
+
+writes the table in `docs/benchmarks.md`. Add `model:runs/qwen3-4b` (from `04_train_your_own.ipynb`'s
+recipe) to `--planners` to score your own model.
+"""),
+]
+
+
 NOTEBOOK_CELLS = {"01_studio.ipynb": STUDIO, "02_effects_101.ipynb": EFFECTS_101,
                   "03_reasoning_explorer.ipynb": REASONING_EXPLORER,
-                  "04_train_your_own.ipynb": TRAIN_YOUR_OWN}
+                  "04_train_your_own.ipynb": TRAIN_YOUR_OWN,
+                  "05_benchmark.ipynb": BENCHMARK}
 
 
 def build() -> list[Path]:
