@@ -148,7 +148,13 @@ class ModelConfig:
     def replace(self, **sections: Mapping[str, Any] | Any) -> "ModelConfig":
         """A copy with some fields changed: ``cfg.replace(train={"stage1_steps": 5})``."""
         out = self
+        names = [f.name for f in dataclasses.fields(self)]
         for key, value in sections.items():
+            if key not in names:
+                sections_hint = ", ".join(f"{f.name}={{...}}" for f in dataclasses.fields(self)
+                                          if dataclasses.is_dataclass(getattr(self, f.name)))
+                raise ParameterError(f"ModelConfig has no field {key!r}; allowed: {', '.join(names)} "
+                                     f"(nested settings go by section, e.g. {sections_hint})")
             current = getattr(out, key)
             if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
                 value = dataclasses.replace(current, **value)
