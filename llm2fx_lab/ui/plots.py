@@ -21,6 +21,7 @@ from llm2fx_lab.ui.state import (
     eq_curve_db,
     gain_reduction_db,
     log_frequencies,
+    preview_spectrum_db,
     spectrum_db,
 )
 
@@ -57,6 +58,8 @@ class SpectrumView(widgets.VBox):
         fig.update_yaxes(title_text="EQ gain (dB)", range=[-24, 24], secondary_y=True, showgrid=False)
         self.figure = go.FigureWidget(fig)
         self.updates = 0
+        self.levels_db: dict[str, np.ndarray] = {}   # key -> unrounded spectrum of the full audio
+        self.preview = False                          # the render trace is a phase-1 estimate
         super().__init__([self.figure])
 
     def set_sample_rate(self, sample_rate: float) -> None:
@@ -69,6 +72,7 @@ class SpectrumView(widgets.VBox):
         with self.figure.batch_update():
             for trace in self.figure.data:
                 trace.x, trace.y = x, []
+            self.levels_db.clear()
             self.figure.layout.xaxis.range = [np.log10(20), np.log10(self.freqs_hz[-1])]
 
     def _trace(self, name: str) -> Any:
@@ -80,9 +84,38 @@ class SpectrumView(widgets.VBox):
 
     def set_audio(self, key: str, audio: np.ndarray | None, sample_rate: float) -> None:
         """Update the spectrum of ``dry``, ``reference`` or ``render`` (None clears it)."""
-        y = [] if audio is None else self.spectrum(audio, sample_rate)
-        self._trace(key).y = y
+        if audio is None:
+            self.levels_db.pop(key, None)
+            y: list[float] = []
+        else:
+            self.levels_db[key] = spectrum_db(audio, sample_rate, self.freqs_hz)
+            y = _round(self.levels_db[key])
+        trace = self._trace(key)
+        with self.figure.batch_update():
+            trace.y = y
+            if key == "render" and self.preview:
+                trace.name, trace.line.dash, self.preview = "render", None, False
         self.updates += 1
+
+    def set_render_preview(self, output: np.ndarray, previous: np.ndarray, sample_rate: float) -> bool:
+        """Show the phase-1 estimate of the render's spectrum (dotted, "render (preview)").
+
+        ``output`` / ``previous``: the new chain and the last full render on the same preview
+        window (:func:`~llm2fx_lab.ui.state.preview_spectrum_db`). False (nothing shown) when
+        no full render's spectrum is plotted yet.
+        """
+        base = self.levels_db.get("render")
+        if base is None:
+            return False
+        y = _round(preview_spectrum_db(base, output, previous, sample_rate, self.freqs_hz))
+        trace = self._trace("render")
+        with self.figure.batch_update():
+            trace.y = y
+            if not self.preview:
+                trace.name, trace.line.dash = "render (preview)", "dot"
+        self.preview = True
+        self.updates += 1
+        return True
 
     def set_chain(self, chain: Chain, sample_rate: float) -> None:
         """Overlay the magnitude response of the chain's equalizer (hidden when there is none)."""
@@ -163,6 +196,12 @@ class PlotsView(widgets.VBox):
         self.spectrum.set_audio(key, audio, sample_rate)
         if key != "dry":
             self.dynamics.set_audio(key, audio, sample_rate)
+
+    def set_preview(self, chain: Chain, output: np.ndarray, previous: np.ndarray, sample_rate: float) -> bool:
+        """Phase 1 of an edit: the estimated render spectrum and the chain's EQ curve only."""
+        shown = self.spectrum.set_render_preview(output, previous, sample_rate)
+        self.spectrum.set_chain(chain, sample_rate)
+        return shown
 
     def set_render(self, chain: Chain, stages: Sequence[tuple[str, np.ndarray]], sample_rate: float) -> None:
         """Everything that depends on a new render, in one go."""

@@ -1,7 +1,10 @@
 """Pure session logic of the studio, free of widget imports (testable without Jupyter).
 
 - :class:`StageCache`: the signal after each module of the last render; a new chain is
-  rendered from the first position where it differs from the cached one.
+  rendered from the first position where it differs from the cached one. Its
+  :meth:`~StageCache.preview` renders the same stages on a short window only (phase 1 of a
+  slider edit; see :func:`preview_window`), and :func:`preview_spectrum_db` turns that window
+  into an estimate of the full render's spectrum.
 - :class:`History`: undo/redo stacks of :class:`~llm2fx_lab.fx.Chain` objects.
 - :func:`loudness_match_gains_db`: per-source gains (all <= 0 dB) so that every source
   plays at the loudness of the quietest one ("louder does not win").
@@ -27,6 +30,13 @@ from llm2fx_lab.fx.render import apply_module
 
 #: Seconds of zeros appended before rendering so reverb and delay tails are heard.
 DEFAULT_TAIL_SECONDS = 1.0
+
+#: Phase 1 of an edit (the preview) renders this many seconds of the clip, centred on the
+#: clip (or on a given position)...
+PREVIEW_WINDOW_SECONDS = 2.5
+#: ...after rendering this much audio before the window (discarded), so that compressor and
+#: limiter envelopes and reverb and delay buffers hold realistic state when the window starts.
+PREVIEW_PREROLL_SECONDS = 1.0
 
 
 # --- rendering with cached stages -------------------------------------------------------
@@ -58,6 +68,37 @@ def first_difference(old: Chain | None, new: Chain) -> int:
         if i >= len(old.calls) or old.calls[i] != call:
             return i
     return len(new.calls)
+
+
+def preview_window(total_samples: int, sample_rate: float, center_seconds: float | None = None,
+                   window_seconds: float = PREVIEW_WINDOW_SECONDS) -> tuple[int, int]:
+    """``(start, stop)`` samples of the preview window: ``window_seconds`` long, centred on
+    ``center_seconds`` (the middle of the audio when None), shifted to lie inside the audio."""
+    n = min(int(round(window_seconds * sample_rate)), total_samples)
+    center = total_samples / 2 if center_seconds is None else center_seconds * sample_rate
+    start = int(min(max(round(center - n / 2), 0), total_samples - n))
+    return start, start + n
+
+
+@dataclass(frozen=True)
+class PreviewResult:
+    """Phase 1 of an edit: ``chain`` rendered on ``window`` (samples) only.
+
+    ``output`` is the new chain's output on the window, ``previous`` the cached full render's
+    output on the same window (what the plotted full spectrum was computed from); the
+    pre-roll rendered before the window is not included in either.
+    """
+
+    chain: Chain
+    window: tuple[int, int]
+    output: np.ndarray
+    previous: np.ndarray
+    recomputed: int
+    seconds: float
+
+
+class RenderCancelled(Exception):
+    """A full render was abandoned between two modules because a newer edit arrived."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +133,7 @@ class StageCache:
         from llm2fx_lab.audio.checks import as_stereo_float32
 
         x = as_stereo_float32(dry)
+        self.dry_samples = x.shape[1]
         tail = int(round(tail_seconds * sample_rate))
         if tail:
             x = np.concatenate([x, np.zeros((2, tail), np.float32)], axis=1)
@@ -111,8 +153,17 @@ class StageCache:
             self.backend, self.device = backend, device
             self._chain, self._stages = None, [("input", self.input)]
 
-    def render(self, chain: Any) -> RenderResult:
-        """Render ``chain``, recomputing only the stages from the first changed module on."""
+    @property
+    def chain(self) -> Chain | None:
+        """The chain of the cached stages (the last finished full render)."""
+        return self._chain
+
+    def render(self, chain: Any, cancelled: Callable[[], bool] | None = None) -> RenderResult:
+        """Render ``chain``, recomputing only the stages from the first changed module on.
+
+        ``cancelled`` is asked before each module; when it returns True the render stops with
+        :class:`RenderCancelled` and the cache is left as it was.
+        """
         import time
 
         chain = as_chain(chain)
@@ -122,10 +173,38 @@ class StageCache:
             stages = self._stages[: start + 1]
             x = stages[-1][1]
             for call in chain.calls[start:]:
+                if cancelled is not None and cancelled():
+                    raise RenderCancelled(chain)
                 x = apply_stage(x, self.sample_rate, call, self.backend, self.device)
                 stages.append((call.name, x))
             self._chain, self._stages = chain, stages
             return RenderResult(chain, tuple(stages), len(chain) - start, time.perf_counter() - t0)
+
+    def preview(self, chain: Any, window: tuple[int, int],
+                preroll_seconds: float = PREVIEW_PREROLL_SECONDS) -> PreviewResult | None:
+        """Render ``chain`` on ``window`` only, from the cached stage before its first change.
+
+        The modules from the first changed one on process the cached signal from
+        ``preroll_seconds`` before the window to its end; the pre-roll is then dropped. The
+        cache is not modified. None when nothing has been rendered yet.
+        """
+        import time
+
+        chain = as_chain(chain)
+        t0 = time.perf_counter()
+        with self._lock:
+            if self._chain is None:
+                return None
+            start = first_difference(self._chain, chain)
+            a, b = window
+            pre = max(a - int(round(preroll_seconds * self.sample_rate)), 0)
+            x = self._stages[start][1][:, pre:b]
+            previous = self._stages[-1][1][:, a:b]
+            backend, device = self.backend, self.device
+        for call in chain.calls[start:]:
+            x = apply_stage(np.ascontiguousarray(x), self.sample_rate, call, backend, device)
+        return PreviewResult(chain, (a, b), x[:, a - pre:], previous, len(chain) - start,
+                             time.perf_counter() - t0)
 
 
 # --- undo / redo ------------------------------------------------------------------------
@@ -229,6 +308,7 @@ class LatestWorker:
     def submit(self, item: Any) -> None:
         with self._cond:
             self._pending[:] = [item]
+            self._cond.notify_all()
             if not self._busy:
                 self._busy = True
                 threading.Thread(target=self._loop, daemon=True, name="llm2fx-render").start()
@@ -245,6 +325,16 @@ class LatestWorker:
                 self._fn(item)
             except BaseException as exc:  # noqa: BLE001 - reported inline by the caller
                 self._on_error(exc)
+
+    def superseded(self) -> bool:
+        """True when a newer item is waiting (for the running job to give up early)."""
+        with self._cond:
+            return bool(self._pending)
+
+    def wait_for_newer(self, timeout: float) -> bool:
+        """In a job: wait up to ``timeout`` s for a newer submission (debouncing); True if one came."""
+        with self._cond:
+            return self._cond.wait_for(lambda: bool(self._pending), timeout)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until idle; False on timeout."""
@@ -287,6 +377,20 @@ def spectrum_db(x: np.ndarray, sample_rate: float, freqs_hz: np.ndarray, n_fft: 
     lo = np.minimum(lo, hi - 1)
     band = (cum[hi] - cum[lo]) / (hi - lo)
     return 10.0 * np.log10(band + 1e-12)
+
+
+def preview_spectrum_db(full_db: np.ndarray, output: np.ndarray, previous: np.ndarray,
+                        sample_rate: float, freqs_hz: np.ndarray) -> np.ndarray:
+    """Estimate of the new full render's spectrum from a preview window (phase 1 of an edit).
+
+    ``full_db`` is the spectrum of the last full render (:func:`spectrum_db`); the estimate
+    adds the per-band change the edit makes on the window: ``full_db + spectrum_db(output) -
+    spectrum_db(previous)``, with ``output`` and ``previous`` the new and the last full
+    render on the same window. Exact for a linear time-invariant change on stationary
+    audio; an approximation otherwise (see docs/benchmarks.md, studio section).
+    """
+    return (np.asarray(full_db, np.float64) + spectrum_db(output, sample_rate, freqs_hz)
+            - spectrum_db(previous, sample_rate, freqs_hz))
 
 
 def log_frequencies(sample_rate: float, points: int = 240, low_hz: float = 20.0) -> np.ndarray:

@@ -3,8 +3,15 @@
 Each part is an independent widget (usable alone); this module only wires them together:
 
 - new audio -> new stage cache, player sources, plots, planner inputs;
-- a chain edit -> an incremental render in a background "latest wins" worker (slider drags
-  coalesce) -> player render source (bytes sent lazily), plots, status line;
+- a chain edit -> a background "latest wins" worker (slider drags coalesce) that renders in
+  two phases: phase 1 renders only a short preview window (``PREVIEW_WINDOW_SECONDS`` around
+  the middle of the clip, after ``PREVIEW_PREROLL_SECONDS`` of pre-roll so dynamics and
+  reverb/delay state is realistic) from the cached stage before the edited module, and
+  updates the render spectrum (an estimate, drawn dotted as "render (preview)") and the EQ
+  curve; phase 2, after a short debounce and only if no newer edit came, renders the full
+  clip incrementally through the stage cache (abandoned between modules when a newer edit
+  arrives) and replaces the preview: exact spectrum, waveform, gain reduction, player
+  render source (bytes sent lazily), status line;
 - the planner's final chain -> the editor's estimate (undoable, resettable);
 - undoing a conversation turn -> the chain from before that turn.
 """
@@ -27,7 +34,20 @@ from llm2fx_lab.ui.chain_editor import ChainEditor
 from llm2fx_lab.ui.listening import Player
 from llm2fx_lab.ui.plots import PlotsView
 from llm2fx_lab.ui.reasoning import ReasoningView, Turn
-from llm2fx_lab.ui.state import DEFAULT_TAIL_SECONDS, LatestWorker, RenderResult, StageCache
+from llm2fx_lab.ui.state import (
+    DEFAULT_TAIL_SECONDS,
+    PREVIEW_PREROLL_SECONDS,
+    PREVIEW_WINDOW_SECONDS,
+    LatestWorker,
+    PreviewResult,
+    RenderCancelled,
+    RenderResult,
+    StageCache,
+    preview_window,
+)
+
+#: Seconds phase 2 (the full render) waits after a preview for a newer edit (slider drags).
+FULL_RENDER_DEBOUNCE_SECONDS = 0.1
 
 
 def resolve_planner(planner: Any = None) -> Any:
@@ -86,6 +106,19 @@ class Studio(widgets.VBox):
         A bundled example pair to load at once (``"drums"``, ``"bass"``...).
     tail_seconds : float
         Seconds of zeros rendered after the dry clip so reverb and delay tails are heard.
+    preview : bool
+        Two-phase edits (see the module docstring): a fast preview of the spectrum first,
+        then the full render. False renders every edit in full at once.
+
+    Attributes
+    ----------
+    previewing : bool
+        True while the plotted render spectrum is a phase-1 estimate.
+    preview_center_seconds : float or None
+        Where the preview window is centred (None: the middle of the clip).
+    timings : dict
+        ``perf_counter()`` when the last ``"preview"`` and ``"full"`` phases finished their
+        trait updates (benchmarks).
 
     Examples
     --------
@@ -95,8 +128,18 @@ class Studio(widgets.VBox):
     """
 
     def __init__(self, planner: Any = None, example: str | None = None,
-                 tail_seconds: float = DEFAULT_TAIL_SECONDS) -> None:
+                 tail_seconds: float = DEFAULT_TAIL_SECONDS, preview: bool = True) -> None:
         self.tail_seconds = tail_seconds
+        self.preview = preview
+        self.preview_window_seconds = PREVIEW_WINDOW_SECONDS
+        self.preview_preroll_seconds = PREVIEW_PREROLL_SECONDS
+        self.preview_center_seconds: float | None = None
+        self.debounce_seconds = FULL_RENDER_DEBOUNCE_SECONDS
+        self.previewing = False
+        self.last_preview: PreviewResult | None = None
+        self.previews = 0
+        self.timings: dict[str, float] = {}
+        self._render_callbacks: list[Any] = []
         self.inputs = AudioInput()
         self.reasoning = ReasoningView(resolve_planner(planner))
         self.editor = ChainEditor()
@@ -173,6 +216,10 @@ class Studio(widgets.VBox):
         """Block until pending renders are done."""
         return self._worker.wait(timeout)
 
+    def on_render(self, callback: Any) -> None:
+        """Call ``callback(phase, chain)`` after each phase's trait updates (``"preview"``/``"full"``)."""
+        self._render_callbacks.append(callback)
+
     def output(self) -> np.ndarray | None:
         """The current render, ``(2, samples)`` float32, or None without dry audio."""
         return None if self.last_render is None else self.last_render.output
@@ -205,17 +252,50 @@ class Studio(widgets.VBox):
             self.cache.set_backend(backend, device)
             self._worker.submit(self.editor.value)
 
+    def _notify(self, phase: str, chain: Chain) -> None:
+        self.timings[phase] = time.perf_counter()
+        for callback in self._render_callbacks:
+            callback(phase, chain)
+
+    def _preview_job(self, cache: StageCache, chain: Chain) -> bool:
+        """Phase 1: render the preview window, update the spectrum and EQ curve. True if shown."""
+        previous = cache.chain
+        if not self.preview or previous is None or (chain == previous and chain.names == previous.names):
+            return False
+        total = cache.dry_samples
+        preroll = int(round(self.preview_preroll_seconds * cache.sample_rate))
+        if total <= int(round(self.preview_window_seconds * cache.sample_rate)) + preroll:
+            return False  # the clip is hardly longer than the preview: render it in full at once
+        window = preview_window(total, cache.sample_rate, self.preview_center_seconds, self.preview_window_seconds)
+        result = cache.preview(chain, window, self.preview_preroll_seconds)
+        if result is None or not self.plots.set_preview(chain, result.output, result.previous, cache.sample_rate):
+            return False
+        self.last_preview, self.previewing = result, True
+        self.previews += 1
+        a, b = (t / cache.sample_rate for t in window)
+        self.status.value = (
+            f"<span class='l2f-muted'>preview: {result.recomputed} of {len(chain)} modules on {a:.1f}–{b:.1f} s "
+            f"in {result.seconds * 1e3:.0f} ms · full render follows</span>")
+        self._notify("preview", chain)
+        return True
+
     def _render_job(self, chain: Chain) -> None:
         cache = self.cache
         if cache is None:
             return
-        result = cache.render(chain)
+        if self._preview_job(cache, chain) and self._worker.wait_for_newer(self.debounce_seconds):
+            return  # a newer edit came during the debounce: it gets its own preview
+        try:
+            result = cache.render(chain, cancelled=self._worker.superseded)
+        except RenderCancelled:
+            return
         sr = cache.sample_rate
         t_render = time.perf_counter()
         self.player.set_stages(result.stages, sr)
         self.player.set_source("render", result.output, sr, measure=False)
         self.plots.set_render(chain, result.stages, sr)
         self.last_render = result
+        self.previewing = False
         self.edit_seconds = time.perf_counter() - t_render + result.seconds
         self.renders += 1
         label = dict((v, k) for k, v in self.backend.options)[(cache.backend, cache.device)]
@@ -224,6 +304,7 @@ class Studio(widgets.VBox):
             f"<span class='l2f-muted'>render #{self.renders}: {result.recomputed} of {len(chain)} modules "
             f"recomputed in {result.seconds * 1e3:.0f} ms ({total_ms:.0f} ms with plots) · {html.escape(label)}</span>")
         self.error.value = ""
+        self._notify("full", chain)
 
     def _render_failed(self, exc: BaseException) -> None:
         self.error.value = (f"<div role='alert' style='color: var(--jp-error-color1, #c62828)'>⚠ render failed: "

@@ -134,3 +134,55 @@ def test_latest_worker_coalesces():
     worker2.submit(1)
     assert worker2.wait(5) and isinstance(errors[0], ZeroDivisionError)
     assert threading.active_count() >= 1
+
+
+def test_preview_renders_the_window_from_the_cached_stage(noise, sr):
+    from llm2fx_lab.ui.state import preview_spectrum_db, preview_window
+
+    x = np.tile(noise, 4)  # 4 s
+    cache = StageCache(x, sr, tail_seconds=0.2)
+    assert cache.preview(CHAIN, (0, sr)) is None  # nothing rendered yet
+    cache.render(CHAIN)
+    window = preview_window(cache.dry_samples, sr, window_seconds=1.0)
+    assert window == (int(1.5 * sr), int(2.5 * sr))
+    assert preview_window(cache.dry_samples, sr, center_seconds=0.1, window_seconds=1.0) == (0, sr)
+    edited = CHAIN.with_params("gain", gain_db=3)
+    p = cache.preview(edited, window, preroll_seconds=0.5)
+    assert p.recomputed == 2 and p.output.shape == p.previous.shape == (2, sr)
+    full = render(x, sr, edited, tail_seconds=0.2)[:, window[0]:window[1]]
+    # gain + delay after 0.5 s of pre-roll: the delay line (0.1 s, feedback 0.3) has nearly
+    # settled (the echoes of audio before the pre-roll are below 0.3**5 of the signal).
+    np.testing.assert_allclose(p.output, full, atol=5e-3)
+    assert cache.chain == CHAIN  # the cache is not touched by a preview
+    freqs = log_frequencies(sr, 120)
+    full_db = spectrum_db(cache.render(CHAIN).output, sr, freqs)
+    estimate = preview_spectrum_db(full_db, p.output, p.previous, sr, freqs)
+    truth = spectrum_db(render(x, sr, edited, tail_seconds=0.2), sr, freqs)
+    assert np.median(np.abs(estimate - truth)) < 0.5
+
+
+def test_cancelled_render_leaves_the_cache_alone(noise, sr):
+    from llm2fx_lab.ui.state import RenderCancelled
+
+    cache = StageCache(noise, sr, tail_seconds=0.2)
+    first = cache.render(CHAIN)
+    with pytest.raises(RenderCancelled):
+        cache.render(CHAIN.with_params("equalizer", high_gain_db=0), cancelled=lambda: True)
+    assert cache.chain == CHAIN
+    assert cache.render(CHAIN).recomputed == 0 and cache.render(CHAIN).output is first.output
+
+
+def test_latest_worker_superseded_and_wait_for_newer():
+    worker = LatestWorker(lambda item: None, lambda exc: None)
+    flags = []
+
+    def job(item):
+        flags.append((item, worker.superseded(), worker.wait_for_newer(0.3 if item == 0 else 0.01)))
+        time.sleep(0.01)
+
+    worker._fn = job
+    worker.submit(0)
+    time.sleep(0.1)
+    worker.submit(1)
+    assert worker.wait(5)
+    assert flags[0] == (0, False, True) and flags[-1][0] == 1

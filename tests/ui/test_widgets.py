@@ -315,3 +315,73 @@ def test_spectrum_view_follows_the_sample_rate(sr):
     view.set_audio("dry", sine(3000.0, 1.0, 0.5, sr=22050), 22050)
     assert view.freqs_hz[-1] < 11025 and len(view.figure.data[0].x) == len(view.figure.data[0].y)
     assert abs(view.freqs_hz[int(np.argmax(view.figure.data[0].y))] - 3000) < 150
+
+
+def _record_phases(studio):
+    events = []
+    studio.on_render(lambda phase, chain: events.append(
+        (phase, chain, list(studio.plots.spectrum.figure.data[2].y), studio.plots.spectrum.figure.data[2].name)))
+    return events
+
+
+def test_studio_edit_previews_then_renders_in_full(studio):
+    from llm2fx_lab.ui.state import log_frequencies, spectrum_db
+
+    dry, _ref, sr = studio.inputs.pair()
+    studio.chain = CHAIN
+    assert studio.wait_render(30)
+    events = _record_phases(studio)
+    studio.editor.edit("set_param", module="equalizer", param="high_gain_db", value=-8, final=False)
+    assert studio.wait_render(30)
+    edited = CHAIN.with_params("equalizer", high_gain_db=-8)
+    assert [(e[0], e[1]) for e in events] == [("preview", edited), ("full", edited)]
+    assert events[0][3] == "render (preview)" and events[1][3] == "render" and not studio.previewing
+    assert studio.timings["preview"] < studio.timings["full"]
+    # After phase 2 the plotted spectrum is exactly the full render's.
+    freqs = log_frequencies(sr, len(studio.plots.spectrum.freqs_hz))
+    full = render(dry, sr, edited, tail_seconds=0.5)
+    np.testing.assert_allclose(studio.output(), full, atol=1e-6)
+    expected = np.round(spectrum_db(full, sr, freqs), 2)
+    np.testing.assert_allclose(events[1][2], expected, atol=0.011)
+    # The phase-1 estimate (2.5 s window, 1 s pre-roll) is close: measured ~0.2-0.5 dB median.
+    assert np.median(np.abs(np.subtract(events[0][2], events[1][2]))) <= 1.0
+    assert studio.player.stages == ["input", *CHAIN.names]
+
+
+def test_studio_preview_is_close_on_compressor_and_reverb_edits(studio):
+    dry, _ref, sr = studio.inputs.pair()
+    studio.chain = CHAIN
+    assert studio.wait_render(30)
+    events = _record_phases(studio)
+    for module, param, value in (("compressor", "threshold_db", -40), ("reverb", "mix_ratio", 0.6)):
+        events.clear()
+        studio.editor.edit("set_param", module=module, param=param, value=value, final=True)
+        assert studio.wait_render(30)
+        assert [e[0] for e in events] == ["preview", "full"]
+        assert np.median(np.abs(np.subtract(events[0][2], events[1][2]))) <= 1.0
+
+
+def test_studio_newest_edit_wins(studio):
+    dry, _ref, sr = studio.inputs.pair()
+    studio.chain = CHAIN
+    assert studio.wait_render(30)
+    events = _record_phases(studio)
+    for value in range(-10, 11, 2):  # a slider drag, faster than the debounce
+        studio.editor.edit("set_param", module="equalizer", param="low_gain_db", value=value, final=value == 10)
+    assert studio.wait_render(30)
+    final = studio.chain
+    assert final["equalizer"]["low_gain_db"] == 10
+    full = [e[1] for e in events if e[0] == "full"]
+    assert full[-1] == final and len(full) < 11 and events[-1][0] == "full"
+    np.testing.assert_allclose(studio.output(), render(dry, sr, final, tail_seconds=0.5), atol=1e-6)
+    assert not studio.previewing
+
+
+def test_studio_without_preview_renders_once_per_edit(studio):
+    studio.preview = False
+    studio.chain = CHAIN
+    assert studio.wait_render(30)
+    events = _record_phases(studio)
+    studio.editor.edit("set_param", module="limiter", param="threshold_db", value=-6)
+    assert studio.wait_render(30)
+    assert [e[0] for e in events] == ["full"]
