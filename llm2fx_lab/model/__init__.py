@@ -32,6 +32,7 @@ _LAZY = {
     "estimate_stream": "llm2fx_lab.model.generate",
     "ModelEstimator": "llm2fx_lab.model.generate",
     "load_planner_model": "llm2fx_lab.model.generate",
+    "digit_probabilities": "llm2fx_lab.model.scores", "DigitScore": "llm2fx_lab.model.scores",
 }
 
 __all__ = ["AdapterConfig", "EncoderConfig", "LLMConfig", "ModelConfig", "PRESETS", "TrainConfig", "preset",
