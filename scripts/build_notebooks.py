@@ -657,12 +657,113 @@ plt.tight_layout(); plt.show()
     md("""
 ## Digit probabilities (neural models only)
 
-For a neural planner one would like the probability of each digit it wrote for a parameter value
-(how sure was it of "0.35" rather than "0.45"?). The `analysis` planner has none: it computes its
-numbers. The model planner generates with Hugging Face `generate`, but `llm2fx_lab.model.generate`
-does **not** return per-token scores in this release (no `output_scores`), and there is no trained
-mini model to ask. Rather than fake it, this part is left out; it needs the generation API to
-return `scores` first.
+For a neural planner we can ask how sure it was of each digit it wrote for a parameter value (was
+it "0.35" by a wide margin, or nearly "0.45"?). `llm2fx_lab.model.digit_probabilities` generates
+greedily, then runs **one teacher-forced forward pass** over prompt + answer (audio embeddings
+spliced in as during generation) and returns, for every digit of every tool-call argument: the
+module, the parameter, the digit's place, its probability (softmax over the full vocabulary), the
+top-3 tokens and the distribution restricted to the ten digit tokens. The `analysis` planner has no
+such scores: it computes its numbers.
+
+Your tiny model from `04_train_your_own.ipynb` (`runs/notebook-tiny`) is used when it exists; with
+`LLM2FX_FAST=1` or without it, a tiny model is overfit in a few seconds on 16 synthetic dialogues
+(sines, as in the test suite). Greedy decoding writes the most probable token, so every written
+digit should be the top-1 alternative.
+"""),
+    code("""
+import tempfile
+import torch
+from llm2fx_lab.errors import Llm2FxError, ToolCallError
+from llm2fx_lab.fx.chain import Chain
+from llm2fx_lab.model import digit_probabilities, preset
+from llm2fx_lab.model.data import Dialogue, corpus_texts, target_text
+from llm2fx_lab.model.llm import Llm2FxModel
+
+QUICK_CHAINS = [  # short targets: a quick model learns them in seconds (tests/model/conftest.py)
+    {"gain": {"gain_db": -6}}, {"gain": {"gain_db": 8}}, {"distortion": {"drive_db": 12}},
+    {"panner": {"pan": -0.4}}, {"panner": {"pan": 0.7}}, {"stereo_widener": {"width": 1.3}},
+    {"limiter": {"threshold_db": -9, "release_ms": 150}}, {"gain": {"gain_db": 3}, "distortion": {"drive_db": 6}},
+    {"distortion": {"drive_db": 18}, "gain": {"gain_db": -12}}, {"panner": {"pan": 0.2}, "gain": {"gain_db": -2}},
+    {"stereo_widener": {"width": 0.5}}, {"gain": {"gain_db": 14}},
+    {"limiter": {"threshold_db": -3, "release_ms": 400}}, {"distortion": {"drive_db": 4}},
+    {"panner": {"pan": -0.9}, "stereo_widener": {"width": 1.1}},
+    {"gain": {"gain_db": -15}, "limiter": {"threshold_db": -6, "release_ms": 50}}]
+
+def quick_tiny_model(stage2_steps=120, sr=44100, seconds=0.5):
+    \"\"\"Overfit the tiny preset on 16 sine dialogues (about 15-20 s on two CPU cores).\"\"\"
+    from llm2fx_lab.model.tokenizer import train_tokenizer
+    from llm2fx_lab.model.train import train
+
+    rng, t = np.random.default_rng(0), np.arange(int(seconds * sr)) / sr
+    dialogues = []
+    for i, calls in enumerate(QUICK_CHAINS):
+        f = 110.0 * 2 ** (i / 3)
+        dry = (np.stack([np.sin(2 * np.pi * f * t), np.sin(2 * np.pi * f * t + 0.3)]) * 0.3).astype(np.float32)
+        ref = (dry * (0.2 + 0.05 * i) + 0.01 * rng.standard_normal(dry.shape)).astype(np.float32)
+        chain = Chain.from_tool_calls([{"name": n, "arguments": a} for n, a in calls.items()])
+        dialogues.append(Dialogue(reference=ref, dry=dry, chain=chain, instruction="Match it.",
+                                  reasoning=f"Selection: {', '.join(chain.names)}.\\nOrder: as listed.",
+                                  response="Done."))
+    cfg = preset("tiny", encoder={"clip_seconds": seconds}, train={"batch_size": 8, "stage2_steps": stage2_steps})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # faster than two on a small shared CPU
+    try:
+        torch.manual_seed(0)
+        model = Llm2FxModel(cfg, train_tokenizer(corpus_texts(dialogues, cfg), cfg.tokenizer_vocab_size))
+        train(model, dialogues, tempfile.mkdtemp(prefix="llm2fx-digits-"), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    return model.eval(), dialogues
+
+known_answer = None
+if (TINY / "config.json").exists() and not FAST:
+    digit_model = Llm2FxModel.from_pretrained(TINY)
+    dry, reference, sr_digits, _ = pairs[PAIRS[0]]
+    print(f"scoring your tiny model ({TINY}) on the {PAIRS[0]} pair")
+else:
+    digit_model, quick = quick_tiny_model()
+    demo = quick[6]  # limiter: two values, "150" has three digits
+    dry, reference, sr_digits, known_answer = demo.dry, demo.reference, 44100, target_text(demo)
+    print("scoring a tiny model overfit just now on 16 synthetic dialogues; pair:", demo.chain.names)
+
+try:
+    digit_scores = digit_probabilities(digit_model, dry, reference, sr_digits, instruction="Match it.",
+                                       max_new_tokens=200)
+    print("scored the model's own greedy answer")
+except ToolCallError as error:
+    digit_scores = []
+    print("the model wrote no tool call:", error)
+    if known_answer is not None:  # a model that writes no tool call can still be asked about the right one
+        digit_scores = digit_probabilities(digit_model, dry, reference, sr_digits, text=known_answer,
+                                           instruction="Match it.")
+        print("scoring the known answer instead (teacher-forced)")
+except Llm2FxError as error:
+    digit_scores = []
+    print("could not score this model:", error)
+"""),
+    code("""
+if digit_scores:
+    digit_table = pd.DataFrame([s.as_row() for s in digit_scores])
+    display(digit_table.style.format({"p": "{:.3f}", "p (digits only)": "{:.3f}", "digit mass": "{:.3f}"})
+            .hide(axis="index"))
+    print("written digit = top-1 alternative:", sum(s.is_argmax for s in digit_scores), "of", len(digit_scores))
+else:
+    print("no digits to show")
+"""),
+    code("""
+if digit_scores:
+    key = max({(s.call, s.parameter) for s in digit_scores},
+              key=lambda k: sum((s.call, s.parameter) == k for s in digit_scores))
+    shown = [s for s in digit_scores if (s.call, s.parameter) == key]
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 2.6), sharey=True, squeeze=False)
+    for ax, s in zip(axes[0], shown):
+        colours = ["tab:orange" if d == s.token else "tab:blue" for d in "0123456789"]
+        ax.bar(list("0123456789"), s.digit_probs, color=colours)
+        ax.set_title(f"digit {s.position + 1} (10^{s.place}): '{s.token}'  p={s.probability:.2f}", fontsize=9)
+        ax.set_xlabel("digit")
+    axes[0, 0].set_ylabel("probability among digits")
+    fig.suptitle(f"{shown[0].module}.{shown[0].parameter} = {shown[0].value} (orange: the digit written)")
+    plt.tight_layout(); plt.show()
 """),
 ]
 
