@@ -233,7 +233,7 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
     d.stereo = st
     sel.append(f"Balance: pan position {f.dry_pan:+.2f} -> {f.ref_pan:+.2f}; side/mid "
                f"{f.dry_side_to_mid_db:.1f} -> {f.ref_side_to_mid_db:.1f} dB; the channel matrix fits "
-               f"pan {st['pan']:+.2f}, width {st['width']:.2f}.")
+               f"a panner setting of {st['pan']:+.2f} and width {st['width']:.2f}.")
     est["panner"] = {"pan": st["pan"]}
     rule["panner"] = abs(st["pan"]) >= E.THRESHOLDS["pan"]
     est["stereo_widener"] = {"width": st["width"]}
@@ -245,7 +245,10 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
     lo, mid, hi = f.eq_db[6], f.eq_db[27], f.eq_db[48]
     sel.append(f"Tone: the mid transfer function is {lo:+.1f} dB at 63 Hz, {mid:+.1f} dB at 1.6 kHz, "
                f"{hi:+.1f} dB at 12.7 kHz re its median; the fitted EQ deviates up to {eq_dev:.1f} dB "
-               f"(coherence {f.coherence:.2f}).")
+               f"(coherence {f.coherence:.2f})."
+               + (f" Band levels: low band {f.evidence.low_band_gain_db:+.1f} dB, mid band "
+                  f"{f.evidence.mid_band_gain_db:+.1f} dB, high band {f.evidence.high_band_gain_db:+.1f} dB."
+                  if f.evidence is not None else ""))
     est["equalizer"] = eq or {}
     rule["equalizer"] = bool(eq) and eq_dev >= E.THRESHOLDS["eq_db"]
     delay_present, est["delay"], note = E.estimate_delay(f)
@@ -287,8 +290,14 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
                + " (gain is decided after the others are rendered).")
     for m in MODULE_NAMES:
         if m in d.params and d.params[m]:
-            par.append(f"{m}: " + ", ".join(f"{k} {v:.3g}" for k, v in d.params[m].items()) + _why(m, f, eq_resid))
+            par.append(f"{m}: " + ", ".join(f"{_PARAM_WORDS.get(k, k)} {v:.3g}" for k, v in d.params[m].items())
+                       + _why(m, f, eq_resid))
     return d
+
+
+#: How a parameter is named in the reasoning where its bare name would read as a measurement
+#: ("pan 0.4" is a panner setting, not the measured balance).
+_PARAM_WORDS = {"pan": "pan setting"}
 
 
 def _why(module_name: str, f: PairFeatures, eq_resid: float) -> str:
@@ -296,9 +305,10 @@ def _why(module_name: str, f: PairFeatures, eq_resid: float) -> str:
         "equalizer": f" (RBJ bands fitted to the transfer function, residual {eq_resid:.1f} dB).",
         "panner": " (from the 2x2 channel matrix).",
         "stereo_widener": " (from the 2x2 channel matrix).",
-        "delay": f" (echo at {1000 * f.echo_delay_seconds:.0f} ms; mix = echo/(1 + echo) with echo "
-                 f"{f.echo_level:.2f}; feedback = second/first repeat).",
-        "reverb": f" (room from the {f.ir_decay_seconds:.2f} s decay, mix from {f.ir_late_db:.1f} dB late energy).",
+        "delay": f" (from the impulse-response peak at {1000 * f.echo_delay_seconds:.0f} ms; mix = level/(1 + level) "
+                 f"with level {f.echo_level:.2f}; feedback = second/first repeat).",
+        "reverb": f" (room from the impulse response's {f.ir_decay_seconds:.2f} s tail slope, mix from "
+                  f"{f.ir_late_db:.1f} dB late energy).",
         "distortion": f" (from {f.harmonics_db:.1f} dB of new harmonics).",
         "compressor": f" (frame slope {f.dyn_slope:.2f}, crest {f.crest_change_db:+.1f} dB).",
         "limiter": f" (crest {f.crest_change_db:+.1f} dB, reference peak {f.ref_peak_dbfs:.1f} dBFS).",

@@ -141,8 +141,29 @@ def fit_equalizer(f: PairFeatures, sample_rate: float) -> tuple[dict[str, float]
 
 # --- delay: echoes in the impulse response --------------------------------------------------
 
+def echo_check(f: PairFeatures) -> tuple[bool | None, float]:
+    """Whether the pair holds a *distinct* echo, by the test :func:`llm2fx_lab.analysis.compare` uses.
+
+    A peak of the impulse response between 40 ms and 1 s counts as an echo only when it is at
+    least 20x the median of that range and 3x the largest value within 30 ms around it (early
+    reflections, reverb and distortion artefacts spread their energy and fail this). Returns
+    ``(detected, delay_seconds)``; ``detected`` is None when neither the Evidence nor the
+    impulse response is available (features rebuilt from a vector).
+    """
+    ev = f.evidence
+    if ev is not None:
+        return bool(ev.echo_detected), float(ev.echo_delay_seconds) if ev.echo_detected else float("nan")
+    if getattr(f.ir, "size", 0) >= 16:
+        from llm2fx_lab.analysis.evidence import _echo_from_response
+
+        detected, delay, _, _ = _echo_from_response(np.asarray(f.ir, dtype=np.float64), f.ir_rate)
+        return bool(detected), float(delay)
+    return None, float("nan")
+
+
 def estimate_delay(f: PairFeatures) -> tuple[bool, dict[str, float], str]:
     present = f.echo_strength >= THRESHOLDS["echo_strength"] and f.echo_level >= THRESHOLDS["echo_level"]
+    distinct, ev_delay = echo_check(f)
     e = f.echo_level
     mix = e / (1 + e)
     seconds = f.echo_delay_seconds
@@ -151,9 +172,23 @@ def estimate_delay(f: PairFeatures) -> tuple[bool, dict[str, float], str]:
         seconds = snapped
     params = clip_to_spec("delay", {"delay_seconds": seconds, "feedback": min(f.echo_second_level, 0.6),
                                     "mix_ratio": mix})
-    note = (f"the impulse response has an echo at {1000 * f.echo_delay_seconds:.0f} ms, "
-            f"{f.echo_level:.2f} of the direct sound (peak {f.echo_strength:.0f}x the median), "
+    peak = (f"{f.echo_level:.2f} of the direct sound (peak {f.echo_strength:.0f}x the median), "
             f"the next repeat at {f.echo_second_level:.2f} of it")
+    if distinct is None:
+        note = f"the impulse response has an echo at {1000 * f.echo_delay_seconds:.0f} ms, {peak}"
+    elif distinct:
+        note = f"the impulse response has an echo at {1000 * ev_delay:.0f} ms"
+        if abs(ev_delay - f.echo_delay_seconds) > max(0.02, 0.1 * ev_delay):
+            note += (f"; the strongest impulse-response peak sits at {1000 * f.echo_delay_seconds:.0f} ms, "
+                     f"{peak}")
+        else:
+            note += f", {peak}"
+    else:
+        # a peak that is not distinct from its neighbourhood: reflections, reverb or artefacts
+        present = False
+        note = (f"no distinct echo was found between 40 ms and 1 s; the strongest impulse-response peak "
+                f"after 40 ms, {1000 * f.echo_delay_seconds:.0f} ms in, is {f.echo_level:.2f} of the direct "
+                f"sound but not well above the energy around it (early reflections or reverb, not a delay)")
     return present, params, note
 
 
@@ -196,7 +231,12 @@ def estimate_reverb(f: PairFeatures, sample_rate: float, delay_present: bool) ->
     params = clip_to_spec("reverb", {"room_size": round(room, 2), "damping": 0.5, "width": 0.5,
                                      "mix_ratio": round(mix, 3)})
     note = (f"late energy of the impulse response is {f.ir_late_db:.1f} dB re the direct sound, "
-            f"decaying 60 dB in about {f.ir_decay_seconds:.2f} s")
+            f"and its late tail falls at about 60 dB per {f.ir_decay_seconds:.2f} s (the impulse response's "
+            f"slope, not a decay time of the clip)")
+    ev = f.evidence
+    if ev is not None and math.isfinite(ev.wet_decay_seconds) and math.isfinite(ev.dry_decay_seconds):
+        note += (f"; the reference's measured decay time is about {ev.wet_decay_seconds:.2f} s against "
+                 f"{ev.dry_decay_seconds:.2f} s for the dry clip")
     return present, params, note
 
 

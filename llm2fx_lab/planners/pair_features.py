@@ -20,7 +20,7 @@ fed to small learned models (:meth:`PairFeatures.vector`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -78,11 +78,13 @@ class PairFeatures:
     decay_change_seconds: float
     ir: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros(0))
     ir_rate: float = IR_RATE_HZ
+    #: the :class:`~llm2fx_lab.analysis.Evidence` of the same pair (not part of :meth:`vector`), so
+    #: reasoning can quote the quantities its claims are checked against
+    evidence: Any = field(repr=False, compare=False, default=None)
 
     def vector(self) -> np.ndarray:
         """All scalar features (and the EQ curve) as one float64 vector, for learned models."""
-        d = asdict(self)
-        d.pop("ir"), d.pop("ir_rate")
+        d = {f: getattr(self, f) for f in self.__dataclass_fields__ if f not in _NOT_IN_VECTOR}
         out: list[float] = []
         for value in d.values():
             out.extend(np.atleast_1d(np.asarray(value, dtype=np.float64)).tolist())
@@ -94,7 +96,7 @@ class PairFeatures:
         values: dict[str, Any] = {}
         i = 0
         for f in cls.__dataclass_fields__.values():
-            if f.name in ("ir", "ir_rate"):
+            if f.name in _NOT_IN_VECTOR:
                 continue
             size = 4 if f.name == "matrix" else EQ_FREQS_HZ.size if f.name == "eq_db" else 1
             chunk = [float(v) for v in vector[i:i + size]]
@@ -106,7 +108,7 @@ class PairFeatures:
     def vector_names() -> list[str]:
         names = []
         for f in PairFeatures.__dataclass_fields__.values():
-            if f.name in ("ir", "ir_rate"):
+            if f.name in _NOT_IN_VECTOR:
                 continue
             if f.name == "matrix":
                 names += [f"matrix_{i}" for i in range(4)]
@@ -115,6 +117,9 @@ class PairFeatures:
             else:
                 names.append(f.name)
         return names
+
+
+_NOT_IN_VECTOR = ("ir", "ir_rate", "evidence")
 
 
 def _db(x: float, floor: float = 1e-12) -> float:
@@ -326,4 +331,5 @@ def pair_features(dry: Any, reference: Any, sample_rate: float, max_seconds: flo
         decay_change_seconds=float(ev.decay_change_seconds) if np.isfinite(ev.decay_change_seconds) else 0.0,
         ir=h.astype(np.float32),
         ir_rate=rate,
+        evidence=ev,
     )
