@@ -667,8 +667,9 @@ such scores: it computes its numbers.
 
 Your tiny model from `04_train_your_own.ipynb` (`runs/notebook-tiny`) is used when it exists; with
 `LLM2FX_FAST=1` or without it, a tiny model is overfit in a few seconds on 16 synthetic dialogues
-(sines, as in the test suite). Greedy decoding writes the most probable token, so every written
-digit should be the top-1 alternative.
+(sines, as in the test suite), and the known right answer is scored too (teacher-forced: how much
+probability did the model give each right digit?). Greedy decoding writes the most probable token,
+so every digit of the model's own answer should be the top-1 alternative.
 """),
     code("""
 import tempfile
@@ -729,32 +730,37 @@ else:
 try:
     digit_scores = digit_probabilities(digit_model, dry, reference, sr_digits, instruction="Match it.",
                                        max_new_tokens=200)
-    print("scored the model's own greedy answer")
+    print("scored the model's own greedy answer:", sorted({s.module for s in digit_scores}))
 except ToolCallError as error:
     digit_scores = []
     print("the model wrote no tool call:", error)
-    if known_answer is not None:  # a model that writes no tool call can still be asked about the right one
-        digit_scores = digit_probabilities(digit_model, dry, reference, sr_digits, text=known_answer,
-                                           instruction="Match it.")
-        print("scoring the known answer instead (teacher-forced)")
 except Llm2FxError as error:
     digit_scores = []
     print("could not score this model:", error)
+answer_scores = []
+if known_answer is not None:  # how sure is the model of the right answer, digit by digit (teacher-forced)?
+    answer_scores = digit_probabilities(digit_model, dry, reference, sr_digits, text=known_answer,
+                                        instruction="Match it.")
+    print("also scored the known answer:", sorted({s.module for s in answer_scores}))
 """),
     code("""
-if digit_scores:
-    digit_table = pd.DataFrame([s.as_row() for s in digit_scores])
+rows = ([{"answer": "model's own (greedy)", **s.as_row()} for s in digit_scores]
+        + [{"answer": "known (teacher-forced)", **s.as_row()} for s in answer_scores])
+if rows:
+    digit_table = pd.DataFrame(rows)
     display(digit_table.style.format({"p": "{:.3f}", "p (digits only)": "{:.3f}", "digit mass": "{:.3f}"})
             .hide(axis="index"))
-    print("written digit = top-1 alternative:", sum(s.is_argmax for s in digit_scores), "of", len(digit_scores))
+    if digit_scores:
+        print("greedy digit = top-1 alternative:", sum(s.is_argmax for s in digit_scores), "of", len(digit_scores))
 else:
     print("no digits to show")
 """),
     code("""
-if digit_scores:
-    key = max({(s.call, s.parameter) for s in digit_scores},
-              key=lambda k: sum((s.call, s.parameter) == k for s in digit_scores))
-    shown = [s for s in digit_scores if (s.call, s.parameter) == key]
+plotted = answer_scores or digit_scores
+if plotted:
+    key = max({(s.call, s.parameter) for s in plotted},
+              key=lambda k: sum((s.call, s.parameter) == k for s in plotted))
+    shown = [s for s in plotted if (s.call, s.parameter) == key]
     fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 2.6), sharey=True, squeeze=False)
     for ax, s in zip(axes[0], shown):
         colours = ["tab:orange" if d == s.token else "tab:blue" for d in "0123456789"]
