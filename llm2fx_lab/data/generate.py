@@ -327,36 +327,6 @@ def pending_shards(cfg: GenerateConfig, split: str) -> list[int]:
     return out
 
 
-_THREAD_LIMITS: list = []
-
-
-def _warm_imports() -> None:
-    """Import what :func:`make_example` needs (before forking, so workers do not each pay it)."""
-    import soundfile  # noqa: F401
-
-    from llm2fx_lab.analysis import compare  # noqa: F401
-    from llm2fx_lab.audio.fxnorm import pseudo_dry  # noqa: F401
-    from llm2fx_lab.data import cot, dialogue, format, mrstft  # noqa: F401
-    from llm2fx_lab.fx.render import render  # noqa: F401
-
-
-def _worker_init() -> None:
-    """One thread per worker process: the pool already fills the cores, and nested BLAS /
-    OpenMP / torch threads would only oversubscribe them."""
-    import sys
-
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-    try:
-        from threadpoolctl import threadpool_limits
-
-        _THREAD_LIMITS.append(threadpool_limits(1))
-    except ImportError:  # optional: without it the libraries keep their own thread counts
-        pass
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
-
-
 def generate(cfg: GenerateConfig, workers: int | None = None, progress: bool = True,
              max_shards: int | None = None) -> list[Path]:
     """Generate (or resume) every split of ``cfg``; returns the shards written now.
@@ -401,8 +371,7 @@ def generate(cfg: GenerateConfig, workers: int | None = None, progress: bool = T
         else:
             import multiprocessing as mp
 
-            _warm_imports()  # imported once here, shared by the forked workers
-            with mp.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
+            with mp.get_context("fork").Pool(workers) as pool:
                 for job, rows in zip(jobs, pool.imap(_unit_job, [j[:6] for j in jobs], chunksize=1)):
                     consume(job, rows)
     finally:
