@@ -13,6 +13,15 @@ Steps (each streamed as reasoning that quotes the measured numbers):
    mix and room from its late energy and decay); the gain closes the loudness gap left by
    the other modules, measured by rendering them.
 
+Grounding: numbers that :func:`llm2fx_lab.analysis.claims.check_claims` reads as clip
+measurements (band levels, decay time, echo delay, new-harmonics share) are the pair's
+:class:`~llm2fx_lab.analysis.Evidence` values; impulse-response quantities are worded as such
+("the impulse response's late tail falls ..."), an impulse-response peak is called an echo
+only when it passes Evidence's distinct-peak test, and module settings are named as settings
+("pan setting 0.4"). A memoryless saturator found sample by sample
+(:func:`~llm2fx_lab.planners.estimators.estimate_waveshaping`) selects a distortion and
+vetoes a reverb (unless the clip's decay time grows notably) and a limiter.
+
 Blind mode (``dry=None``): without the dry clip only the reference itself can be described;
 if ``llm2fx_lab.audio.fxnorm`` is available its pseudo-dry is used as the dry clip.
 """
@@ -40,6 +49,8 @@ STUDIO_ORDER = ("equalizer", "compressor", "distortion", "gain", "panner", "ster
 CLEAN_COHERENCE = 0.9
 #: Modules whose relative order does not matter (all linear and channel-wise identical).
 _LINEAR_MONO = {"gain", "equalizer", "delay"}
+#: Drop a limiter when sample-level waveshaping already explains the lower crest factor.
+DROP_LIMITER_WHEN_SHAPED = True
 
 
 def commutes(a: str, b: str) -> bool:
@@ -258,6 +269,11 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
     sel.append(f"Space: {note}.")
     rule["distortion"], est["distortion"], note = E.estimate_distortion(f)
     sel.append(f"Harmonics: {note}.")
+    shaped, drive, note = E.estimate_waveshaping(f)
+    if note:
+        sel.append(f"Waveshaping: {note}.")
+    if shaped:
+        rule["distortion"], est["distortion"] = True, {"drive_db": drive}
     dyn, dyn_params, note = E.estimate_dynamics(f)
     sel.append(f"Dynamics: {note}; the residual against the linear prediction changes "
                f"{f.dyn_residual_slope:+.2f} dB per dB.")
@@ -283,6 +299,18 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
             f"{m} {probs[m]:.2f}" for m in MODULE_NAMES if m in probs) + ".")
     else:
         present = {m for m in est if rule[m]}
+    if shaped:
+        # a memoryless saturator explains the pair sample by sample: its artefacts in the impulse
+        # response are not a room, unless the clip's sounds measurably decay more slowly
+        present.add("distortion")
+        slower = f.evidence is not None and f.evidence.direction("decay_change_seconds") > 0
+        if "reverb" in present and not slower:
+            present.discard("reverb")
+            sel.append("Reverb is not proposed: the waveshaping explains the pair and the clip's "
+                       "decay time does not grow notably.")
+        if "limiter" in present and DROP_LIMITER_WHEN_SHAPED:
+            present.discard("limiter")
+            sel.append("Limiter is not proposed: saturation alone lowers the crest factor this much.")
     for m in MODULE_NAMES:
         if m in present and est.get(m) is not None:
             d.params[m] = est[m]

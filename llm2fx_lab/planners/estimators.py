@@ -250,6 +250,31 @@ def estimate_distortion(f: PairFeatures) -> tuple[bool, dict[str, float], str]:
     return present, {"drive_db": round(drive)}, note
 
 
+#: A tanh saturator must fit the pair this much better (dB of residual) than a local linear gain,
+#: and leave at most this residual (dB re the reference), to count as distortion.
+WAVESHAPE_GAIN_DB = 6.0
+WAVESHAPE_RESIDUAL_DB = -20.0
+
+
+def estimate_waveshaping(f: PairFeatures) -> tuple[bool, float, str]:
+    """Distortion from sample-level waveshaping (:func:`~.pair_features.waveshaping`).
+
+    A compressor or limiter changes the gain slowly; a saturator bends every cycle, so
+    ``y ~ g tanh(k x)`` fits sample by sample. Returns (present, drive_db, note); the note is
+    empty when nothing was measured.
+    """
+    cubic_gain, drive, lin_db, tanh_db = (tuple(f.waveshape) + (0.0, 0.0, -120.0, 0.0))[:4]
+    if drive <= 0 and cubic_gain == 0.0:
+        return False, 0.0, ""
+    present = drive > 0 and tanh_db <= min(lin_db - WAVESHAPE_GAIN_DB, WAVESHAPE_RESIDUAL_DB)
+    if drive > 0:
+        note = (f"sample by sample, a tanh saturator at drive {drive:.0f} dB leaves {tanh_db:.1f} dB of residual "
+                f"against {lin_db:.1f} dB for a gain that varies every 10 ms")
+    else:
+        note = f"no tanh saturator fits the pair sample by sample (a gain varying every 10 ms leaves {lin_db:.1f} dB)"
+    return present, float(np.clip(drive, 2, 20)), note
+
+
 def dynamics_params(f: PairFeatures) -> tuple[dict[str, float], dict[str, float]]:
     """(compressor, limiter) parameters from the dynamics features, used whenever either is present."""
     slope = float(np.clip(f.dyn_slope, 0.05, 1.0))

@@ -11,7 +11,10 @@ described by linear system identification:
   its direct gain, echo peaks (delay time, feedback, mix) and late energy and decay (reverb).
 
 Nonlinear modules are seen in **frame-level gain against dry level** (compressor, limiter:
-loud frames gain less than quiet ones) and in **new harmonics** (distortion).
+loud frames gain less than quiet ones), in **new harmonics** and in sample-level
+**waveshaping** (distortion: ``y ~ g tanh(k x)`` fits sample by sample, a slowly varying gain
+does not). The :class:`~llm2fx_lab.analysis.Evidence` of the pair is kept alongside (outside
+:meth:`PairFeatures.vector`) so reasoning can quote the quantities it is checked against.
 
 All numbers are plain floats in :class:`PairFeatures` so they can be quoted in reasoning and
 fed to small learned models (:meth:`PairFeatures.vector`).
@@ -81,6 +84,9 @@ class PairFeatures:
     #: the :class:`~llm2fx_lab.analysis.Evidence` of the same pair (not part of :meth:`vector`), so
     #: reasoning can quote the quantities its claims are checked against
     evidence: Any = field(repr=False, compare=False, default=None)
+    #: (gain dB of an odd cubic over a linear fit within 10 ms windows, best tanh drive dB,
+    #: linear-residual share dB, tanh residual dB): instantaneous waveshaping (see :func:`waveshaping`); not in :meth:`vector`
+    waveshape: tuple = field(repr=False, compare=False, default=(0.0, 0.0, -120.0, 0.0))
 
     def vector(self) -> np.ndarray:
         """All scalar features (and the EQ curve) as one float64 vector, for learned models."""
@@ -119,7 +125,7 @@ class PairFeatures:
         return names
 
 
-_NOT_IN_VECTOR = ("ir", "ir_rate", "evidence")
+_NOT_IN_VECTOR = ("ir", "ir_rate", "evidence", "waveshape")
 
 
 def _db(x: float, floor: float = 1e-12) -> float:
@@ -240,6 +246,53 @@ def _ir_decay(h: np.ndarray, rate: float) -> float:
     return float(60.0 / -slope) if slope < -1 else 10.0
 
 
+def waveshaping(x: np.ndarray, y: np.ndarray, sample_rate: float) -> tuple[float, float, float, float]:
+    """Instantaneous (sample-level) waveshaping of the mid signal, as from a distortion.
+
+    Within each loud 10 ms window ``y`` is fitted as ``a x`` and as ``a x + b x^3``: a slowly
+    varying gain (compressor, limiter) or a linear filter leaves the cubic term nothing to
+    explain, a memoryless saturator (``tanh(k x)``) a lot. Returns the energy ratio (dB) of the
+    linear to the cubic residual, the ``drive_db`` of the ``tanh`` that best matches the pair
+    sample by sample (0 when none fits), and the linear residual re the reference (dB).
+    """
+    mx = x.astype(np.float64).mean(axis=0)
+    my = y.astype(np.float64).mean(axis=0)
+    n = max(int(0.01 * sample_rate), 16)
+    frames = mx.size // n
+    if frames < 8:
+        return 0.0, 0.0, -120.0, 0.0
+    u = mx[: frames * n].reshape(frames, n)
+    v = my[: frames * n].reshape(frames, n)
+    e = (u * u).mean(axis=1)
+    keep = e > e.max() * 1e-3
+    u, v = u[keep], v[keep]
+    s = np.sqrt((u * u).mean(axis=1, keepdims=True)) + 1e-12
+    a, c = u / s, (u / s) ** 3
+    saa, scc, sac = (a * a).sum(1), (c * c).sum(1), (a * c).sum(1)
+    say, scy, syy = (a * v).sum(1), (c * v).sum(1), (v * v).sum(1)
+    lin = np.maximum(syy - say ** 2 / (saa + 1e-300), 0.0)
+    det = saa * scc - sac ** 2
+    ka = (scc * say - sac * scy) / (det + 1e-300)
+    kc = (saa * scy - sac * say) / (det + 1e-300)
+    cub = np.maximum(syy - ka * say - kc * scy, 0.0)
+    gain_db = 10 * math.log10((lin.sum() + 1e-300) / (cub.sum() + 1e-300))
+    lin_db = 10 * math.log10((lin.sum() + 1e-300) / (syy.sum() + 1e-300))
+    # best tanh drive, sample by sample, on the loud windows
+    xs, ys = u.ravel(), v.ravel()
+    if xs.size > 65536:  # a spread subset is plenty for one parameter
+        pick = np.linspace(0, xs.size - 1, 65536).astype(np.int64)
+        xs, ys = xs[pick], ys[pick]
+    best, best_drive = _db(float(np.sum(lin)) / (float(np.sum(syy)) + 1e-300)), 0.0
+    for drive in range(2, 31):
+        t = np.tanh(10 ** (drive / 20) * xs)
+        # elementwise sums, not BLAS dot products: those stall on a busy shared machine
+        g = float(np.sum(t * ys)) / (float(np.sum(t * t)) + 1e-300)
+        r = _db(float(np.sum((ys - g * t) ** 2)) / (float(np.sum(ys * ys)) + 1e-300))
+        if r < best - 1.0:
+            best, best_drive = r, float(drive)
+    return float(gain_db), best_drive, float(lin_db), float(best)
+
+
 def frame_dynamics(x: np.ndarray, y: np.ndarray, sample_rate: float) -> tuple[float, float]:
     """(slope of reference frame level against dry frame level, spread dB of the gain).
 
@@ -332,4 +385,5 @@ def pair_features(dry: Any, reference: Any, sample_rate: float, max_seconds: flo
         ir=h.astype(np.float32),
         ir_rate=rate,
         evidence=ev,
+        waveshape=waveshaping(x, y, sr),
     )
