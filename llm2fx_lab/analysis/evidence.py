@@ -12,12 +12,10 @@ deconvolution of decimated mono signals for echoes.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
-import scipy.fft
 
 from llm2fx_lab.analysis import features as F
 from llm2fx_lab.audio.checks import check_sample_rate
@@ -133,18 +131,6 @@ def _match_lengths(dry: np.ndarray, wet: np.ndarray, policy: LengthPolicy) -> tu
     which = "dry" if n_dry < n else "wet"
     pad = lambda x: np.pad(x, ((0, 0), (0, n - x.shape[1])))  # noqa: E731
     return pad(dry), pad(wet), [f"zero-padded the {which} clip from {min(n_dry, n_wet)} to {n} samples"]
-
-
-def _impulse_response(dry: np.ndarray, wet: np.ndarray, sample_rate: float) -> tuple[np.ndarray, float]:
-    """Regularised deconvolution of the decimated mid signals: wet ~ h * dry."""
-    d, rate = F.decimated_mono(dry, sample_rate)
-    w, _ = F.decimated_mono(wet, sample_rate)
-    n_fft = 1 << int(math.ceil(math.log2(2 * d.size)))
-    big_d = scipy.fft.rfft(d, n_fft)
-    big_w = scipy.fft.rfft(w, n_fft)
-    power = big_d.real ** 2 + big_d.imag ** 2
-    h = scipy.fft.irfft(big_w * np.conj(big_d) / (power + 1e-3 * power.mean() + 1e-300), n_fft)
-    return h, rate
 
 
 def _echo_from_response(h: np.ndarray, rate: float, min_strength: float = 20.0,
@@ -316,7 +302,8 @@ def compare(dry: Any, wet: Any, sample_rate: float, *, wet_sample_rate: float | 
     crest = [20 * np.log10(a.peak) - F._rms_dbfs(a.x) for a in (a_dry, a_wet)]
     st_dry, st_wet = F.stereo_measures(x_dry), F.stereo_measures(x_wet)
     dec_dry, dec_wet = F.decay_time_seconds(a_dry), F.decay_time_seconds(a_wet)
-    detected, delay_s, level_db, feedback = _echo_from_response(*_impulse_response(x_dry, x_wet, sr))
+    ir = F.deconvolve_mid(x_dry, x_wet, sr)
+    detected, delay_s, level_db, feedback = _echo_from_response(ir.h, ir.rate)
     e: dict[str, Any] = dict(
         sample_rate=sr,
         dry_loudness_lufs=lufs_dry,

@@ -413,6 +413,36 @@ def decimated_mono(x: np.ndarray, sample_rate: float) -> tuple[np.ndarray, float
 
 
 @dataclass(frozen=True)
+class Deconvolution:
+    """``wet ~ h * dry`` on the decimated mid signals (see :func:`deconvolve_mid`).
+
+    ``h`` is the full-length impulse response at ``rate`` Hz; ``dry_spectrum`` is the
+    rfft of ``dry_mid`` with ``n_fft`` points (kept for predictions ``dry * h``).
+    """
+
+    h: np.ndarray
+    rate: float
+    dry_mid: np.ndarray
+    wet_mid: np.ndarray
+    dry_spectrum: np.ndarray
+    n_fft: int
+
+
+def deconvolve_mid(dry: np.ndarray, wet: np.ndarray, sample_rate: float) -> Deconvolution:
+    """Regularised (Tikhonov, 1e-3 of the mean dry power) deconvolution of the decimated mid
+    signals: the impulse response of the linear part of a chain. Shared by ``compare()``'s
+    echo detection and the analysis planner's pair features."""
+    d, rate = decimated_mono(dry, sample_rate)
+    w, _ = decimated_mono(wet, sample_rate)
+    n_fft = 1 << int(math.ceil(math.log2(2 * d.size)))
+    big_d = scipy.fft.rfft(d, n_fft)
+    big_w = scipy.fft.rfft(w, n_fft)
+    power = big_d.real ** 2 + big_d.imag ** 2
+    h = scipy.fft.irfft(big_w * np.conj(big_d) / (power + 1e-3 * power.mean() + 1e-300), n_fft)
+    return Deconvolution(h, rate, d, w, big_d, n_fft)
+
+
+@dataclass(frozen=True)
 class Echo:
     """An echo found in a clip.
 

@@ -181,14 +181,9 @@ def impulse_response(x: np.ndarray, y: np.ndarray, sample_rate: float,
     of (reference level - linear prediction level) against the prediction's level, which is
     about 0 for linear chains (reverb and delay included) and negative after compression.
     """
-    d, rate = F.decimated_mono(x, sample_rate)
-    w, _ = F.decimated_mono(y, sample_rate)
-    n_fft = 1 << int(math.ceil(math.log2(2 * d.size)))
-    big_d = scipy.fft.rfft(d, n_fft)
-    big_w = scipy.fft.rfft(w, n_fft)
-    power = big_d.real ** 2 + big_d.imag ** 2
-    big_h = big_w * np.conj(big_d) / (power + 1e-3 * power.mean() + 1e-300)
-    h = scipy.fft.irfft(big_h, n_fft)[: int(IR_SECONDS * rate)]
+    ir = F.deconvolve_mid(x, y, sample_rate)
+    d, w, rate, n_fft, big_d = ir.dry_mid, ir.wet_mid, ir.rate, ir.n_fft, ir.dry_spectrum
+    h = ir.h[: int(IR_SECONDS * rate)]
     if not with_residual:
         return h, rate
     pred = scipy.fft.irfft(big_d * scipy.fft.rfft(h, n_fft), n_fft)[: d.size]
