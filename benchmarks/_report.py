@@ -79,6 +79,20 @@ def write_section(name: str, title: str, body_markdown: str, path: Path = REPORT
     return path
 
 
+def median_seconds(fn, repeats: int) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls, after one warm-up call."""
+    import statistics
+    import time
+
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
     def cell(v: object) -> str:
         return f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -9,9 +9,7 @@ Run: ``.venv/bin/python benchmarks/analysis.py``
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import markdown_table, write_section  # noqa: E402
+from _report import markdown_table, median_seconds, write_section  # noqa: E402
 
 from llm2fx_lab.analysis import clip_features, compare, integrated_loudness_lufs, mrstft_lr  # noqa: E402
 from llm2fx_lab.analysis.plot_data import spectrum_data  # noqa: E402
@@ -30,13 +28,7 @@ SR = 44100
 
 
 def median_ms(fn, repeats: int) -> float:
-    fn()  # warm up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+    return 1000 * median_seconds(fn, repeats)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._report import markdown_table, write_section  # noqa: E402
+from benchmarks._report import markdown_table, median_seconds, write_section  # noqa: E402
 from llm2fx_lab.examples import load_example  # noqa: E402
 from llm2fx_lab.fx.chain import Chain  # noqa: E402
 from llm2fx_lab.fx.render import apply_module, equalizer_frequency_sampling, render  # noqa: E402
@@ -42,16 +42,6 @@ FULL = Chain.from_tool_calls([
     {"name": "limiter", "arguments": {"threshold_db": -3, "release_ms": 100}},
 ])
 assert FULL.names == MODULE_NAMES
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def run_chain(x, sr, calls, official_eq: bool = False):
