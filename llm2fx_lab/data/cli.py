@@ -101,21 +101,11 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from llm2fx_lab.errors import Llm2FxError
+    """``python -m llm2fx_lab.data.cli ...``: the main CLI's ``llm2fx data ...`` (``data`` optional)."""
+    from llm2fx_lab.cli import main as llm2fx_main
 
-    parser = argparse.ArgumentParser(prog="python -m llm2fx_lab.data.cli")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_data_parser(sub)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] != "data":
-        argv = ["data", *argv]
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except Llm2FxError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
+    return llm2fx_main(argv if argv[:1] == ["data"] else ["data", *argv])
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -55,18 +55,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from llm2fx_lab.errors import Llm2FxError
+    """``python -m llm2fx_lab.model.cli train ...``: the main CLI's ``llm2fx train ...``, with INFO logs."""
+    from llm2fx_lab.cli import main as llm2fx_main
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(prog="llm2fx-model")
-    add_model_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except Llm2FxError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
+    return llm2fx_main(argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -151,16 +151,10 @@ def add_planner_parsers(subparsers: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="llm2fx", description="Planner commands (estimate, bench).")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_planner_parsers(sub)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except Llm2FxError as exc:
-        print(f"llm2fx {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    """``python -m llm2fx_lab.planners.cli estimate|bench ...``: the main CLI's commands of the same name."""
+    from llm2fx_lab.cli import main as llm2fx_main
 
+    return llm2fx_main(argv)
 
 if __name__ == "__main__":
     sys.exit(main())
