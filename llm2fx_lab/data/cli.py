@@ -62,7 +62,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     cfg = GenerateConfig(str(args.out), splits=tuple(args.splits), n_examples=args.n,
                          test_per_length=args.test_per_length, seed=args.seed, source=args.source,
                          shard_size=args.shard_size, audio=args.audio,
-                         dry_mask_probability=args.dry_mask_probability)
+                         dry_mask_probability=args.dry_mask_probability, n_validation=args.n_validation)
     written = generate(cfg, workers=args.workers, progress=not args.quiet)
     print(f"wrote {len(written)} shard(s) to {args.out}")
     return 0
@@ -81,6 +81,8 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="generate (or resume) a sharded dataset")
     g.add_argument("out", type=Path, help="output folder (parquet shards + manifest.json)")
     g.add_argument("--n", type=int, default=1000, help="examples per train/validation split (default 1000)")
+    g.add_argument("--n-validation", type=int, default=None,
+                   help="examples in the validation split (default: --n)")
     g.add_argument("--splits", nargs="+", default=["train", "validation", "test"],
                    choices=["train", "validation", "test"])
     g.add_argument("--test-per-length", type=int, default=100, help="test examples per chain length 1..9 (default 100)")

@@ -39,7 +39,8 @@ SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    """What to generate. ``n_examples`` is per split; ``test`` defaults to 100 per length (900)."""
+    """What to generate. ``n_examples`` is per split (``n_validation``, when given, sizes the
+    validation split instead); ``test`` defaults to 100 per length (900)."""
 
     out_dir: str
     splits: tuple[str, ...] = ("train",)
@@ -55,6 +56,7 @@ class GenerateConfig:
     segments_per_unit: int = 6
     max_filter_tries: int = 20
     flac_subtype: str = "PCM_16"
+    n_validation: int | None = None
 
     def __post_init__(self) -> None:
         bad = [s for s in self.splits if s not in SPLIT_CODES]
@@ -64,18 +66,26 @@ class GenerateConfig:
             raise Llm2FxError(f"audio must be 'inline' or 'paths', got {self.audio!r}")
         if self.shard_size < 1 or self.n_examples < 0 or self.segments_per_unit < 1:
             raise Llm2FxError("shard_size and segments_per_unit must be >= 1 and n_examples >= 0")
+        if self.n_validation is not None and self.n_validation < 0:
+            raise Llm2FxError(f"n_validation must be >= 0, got {self.n_validation}")
         p = self.dry_mask_probability + self.style_probability + self.refinement_probability
         if not 0 <= p <= 1:
             raise Llm2FxError(f"task probabilities must sum to at most 1, got {p:g}")
 
     def split_size(self, split: str) -> int:
-        return 9 * self.test_per_length if split == "test" else self.n_examples
+        if split == "test":
+            return 9 * self.test_per_length
+        if split == "validation" and self.n_validation is not None:
+            return self.n_validation
+        return self.n_examples
 
     def fingerprint(self) -> dict[str, Any]:
         """Everything that determines the content (not the out folder)."""
         d = dataclasses.asdict(self)
         d.pop("out_dir")
         d.pop("splits")
+        if d["n_validation"] is None:  # absent from manifests written before the option existed
+            d.pop("n_validation")
         return d
 
 
