@@ -8,11 +8,15 @@ chain", "true modules, mid params") are measured on our pairs.
 
 Run: ``.venv/bin/python benchmarks/planners.py [--per-length 100] [--planners analysis analysis+refine]
 [--refine-subset 2]``
+
+The section keeps the rows of planners not run this time when the earlier run used the same
+pairs (same note line), and says which rows come from which run; ``--replace`` drops them.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -22,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import markdown_table as md_table, write_section  # noqa: E402
+from _report import REPORT, markdown_table as md_table, write_section  # noqa: E402
 
 from llm2fx_lab.planners import get_planner  # noqa: E402
 from llm2fx_lab.planners.bench import make_test_pairs, markdown_table, run_bench  # noqa: E402
@@ -36,6 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--refine-subset", type=int, default=None,
                         help="run '+refine' planners on only this many pairs per length (slow on CPU)")
     parser.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
+    parser.add_argument("--replace", action="store_true",
+                        help="drop the rows of planners not run now (default: keep them when the pairs match)")
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -62,10 +68,59 @@ def main(argv: list[str] | None = None) -> None:
     note = (f"{len(pairs)} generated pairs ({args.per_length} per chain length 1..9, seed {args.seed}); "
             "MRS L/R is auraloss MR-STFT on left/right; Acc over the 9 modules; Rank Corr and MAE over modules "
             "present in both chains. Paper rows: LP-Fx test set (MedleyDB stems), **different audio**.")
-    body = markdown_table(rows, seconds, note) + "\n" + "\n\n".join(sections) + "\n"
+    table = markdown_table(rows, seconds, note)
+    if not args.replace:
+        table, sections = merge_previous(table, sections, args.planners, note)
+    body = table + "\n" + "\n\n".join(sections) + "\n"
     print(body)
     if not args.no_write:
         print("wrote", write_section("planners", "Planners (LP-Fx-style generated test pairs)", body))
+
+
+def _previous_section(path: Path = REPORT) -> str:
+    text = path.read_text() if path.exists() else ""
+    m = re.search(r"<!-- BEGIN planners -->(.*?)<!-- END planners -->", text, re.S)
+    return m.group(1) if m else ""
+
+
+def merge_previous(table: str, sections: list[str], planners: list[str], note: str,
+                   previous: str | None = None) -> tuple[str, list[str]]:
+    """Keep the earlier section's rows and per-length tables of planners not run now.
+
+    Only when the earlier run measured the same pairs (its note line equals ``note``); the
+    kept rows are marked with the run they come from. Returns the new (table, sections).
+    """
+    previous = _previous_section() if previous is None else previous
+    if note not in previous:
+        return table, sections
+    provenance = re.findall(r"^- (date|command): (.*)$", previous, re.M)
+    kept_rows, kept_names = [], []
+    for line in previous.splitlines():
+        m = re.match(r"^\| (\S+) \((\d+) pairs\) \|", line)
+        if m and m.group(1) not in planners:
+            kept_rows.append(line)
+            kept_names.append(m.group(1))
+    if not kept_rows:
+        return table, sections
+    blocks = re.findall(r"(Per chain length, `([^`]+)`:\n\n(?:\|.*\n?)+)", previous)
+    kept_sections = [b.strip() for b, name in blocks if name in kept_names]
+    lines = table.splitlines()
+    at = next(i for i, line in enumerate(lines) if "(paper)" in line)
+    lines[at:at] = kept_rows
+    # rows an earlier merge already carried keep their own provenance line
+    notes, carried = [], set()
+    for line in re.findall(r"^Rows for .* are kept from the earlier run on the same pairs .*$", previous, re.M):
+        names = re.findall(r"`([^`]+)`", line.split(" are kept", 1)[0])
+        if all(n in kept_names for n in names):
+            notes.append(line)
+            carried.update(names)
+    fresh = [n for n in kept_names if n not in carried]
+    if fresh:
+        where = "; ".join(f"{k} {v}" for k, v in provenance)
+        listed = ", ".join(f"`{n}`" for n in fresh)
+        notes.append(f"Rows for {listed} are kept from the earlier run on the same pairs ({where}).")
+    table = "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"
+    return table, kept_sections + sections
 
 
 if __name__ == "__main__":
