@@ -9,6 +9,7 @@ is dry. Needs Debian's ``fluidsynth`` and ``fluid-soundfont-gm``
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import tempfile
@@ -220,11 +221,34 @@ def random_piece(rng: np.random.Generator, seconds: float = 60.0, roles: tuple[s
 
 
 def render_piece(piece: Piece, sample_rate: int = 44100, soundfont: Path = SOUNDFONT,
-                 gain: float = 0.5) -> np.ndarray:
-    """Render a piece with FluidSynth (reverb and chorus off). Returns ``(2, samples)`` float32."""
+                 gain: float = 0.5, engine: str = "auto") -> np.ndarray:
+    """Render a piece with FluidSynth (reverb and chorus off). Returns ``(2, samples)`` float32.
+
+    ``engine``: ``"program"`` runs ``fluidsynth -F`` and reads its WAV back; ``"library"``
+    uses libfluidsynth in this process with the soundfont loaded once
+    (:mod:`llm2fx_lab.data.fluidlib`, sample-identical to the program); ``"auto"`` takes the
+    library when it loads and the program otherwise.
+    """
+    if engine not in ("auto", "library", "program"):
+        raise Llm2FxError(f"engine must be 'auto', 'library' or 'program', got {engine!r}")
+    exe = check_fluidsynth(soundfont) if engine != "library" else None
+    if engine != "program":
+        from llm2fx_lab.data.fluidlib import library_synth
+
+        synth = library_synth(soundfont, sample_rate, gain)
+        if synth is not None:
+            mid = piece.midi()
+            buf = io.BytesIO()
+            mid.save(file=buf)
+            return synth.render(buf.getvalue(), mid.length)
+        if engine == "library":
+            raise MissingDependencyError(f"libfluidsynth cannot be loaded; install it: {INSTALL_HINT}")
+    return _render_with_program(piece, exe, sample_rate, soundfont, gain)
+
+
+def _render_with_program(piece: Piece, exe: str, sample_rate: int, soundfont: Path, gain: float) -> np.ndarray:
     import soundfile as sf
 
-    exe = check_fluidsynth(soundfont)
     with tempfile.TemporaryDirectory(prefix="llm2fx-midi-") as tmp:
         mid, wav = Path(tmp) / "piece.mid", Path(tmp) / "piece.wav"
         piece.midi().save(str(mid))

@@ -47,3 +47,16 @@ def test_filter_rejects_near_identity_and_keeps_strong_chain():
     assert not passes_similarity_filter(mrstft_distance(render(x, sr, weak), x), 1)
     assert passes_similarity_filter(mrstft_distance(render(x, sr, strong), x), 2)
     assert similarity_threshold(4) == 0.3 and similarity_threshold(5) == 2.0
+
+
+def test_cached_dry_spectra_give_the_uncached_distance_exactly():
+    # the generator computes the dry spectra once and reuses them for every retried chain
+    dry, sr = load_example("piano")
+    cached = mrstft_spectra(dry)
+    for gain_db in (-6.0, 3.0):
+        wet = np.clip(render(dry, sr, Chain.from_tool_calls([{"name": "gain", "arguments": {"gain_db": gain_db}}])),
+                      -1.0, 1.0).astype(np.float32)
+        d = mrstft_distance(wet, cached)
+        assert d > 0.1
+        assert d == mrstft_distance(wet, dry)  # bit for bit, not approximately
+        assert d == mrstft_distance(wet, mrstft_spectra(dry))
