@@ -111,6 +111,8 @@ class TrainConfig:
     save_every: int = 200
     log_every: int = 1
     seed: int = 0
+    #: Batch dialogues of similar token length (less padding; see ``LengthGroupedBatches``).
+    group_by_length: bool = True
 
 
 @dataclass(frozen=True)
@@ -173,21 +175,23 @@ PRESETS: dict[str, ModelConfig] = {
                       tool_schemas_in_prompt=False),
         train=TrainConfig(stage1_lr=1.5e-3, stage1_steps=20, stage2_lr=1.5e-3, stage2_steps=400,
                           warmup_steps=5, schedule="constant", batch_size=8, eval_every=100,
-                          save_every=1000, bf16=False),
+                          save_every=1000, bf16=False, group_by_length=False),
         tokenizer_vocab_size=600,
     ),
-    # The embedded model: trains on a laptop/one GPU, runs interactively on a CPU.
+    # The embedded model (llm2fx_lab/model/weights/mini, `make mini`): sized so that data
+    # generation + both stages fit in about two hours on 2 CPU cores, and a 10 s estimate runs
+    # in about a second there. See llm2fx_lab/model/weights/mini/MODEL_CARD.md.
     "mini": ModelConfig(
         name="mini",
-        encoder=EncoderConfig(dim=192, n_ffts=(512, 2048, 8192), hop_samples=2048, n_bands=48,
-                              n_conv=2, n_layers=2, n_heads=4, pair_tokens=True, min_seconds=1.0,
+        encoder=EncoderConfig(dim=128, n_ffts=(512, 2048), hop_samples=2048, n_bands=32,
+                              n_conv=2, n_layers=1, n_heads=4, pair_tokens=True, min_seconds=1.0,
                               clip_seconds=5.0),
-        adapter=AdapterConfig(dim=256, n_layers=3, n_heads=4),
-        llm=LLMConfig(hidden_size=256, n_layers=6, n_heads=4, n_kv_heads=2, intermediate_size=768,
-                      tool_schemas_in_prompt=False),
-        train=TrainConfig(stage1_lr=1e-3, stage1_steps=2000, stage2_lr=5e-4, stage2_steps=20000,
-                          warmup_steps=200, batch_size=16, eval_every=500, save_every=2000),
-        tokenizer_vocab_size=4000,
+        adapter=AdapterConfig(dim=128, n_layers=2, n_heads=4),
+        llm=LLMConfig(hidden_size=192, n_layers=4, n_heads=3, n_kv_heads=1, head_dim=64,
+                      intermediate_size=512, max_position_embeddings=2048, tool_schemas_in_prompt=False),
+        train=TrainConfig(stage1_lr=1e-3, stage1_steps=150, stage2_lr=1e-3, stage2_steps=2600,
+                          warmup_steps=100, batch_size=8, eval_every=250, save_every=250, bf16=True),
+        tokenizer_vocab_size=3000,
     ),
     # The paper: Fx-Encoder++ (local weights), 6x12 adapter, Qwen3-4B with LoRA r128/alpha 256.
     "qwen3-4b": ModelConfig(

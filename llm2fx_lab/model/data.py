@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -52,6 +52,8 @@ class Dialogue:
     instruction: str = DEFAULT_INSTRUCTION
     reasoning: str = ""
     response: str = ""
+    #: Cached parameter-free encoder inputs of this example (:func:`attach_features`), or None.
+    features: dict[str, torch.Tensor] | None = None
 
 
 def n_pair_tokens(cfg: ModelConfig) -> int:
@@ -116,11 +118,51 @@ def fit_clip(x: np.ndarray, cfg: ModelConfig, name: str) -> np.ndarray:
     return np.ascontiguousarray(x[:, :n] if x.shape[1] >= n else np.pad(x, ((0, 0), (0, n - x.shape[1]))))
 
 
+def attach_features(cfg: ModelConfig, dialogues: Iterable[Dialogue], batch_size: int = 16,
+                    progress: bool = True, keep_audio: bool = True, total: int | None = None) -> list[Dialogue]:
+    """Copies of ``dialogues`` carrying their cached encoder inputs (``Dialogue.features``).
+
+    The built-in encoder's spectra and the pair comparison have no parameters (they depend on
+    ``cfg.encoder`` only), so training computes them once per example instead of at every
+    step: the same numbers, several times faster on a CPU. ``dialogues`` may be a lazy
+    iterable (:func:`iter_generated_dir`); with ``keep_audio=False`` the waveforms are
+    replaced by zero-length arrays (``dry`` stays ``None`` on blind rows), which is what
+    lets thousands of 10 s pairs fit in memory.
+    """
+    import dataclasses
+    import itertools
+
+    from tqdm.auto import tqdm
+
+    from llm2fx_lab.model.encoders import EffectsEncoder, PairComparison, audio_features
+
+    if cfg.encoder.kind != "builtin":
+        raise Llm2FxError(f"cached audio features need the built-in encoder, not {cfg.encoder.kind!r}")
+    encoder = EffectsEncoder(cfg.encoder)
+    pair = PairComparison(cfg.encoder) if cfg.encoder.pair_tokens else None
+    empty = np.zeros((2, 0), dtype=np.float32)
+    out: list[Dialogue] = []
+    items = iter(dialogues)
+    with tqdm(total=total, desc="audio features", unit="ex", disable=not progress) as bar:
+        while chunk := list(itertools.islice(items, batch_size)):
+            refs = np.stack([fit_clip(d.reference, cfg, "reference") for d in chunk])
+            drys = np.stack([fit_clip(d.dry, cfg, "dry") if d.dry is not None else np.zeros_like(refs[0])
+                             for d in chunk])
+            has_dry = torch.tensor([d.dry is not None for d in chunk])
+            feats = audio_features(encoder, pair, torch.from_numpy(refs), torch.from_numpy(drys), has_dry)
+            for i, d in enumerate(chunk):
+                audio = {} if keep_audio else {"reference": empty, "dry": None if d.dry is None else empty}
+                out.append(dataclasses.replace(d, features={k: v[i].clone() for k, v in feats.items()}, **audio))
+            bar.update(len(chunk))
+    return out
+
+
 class Collator:
     """Turns a list of :class:`Dialogue` into a padded batch (dict of tensors).
 
     ``dry_mask_prob`` drops the dry clip of a training example with that probability (blind
-    estimation, as the paper's robust training).
+    estimation, as the paper's robust training). When every dialogue carries cached
+    ``features`` the batch holds ``audio_features`` instead of waveforms.
     """
 
     def __init__(self, tokenizer, cfg: ModelConfig, dry_mask_prob: float = 0.0, seed: int = 0):
@@ -130,12 +172,14 @@ class Collator:
 
     def __call__(self, dialogues: Sequence[Dialogue]) -> dict[str, torch.Tensor]:
         rows, refs, drys, has_dry = [], [], [], []
+        cached = all(d.features is not None for d in dialogues)
         for d in dialogues:
             keep = d.dry is not None and not (self.dry_mask_prob and self.rng.random() < self.dry_mask_prob)
             rows.append(encode(d, self.tokenizer, self.cfg, has_dry=keep))
-            refs.append(fit_clip(d.reference, self.cfg, "reference"))
-            drys.append(fit_clip(d.dry, self.cfg, "dry") if keep else np.zeros_like(refs[-1]))
             has_dry.append(keep)
+            if not cached:
+                refs.append(fit_clip(d.reference, self.cfg, "reference"))
+                drys.append(fit_clip(d.dry, self.cfg, "dry") if keep else np.zeros_like(refs[-1]))
         n = max(len(r["input_ids"]) for r in rows)
         pad = self.tokenizer.pad_token_id
         ids = torch.full((len(rows), n), pad, dtype=torch.long)
@@ -146,13 +190,46 @@ class Collator:
             ids[i, :k] = torch.tensor(r["input_ids"])
             labels[i, :k] = torch.tensor(r["labels"])
             mask[i, :k] = 1
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels,
-                "reference": torch.from_numpy(np.stack(refs)), "dry": torch.from_numpy(np.stack(drys)),
-                "has_dry": torch.tensor(has_dry)}
+        batch = {"input_ids": ids, "attention_mask": mask, "labels": labels, "has_dry": torch.tensor(has_dry)}
+        if cached:
+            batch["audio_features"] = {k: torch.stack([d.features[k] for d in dialogues])
+                                       for k in dialogues[0].features}
+        else:
+            batch.update(reference=torch.from_numpy(np.stack(refs)), dry=torch.from_numpy(np.stack(drys)))
+        return batch
 
 
-def read_generated_dir(path: str | Path, cfg: ModelConfig, split: str | None = None) -> list[Dialogue]:
-    """Dialogues from a folder written by ``llm2fx data generate`` (first turn of each row).
+class LengthGroupedBatches:
+    """Batches of similar token length, shuffled anew at every pass (a ``batch_sampler``).
+
+    Indices are shuffled, cut into windows of ``window`` batches, sorted by length inside a
+    window and cut into batches whose order is shuffled again: little padding (dialogues run
+    from ~150 to ~1100 tokens) while every epoch still sees a new mix.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, window: int = 50):
+        if batch_size < 1:
+            raise Llm2FxError(f"batch_size must be >= 1, got {batch_size}")
+        self.lengths, self.batch_size, self.window = np.asarray(lengths), batch_size, window
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self):
+        order = self.rng.permutation(len(self.lengths))
+        span = self.batch_size * self.window
+        batches = []
+        for start in range(0, len(order), span):
+            chunk = order[start:start + span]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i:i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
+        for i in self.rng.permutation(len(batches)):
+            yield batches[i]
+
+
+def iter_generated_dir(path: str | Path, cfg: ModelConfig, split: str | None = None) -> Iterator[Dialogue]:
+    """Dialogues from a folder written by ``llm2fx data generate`` (first turn of each row), lazily.
 
     The generator names its splits ``train``/``validation``/``test``; ``"val"`` is accepted
     for ``"validation"``. Audio is resampled to the encoder's rate when it differs.
@@ -163,7 +240,6 @@ def read_generated_dir(path: str | Path, cfg: ModelConfig, split: str | None = N
     path = Path(path)
     split = {"val": "validation"}.get(split, split) if split else None
     sr = cfg.encoder.sample_rate
-    out = []
     for row in iter_examples(path, split):
         messages = json.loads(row["messages"])
         user = next(m for m in messages if m["role"] == "user")
@@ -173,9 +249,22 @@ def read_generated_dir(path: str | Path, cfg: ModelConfig, split: str | None = N
         dry, wet, rate = decode_audio(row, path)
         if rate != sr:
             dry, wet = resample(dry, rate, sr), resample(wet, rate, sr)
-        out.append(Dialogue(reference=wet, dry=None if row["dry_masked"] else dry,
-                            chain=as_chain(row["chain"]), instruction=instruction,
-                            reasoning=answer.get("reasoning_content", ""), response=response))
+        yield Dialogue(reference=wet, dry=None if row["dry_masked"] else dry,
+                       chain=as_chain(row["chain"]), instruction=instruction,
+                       reasoning=answer.get("reasoning_content", ""), response=response)
+
+
+def count_generated(path: str | Path, split: str | None = None) -> int:
+    """How many examples :func:`iter_generated_dir` yields (from the manifest's shards)."""
+    from llm2fx_lab.data.generate import iter_examples
+
+    split = {"val": "validation"}.get(split, split) if split else None
+    return sum(1 for _ in iter_examples(Path(path), split, columns=["chain"]))
+
+
+def read_generated_dir(path: str | Path, cfg: ModelConfig, split: str | None = None) -> list[Dialogue]:
+    """All of :func:`iter_generated_dir` in a list (audio in memory: fine for a few hundred)."""
+    out = list(iter_generated_dir(path, cfg, split))
     if not out and split in (None, "train"):
         raise Llm2FxError(f"{path} holds no {split or ''} examples".replace("  ", " "))
     return out

@@ -118,7 +118,11 @@ class EffectsEncoder(nn.Module):
         return feats / 20.0, stats / 20.0  # dB / 20: roughly unit scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats, stats = self.features(x)
+        return self.embed(*self.features(x))
+
+    def embed(self, feats: torch.Tensor, stats: torch.Tensor) -> torch.Tensor:
+        """The trainable part, from :meth:`features` (which has no parameters, so training may
+        compute it once per clip and cache it)."""
         h = self.frame_in(feats).transpose(1, 2)
         for conv in self.convs:
             h = F.gelu(conv(h))
@@ -189,10 +193,44 @@ class PairComparison(nn.Module):
         return per_frame / 20.0, tf_db / 20.0, env_db / 20.0
 
     def forward(self, dry: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        per_frame, tf, env = self.features(dry, ref)
+        return self.embed(*self.features(dry, ref))
+
+    def embed(self, per_frame: torch.Tensor, tf: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
+        """The trainable part, from :meth:`features` (parameter-free, cacheable)."""
         h = self.frame_in(per_frame).transpose(1, 2)
         for conv in self.convs:
             h = F.gelu(conv(h))
         glob = torch.stack([self.tf_in(tf), self.ir_in(env)], 1)
         # no output normalisation: these are level differences whose size is the message
         return torch.cat([glob, h.transpose(1, 2)], 1)
+
+
+#: What :func:`audio_features` returns (and training caches) per row.
+FEATURE_KEYS = ("ref_frames", "ref_stats", "dry_frames", "dry_stats", "pair_frames", "pair_tf", "pair_env")
+
+
+@torch.no_grad()
+def audio_features(encoder: EffectsEncoder, pair: PairComparison | None, reference: torch.Tensor,
+                   dry: torch.Tensor | None, has_dry: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The parameter-free inputs of the built-in encoder and the pair comparison, per row.
+
+    ``reference``, ``dry``: ``(B, 2, T)``; ``has_dry``: ``(B,)`` bool. Returns
+    ``{name: (B, ...)}`` for :data:`FEATURE_KEYS` (dry and pair entries are zeros on rows
+    without a dry clip; pair entries are absent without ``pair``). They depend on the
+    configuration only, not on trained weights, so training computes them once per clip.
+    """
+    B = reference.shape[0]
+    rows = has_dry.bool().nonzero().flatten().tolist()
+    frames, stats = encoder.features(reference)
+    out = {"ref_frames": frames, "ref_stats": stats,
+           "dry_frames": torch.zeros_like(frames), "dry_stats": torch.zeros_like(stats)}
+    if rows:
+        out["dry_frames"][rows], out["dry_stats"][rows] = encoder.features(dry[rows])
+    if pair is not None:
+        values = pair.features(dry[rows], reference[rows]) if rows else pair.features(reference[:1], reference[:1])
+        for key, value in zip(("pair_frames", "pair_tf", "pair_env"), values):
+            full = value.new_zeros((B, *value.shape[1:]))
+            if rows:
+                full[rows] = value
+            out[key] = full
+    return out

@@ -33,11 +33,17 @@ from llm2fx_lab.errors import Llm2FxError, ToolCallError
 from llm2fx_lab.model.adapter import QueryAdapter
 from llm2fx_lab.model.config import EncoderConfig, LLMConfig, ModelConfig
 from llm2fx_lab.model.data import n_audio_slots
-from llm2fx_lab.model.encoders import EffectsEncoder, PairComparison
+from llm2fx_lab.model.encoders import EffectsEncoder, PairComparison, audio_features
 from llm2fx_lab.model.ntl import causal_lm_losses, digit_token_ids
 
 FORMAT = "llm2fx-lab-model"
 WEIGHTS_NAME = "model.safetensors"
+
+
+def _has_dry(has_dry: torch.Tensor | None, dry: torch.Tensor | None, batch: int) -> torch.Tensor:
+    if has_dry is None:
+        return torch.full((batch,), dry is not None, dtype=torch.bool)
+    return has_dry.bool().cpu()
 
 
 def build_encoder(cfg: EncoderConfig, allow_random: bool = False) -> nn.Module:
@@ -163,20 +169,47 @@ class Llm2FxModel(nn.Module):
         with torch.no_grad():
             return self.encoder(x)
 
-    def audio_embeddings(self, reference: torch.Tensor, dry: torch.Tensor | None = None,
-                         has_dry: torch.Tensor | None = None) -> torch.Tensor:
-        """All rows' audio embeddings, flattened in prompt order: ``(total_slots, hidden)``."""
-        B = reference.shape[0]
-        if has_dry is None:
-            has_dry = torch.full((B,), dry is not None, dtype=torch.bool)
-        rows_dry = has_dry.nonzero().flatten().tolist()
-        clips = torch.cat([reference, dry[rows_dry]]) if rows_dry else reference
-        tokens = self.adapter(self.encode(clips.to(self.device)))
+    def audio_features(self, reference: torch.Tensor, dry: torch.Tensor | None = None,
+                       has_dry: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The parameter-free encoder inputs of a batch (:func:`~llm2fx_lab.model.encoders.audio_features`)."""
+        if self.cfg.encoder.kind != "builtin":
+            raise Llm2FxError("cached audio features need the built-in encoder; "
+                              f"this model uses {self.cfg.encoder.kind!r}")
+        return audio_features(self.encoder, self.pair, reference.to(self.device),
+                              None if dry is None else dry.to(self.device), _has_dry(has_dry, dry, reference.shape[0]))
+
+    def audio_embeddings(self, reference: torch.Tensor | None = None, dry: torch.Tensor | None = None,
+                         has_dry: torch.Tensor | None = None,
+                         audio_features: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """All rows' audio embeddings, flattened in prompt order: ``(total_slots, hidden)``.
+
+        From waveforms, or from ``audio_features`` (:meth:`audio_features`, built-in encoder).
+        """
+        if audio_features is None and self.cfg.encoder.kind == "builtin":
+            audio_features = self.audio_features(reference, dry, has_dry)
+        if audio_features is not None:
+            f = {k: v.to(self.device) for k, v in audio_features.items()}
+            B = f["ref_frames"].shape[0]
+            has_dry = _has_dry(has_dry, dry, B)  # the collator always passes has_dry with features
+            rows_dry = has_dry.nonzero().flatten().tolist()
+            frames = torch.cat([f["ref_frames"], f["dry_frames"][rows_dry]])
+            stats = torch.cat([f["ref_stats"], f["dry_stats"][rows_dry]])
+            tokens = self.adapter(self.encoder.embed(frames, stats))
+            pair_tok = None
+            if self.pair is not None and rows_dry:
+                pair_tok = self.pair_adapter(self.pair.embed(f["pair_frames"][rows_dry], f["pair_tf"][rows_dry],
+                                                             f["pair_env"][rows_dry]))
+        else:
+            B = reference.shape[0]
+            has_dry = _has_dry(has_dry, dry, B)
+            rows_dry = has_dry.nonzero().flatten().tolist()
+            clips = torch.cat([reference, dry[rows_dry]]) if rows_dry else reference
+            tokens = self.adapter(self.encode(clips.to(self.device)))
+            pair_tok = None
+            if self.pair is not None and rows_dry:
+                d, r = dry[rows_dry].to(self.device), reference[rows_dry].to(self.device)
+                pair_tok = self.pair_adapter(self.pair(d, r))
         ref_tok, dry_tok = tokens[:B], tokens[B:]
-        pair_tok = None
-        if self.pair is not None and rows_dry:
-            d, r = dry[rows_dry].to(self.device), reference[rows_dry].to(self.device)
-            pair_tok = self.pair_adapter(self.pair(d, r))
         parts, j = [], 0
         for i in range(B):
             if i in rows_dry:
@@ -202,12 +235,17 @@ class Llm2FxModel(nn.Module):
             raise ToolCallError(f"{sum(counts)} audio placeholders for {audio.shape[0]} audio embeddings")
         return emb.masked_scatter(mask.unsqueeze(-1), audio.to(emb.dtype))
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reference: torch.Tensor,
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reference: torch.Tensor | None = None,
                 dry: torch.Tensor | None = None, has_dry: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None) -> dict[str, Any]:
+                labels: torch.Tensor | None = None,
+                audio_features: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+        """Logits (and losses with ``labels``) from token ids and audio: waveforms
+        (``reference``, ``dry``) or precomputed ``audio_features``."""
+        if reference is None and audio_features is None:
+            raise Llm2FxError("forward needs the reference audio or precomputed audio_features")
         if has_dry is None:
             has_dry = torch.full((input_ids.shape[0],), dry is not None, dtype=torch.bool)
-        audio = self.audio_embeddings(reference, dry, has_dry)
+        audio = self.audio_embeddings(reference, dry, has_dry, audio_features)
         embeds = self.inputs_embeds(input_ids, audio, has_dry)
         logits = self.llm(inputs_embeds=embeds, attention_mask=attention_mask).logits
         out: dict[str, Any] = {"logits": logits}

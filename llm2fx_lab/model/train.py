@@ -31,7 +31,7 @@ import torch
 
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.model.config import ModelConfig
-from llm2fx_lab.model.data import Collator, Dialogue
+from llm2fx_lab.model.data import Collator, Dialogue, LengthGroupedBatches, attach_features, encode
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,8 @@ def _progress_file(out: Path) -> Path:
 
 
 def train(model, train_set: Sequence[Dialogue], out: str | Path, val_set: Sequence[Dialogue] = (),
-          stages: Sequence[int] = (1, 2), resume: bool = False, progress: bool = True) -> dict[str, Any]:
+          stages: Sequence[int] = (1, 2), resume: bool = False, progress: bool = True,
+          cache_features: bool = True) -> dict[str, Any]:
     """Run the stages on ``train_set``; save to ``out``. Returns the last metrics per stage.
 
     Parameters
@@ -115,6 +116,11 @@ def train(model, train_set: Sequence[Dialogue], out: str | Path, val_set: Sequen
     model : Llm2FxModel
     resume : bool
         Continue from ``out/state`` (the stage and step it reached) instead of starting over.
+    cache_features : bool
+        With the built-in encoder, compute each clip's parameter-free spectra once
+        (:func:`~llm2fx_lab.model.data.attach_features`) rather than at every step.
+
+    Batches group dialogues of similar token length (:class:`LengthGroupedBatches`).
     """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -134,6 +140,12 @@ def train(model, train_set: Sequence[Dialogue], out: str | Path, val_set: Sequen
         done = json.loads(_progress_file(out).read_text())
         model.load_weights(out / "model.safetensors")
     set_seed(tc.seed)
+    if cache_features and cfg.encoder.kind == "builtin":
+        if any(d.features is None for d in train_set):
+            train_set = attach_features(cfg, train_set, tc.batch_size, progress)
+        if val_set and any(d.features is None for d in val_set):
+            val_set = attach_features(cfg, val_set, tc.batch_size, progress)
+    lengths = [len(encode(d, model.tokenizer, cfg)["input_ids"]) for d in train_set] if tc.group_by_length else []
     use_bf16 = tc.bf16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     summary: dict[str, Any] = {}
     global_step = 0
@@ -150,7 +162,11 @@ def train(model, train_set: Sequence[Dialogue], out: str | Path, val_set: Sequen
         optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=lr, weight_decay=tc.weight_decay)
         scheduler = _schedule(tc.schedule, optimizer, tc.warmup_steps, total)
         collate = Collator(model.tokenizer, cfg, tc.dry_mask_prob, seed=tc.seed + stage)
-        loader = DataLoader(list(train_set), batch_size=tc.batch_size, shuffle=True, collate_fn=collate)
+        if tc.group_by_length:
+            loader = DataLoader(list(train_set), collate_fn=collate,
+                                batch_sampler=LengthGroupedBatches(lengths, tc.batch_size, tc.seed + stage))
+        else:
+            loader = DataLoader(list(train_set), batch_size=tc.batch_size, shuffle=True, collate_fn=collate)
         val_loader = (DataLoader(list(val_set), batch_size=tc.batch_size, collate_fn=Collator(model.tokenizer, cfg))
                       if val_set else None)
         wrapped, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
@@ -215,14 +231,27 @@ def train_from_dir(preset_name: str, data_dir: str | Path, out: str | Path, resu
                    progress: bool = True, **overrides: Any) -> dict[str, Any]:
     """The CLI's ``train``: read ``data_dir/dialogues.jsonl``, build tokenizer and model, train."""
     from llm2fx_lab.model.config import preset
-    from llm2fx_lab.model.data import corpus_texts, read_dialogue_dir
+    from llm2fx_lab.model.data import corpus_texts, count_generated, iter_generated_dir, read_dialogue_dir
     from llm2fx_lab.model.llm import Llm2FxModel
     from llm2fx_lab.model.tokenizer import load_tokenizer, train_tokenizer
 
     cfg = preset(preset_name, **overrides)
     out = Path(out)
-    train_set = read_dialogue_dir(data_dir, cfg, "train")
-    val_set = read_dialogue_dir(data_dir, cfg, "val")
+    data_dir = Path(data_dir)
+    generated = not (data_dir / "dialogues.jsonl").is_file() and (data_dir / "manifest.json").is_file()
+    if generated and cfg.encoder.kind == "builtin":
+        # Thousands of 10 s pairs do not fit in memory: cache each clip's encoder inputs
+        # while reading and keep only those.
+        def read(split: str) -> list:
+            return attach_features(cfg, iter_generated_dir(data_dir, cfg, split), cfg.train.batch_size,
+                                   progress, keep_audio=False, total=count_generated(data_dir, split))
+
+        train_set, val_set = read("train"), read("val")
+        if not train_set:
+            raise Llm2FxError(f"{data_dir} holds no train examples")
+    else:
+        train_set = read_dialogue_dir(data_dir, cfg, "train")
+        val_set = read_dialogue_dir(data_dir, cfg, "val")
     if cfg.llm.path:
         tokenizer = load_tokenizer(cfg.llm.path)
     elif resume and (out / "tokenizer").is_dir():

@@ -16,7 +16,7 @@ import numpy as np
 
 from llm2fx_lab.planners.events import Event, PlannerError
 
-_HINT = "the llm2fx-mini model is not trained yet; use 'analysis'"
+_HINT = "train one with `make mini` or `llm2fx train`, or use 'analysis'"
 
 
 class ModelPlanner:
@@ -48,5 +48,15 @@ class ModelPlanner:
 
     def plan(self, dry: np.ndarray | None, reference: np.ndarray, sample_rate: float,
              instruction: str | None = None, stop: threading.Event | None = None) -> Iterator[Event]:
-        """Stream the model's estimate as planner events (the model yields them itself)."""
+        """Stream the model's estimate as planner events (the model yields them itself).
+
+        Audio at another sample rate than the model's is resampled first (soxr).
+        """
+        model_rate = self._model.model.cfg.encoder.sample_rate
+        if int(round(sample_rate)) != model_rate:
+            from llm2fx_lab.audio.io import resample
+
+            dry = None if dry is None else resample(np.asarray(dry, dtype=np.float32), sample_rate, model_rate)
+            reference = resample(np.asarray(reference, dtype=np.float32), sample_rate, model_rate)
+            sample_rate = model_rate
         yield from self._model.plan(dry, reference, sample_rate, instruction=instruction, stop=stop)

@@ -1,0 +1,312 @@
+"""Reproduce llm2fx-mini from scratch: data -> two-stage training -> evaluation -> model card.
+
+This is what ``make mini`` runs. Each phase is skipped when its output exists (so an
+interrupted run resumes), and every phase's wall time goes into ``RUN/report.json``:
+
+1. ``llm2fx data generate RUN/data``: LP-Fx-style dialogues (General MIDI through
+   FluidSynth, chains sampled as the paper's code does, grounded chain-of-thought);
+2. ``llm2fx train --preset mini --data RUN/data --out RUN/model`` (both stages);
+3. evaluation on LP-Fx-style test pairs (``planners.bench.make_test_pairs``, seed 1234, the
+   benchmark's pairs; never the training data): ``mini``, ``mini+refine`` on a subset and
+   the ``analysis`` planner on the same pairs, with the paper's metrics;
+4. ``RUN/model/MODEL_CARD.md`` written from the measured numbers;
+5. with ``--install``: checkpoint and card copied to ``llm2fx_lab/model/weights/mini``
+   (refuses to replace shipped weights unless ``--overwrite``).
+
+Run: ``.venv/bin/python scripts/make_mini.py [--run runs/mini] [--install] [--overwrite]``
+(about two hours on 2 CPU cores; ``--eval-only`` re-scores an existing checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+#: The recipe. Changing any of these changes the shipped model: record it in the card.
+SEED = 2026
+N_TRAIN, N_VALIDATION = 4000, 200
+EVAL_SEED, EVAL_PER_LENGTH, REFINE_PER_LENGTH = 1234, 10, 2
+INSTALL_DIR = ROOT / "llm2fx_lab" / "model" / "weights" / "mini"
+CLI = [sys.executable, "-m", "llm2fx_lab.cli"]
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    return f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def run(cmd: list[str]) -> None:
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def phase_data(run_dir: Path, workers: int | None) -> list[str]:
+    cmd = CLI + ["data", "generate", str(run_dir / "data"), "--n", str(N_TRAIN), "--n-validation",
+                 str(N_VALIDATION), "--splits", "train", "validation", "--seed", str(SEED)]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    run(cmd)
+    return cmd
+
+
+def phase_train(run_dir: Path) -> list[str]:
+    cmd = CLI + ["train", "--preset", "mini", "--data", str(run_dir / "data"), "--out", str(run_dir / "model")]
+    if (run_dir / "model" / "state" / "progress.json").is_file():
+        cmd.append("--resume")
+    run(cmd)
+    return cmd
+
+
+def evaluate(model_dir: Path, per_length: int, refine_per_length: int) -> dict:
+    """Score mini, mini+refine (subset) and analysis on the same generated test pairs."""
+    import numpy as np
+
+    from llm2fx_lab.planners import get_planner
+    from llm2fx_lab.planners.bench import make_test_pairs, report_rows, run_bench
+
+    pairs = make_test_pairs(per_length, seed=EVAL_SEED)
+    subset = [p for i, p in enumerate(pairs) if i % per_length < refine_per_length]
+    results = {}
+    for label, name, items in (("mini", f"model:{model_dir}", pairs),
+                               ("analysis", "analysis", pairs),
+                               ("mini+refine", f"model:{model_dir}+refine", subset),
+                               ("analysis+refine", "analysis+refine", subset)):
+        summary, per_example, seconds = run_bench(get_planner(name), items, progress=True,
+                                                  audibility_crop_seconds=3.0)
+        results[label] = {"n_pairs": len(items), "seconds_per_example": float(np.mean(seconds)),
+                          "rows": report_rows(summary)}
+        print(label, {k: v for k, v in results[label]["rows"][-1].items() if k != "example"}, flush=True)
+    return {"eval_seed": EVAL_SEED, "per_length": per_length, "refine_per_length": refine_per_length,
+            "results": results}
+
+
+def latency(model_dir: Path) -> dict:
+    """Time to first reasoning token and a full estimate on a bundled 10 s pair (median of 3)."""
+    import numpy as np
+
+    from llm2fx_lab.examples import example_pair
+    from llm2fx_lab.planners import get_planner
+    from llm2fx_lab.planners.events import collect
+
+    planner = get_planner(f"model:{model_dir}")
+    dry, wet, sr, _ = example_pair("guitar")
+    firsts, totals = [], []
+    for _ in range(3):
+        result = collect(planner.plan(dry, wet, sr))
+        firsts.append(result.timings.first_token_seconds)
+        totals.append(result.timings.total_seconds)
+    return {"first_token_seconds": float(np.median(firsts)), "total_seconds": float(np.median(totals))}
+
+
+def training_facts(model_dir: Path) -> dict:
+    rows = list(csv.DictReader((model_dir / "log.csv").open()))
+    last = {s: [r for r in rows if r["stage"] == s][-1] for s in ("1", "2") if any(r["stage"] == s for r in rows)}
+    val = [r for r in rows if r.get("val_loss")]
+    return {"stages": {s: {"steps": int(r["step"]), "loss": float(r["loss"]), "ce": float(r["ce"]),
+                           "ntl": float(r["ntl"])} for s, r in last.items()},
+            "last_validation": ({k: float(val[-1][k]) for k in ("val_loss", "val_ce", "val_ntl")} if val else None)}
+
+
+def _fmt_row(label: str, r: dict, seconds: float | None, n: int) -> str:
+    f = lambda v, p="{:.2f}": "-" if v is None else p.format(v)  # noqa: E731
+    return (f"| {label} | {n} | {f(r['acc'] * 100 if r['acc'] is not None else None, '{:.1f}%')} | "
+            f"{f(r['rank_corr'])} | {f(r['mae'], '{:.3f}')} | {f(r['mrs_l'])} / {f(r['mrs_r'])} | "
+            f"{f(seconds)} |")
+
+
+def model_card(report: dict, model_dir: Path) -> str:
+    """MODEL_CARD.md text from a finished run's report."""
+    from llm2fx_lab.model.llm import Llm2FxModel
+    from llm2fx_lab.planners.bench import PAPER_ROWS
+
+    model = Llm2FxModel.from_pretrained(model_dir)
+    cfg = model.cfg
+    count = lambda m: sum(p.numel() for p in m.parameters()) if m is not None else 0  # noqa: E731
+    shipped = [model_dir / "model.safetensors", model_dir / "config.json", *(model_dir / "tokenizer").rglob("*")]
+    size_mb = sum(p.stat().st_size for p in shipped if p.is_file()) / 1e6
+    ev = report["evaluation"]["results"]
+    table = ["| planner | pairs | Acc | Rank Corr | MAE | MRS L/R | s / example |", "|---|---|---|---|---|---|---|"]
+    for label in ("mini", "mini+refine", "analysis", "analysis+refine"):
+        if label in ev:
+            r = ev[label]["rows"][-1]
+            table.append(_fmt_row(label, r, ev[label]["seconds_per_example"], ev[label]["n_pairs"]))
+    for label in ("empty chain", "true modules, mid params"):
+        r = next((x for x in ev["mini"]["rows"] if x["method"] == label and x["chain_length"] == "all"), None)
+        if r:
+            table.append(_fmt_row(f"calibration: {label}", r, None, ev["mini"]["n_pairs"]))
+    for label, (acc, rc, mae, mrs) in PAPER_ROWS.items():
+        table.append(f"| {label}, LP-Fx stems (different audio) | 900 | {acc * 100:.0f}% | {rc:.2f} | {mae:.2f} | "
+                     f"{mrs:.2f} | - |")
+    per_length = ["| chain length | Acc | Rank Corr | MAE | MRS |", "|---|---|---|---|---|"]
+    for r in ev["mini"]["rows"]:
+        if r["method"] == "prediction" and r["chain_length"] != "all":
+            f = lambda v, p="{:.2f}": "-" if v is None else p.format(v)  # noqa: E731
+            per_length.append(f"| {r['chain_length']} | {f(r['acc'] * 100, '{:.0f}%')} | {f(r['rank_corr'])} | "
+                              f"{f(r['mae'], '{:.3f}')} | {f(r['mrs'])} |")
+    tf = report["training"]
+    stage_lines = "\n".join(f"- stage {s}: {v['steps']} steps, last batch loss {v['loss']:.3f} "
+                            f"(CE {v['ce']:.3f}, NTL {v['ntl']:.3f})" for s, v in tf["stages"].items())
+    val = tf["last_validation"]
+    val_line = (f"- last validation ({N_VALIDATION} dialogues): loss {val['val_loss']:.3f}, CE {val['val_ce']:.3f}, "
+                f"NTL {val['val_ntl']:.3f}" if val else "")
+    lat = report.get("latency", {})
+    minutes = {k: v / 60 for k, v in report["phase_seconds"].items()}
+    return f"""# llm2fx-mini model card
+
+**What it is.** A small audio-conditioned language model with the LLM2Fx-Tools architecture,
+trained from scratch by this project on its own synthetic data, on a CPU. It is the embedded
+default planner of llm2fx-lab (`get_planner("mini")`, the studio, `llm2fx estimate`).
+**It is not the paper's Qwen3-4B model** and it does not reproduce the paper's numbers: it is
+about a thousand times smaller, never saw real recordings, and was trained for
+{sum(v['steps'] for v in tf['stages'].values())} steps instead of 500,000.
+
+## Architecture ({count(model) / 1e6:.2f} M parameters, {size_mb:.1f} MB on disk)
+
+- Audio encoder: the built-in effects encoder (`llm2fx_lab/model/encoders.py`): mid/side
+  log band energies at STFT sizes {list(cfg.encoder.n_ffts)} ({cfg.encoder.n_bands} bands, hop
+  {cfg.encoder.hop_samples}), frame loudness and band dynamics statistics, {cfg.encoder.n_conv} strided convs and
+  {cfg.encoder.n_layers} transformer layer(s), width {cfg.encoder.dim}; {count(model.encoder) / 1e6:.2f} M parameters.
+  Clips are cut to their first {cfg.encoder.clip_seconds:g} s. Not Fx-Encoder++ (its weights are
+  CC BY-NC and need a download).
+- Pair comparison tokens (dry vs reference band differences, gain curve, deconvolved transfer
+  function and impulse-response envelope): {cfg.encoder.n_pair_queries} extra tokens.
+- Adapter: {cfg.adapter.n_queries} learned queries, {cfg.adapter.n_layers} cross-attention + GEGLU blocks, width
+  {cfg.adapter.dim} (the paper's design, smaller); {(count(model.adapter) + count(model.pair_adapter)) / 1e6:.2f} M parameters.
+- LLM: Qwen3 architecture from scratch (`transformers.Qwen3ForCausalLM`): {cfg.llm.n_layers} layers, hidden
+  {cfg.llm.hidden_size}, {cfg.llm.n_heads} query / {cfg.llm.n_kv_heads} key-value heads, MLP {cfg.llm.intermediate_size};
+  {count(model.llm) / 1e6:.2f} M parameters; project BPE tokenizer ({len(model.tokenizer)} tokens, single digits,
+  Qwen3 chat template and special tokens). Full fine-tuning (no LoRA: there is no pretrained
+  model to adapt).
+- Loss: cross-entropy + {cfg.train.ntl_coef} x Number Token Loss (Wasserstein-1 over digits), as the paper.
+
+## Training data
+
+`llm2fx data generate` (seed {SEED}): {N_TRAIN} training and {N_VALIDATION} validation dialogues,
+10 s stereo 44.1 kHz General MIDI parts rendered with FluidSynth and the FluidR3 GM soundfont,
+chains of 1-9 modules sampled as the paper's public code does (the MR-STFT similarity filter
+included), dialogues in the paper's format with a grounded three-step chain-of-thought
+(every audible claim is backed by a measurement of that pair); 30 % blind rows (dry masked),
+15 % style requests, 10 % refinement turns (first turn used). No real recordings.
+
+## Training
+
+Command: `make mini` (= `python scripts/make_mini.py --install`), which runs
+`{' '.join(report['commands']['data'][2:])}` then `{' '.join(report['commands']['train'][2:])}`.
+Seed {cfg.train.seed}. Stage 1 (encoder + adapters, LLM frozen): {cfg.train.stage1_steps} steps at lr
+{cfg.train.stage1_lr:g}; stage 2 (everything): {cfg.train.stage2_steps} steps at lr {cfg.train.stage2_lr:g},
+batch {cfg.train.batch_size}, {cfg.train.schedule} schedule, batches grouped by length.
+
+{stage_lines}
+{val_line}
+
+Machine: {report['machine']}. Wall time: data {minutes.get('data', 0):.0f} min, training
+{minutes.get('train', 0):.0f} min, evaluation {minutes.get('evaluate', 0):.0f} min ({report['date']}).
+
+## Scores
+
+LP-Fx-style test pairs made by `llm2fx_lab.planners.bench.make_test_pairs(per_length={report['evaluation']['per_length']},
+seed={report['evaluation']['eval_seed']})` (fresh General MIDI material, never in training), the paper's metrics
+(`llm2fx_lab/analysis/scoring.py`); `+refine` rows on the first {report['evaluation']['refine_per_length']} pairs of each
+length. The paper's rows were measured on real stems: different audio, compare with care.
+
+{chr(10).join(table)}
+
+Per chain length (mini, no refinement):
+
+{chr(10).join(per_length)}
+
+Latency on this machine, bundled 10 s guitar pair (median of 3): first reasoning token
+{lat.get('first_token_seconds', float('nan')):.2f} s, full estimate {lat.get('total_seconds', float('nan')):.2f} s.
+
+## Known failure modes
+
+- Trained on synthetic General MIDI material only: real mixes, vocals and recordings with
+  their own room sound are out of distribution.
+- It hears only the first {cfg.encoder.clip_seconds:g} s of each clip.
+- The numbers it quotes in its reasoning are generated, not measured: unlike the
+  `analysis` planner, its claims are not checked against the audio (the studio's
+  claim checker can do that).
+- Parameters of subtle modules (a compressor that barely acts, a delay mixed low) are
+  close to guesses; compare the scores above with the calibration rows.
+- The chain is parsed leniently: out-of-range values are clamped and reported as repairs.
+
+## License
+
+GPL-3.0-or-later, like the rest of llm2fx-lab (the weights were produced by its code from
+data it generated; FluidR3 GM is MIT-licensed).
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", type=Path, default=ROOT / "runs" / "mini", help="working folder")
+    p.add_argument("--workers", type=int, default=None, help="data generation processes (default: all cores)")
+    p.add_argument("--eval-per-length", type=int, default=EVAL_PER_LENGTH)
+    p.add_argument("--refine-per-length", type=int, default=REFINE_PER_LENGTH)
+    p.add_argument("--eval-only", action="store_true", help="skip data and training (re-score RUN/model)")
+    p.add_argument("--install", action="store_true", help=f"copy the result into {INSTALL_DIR.relative_to(ROOT)}")
+    p.add_argument("--overwrite", action="store_true", help="replace already installed weights")
+    args = p.parse_args(argv)
+    run_dir = args.run.resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    report_path = run_dir / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {"phase_seconds": {}, "commands": {}}
+    if args.install and INSTALL_DIR.exists() and any(INSTALL_DIR.iterdir()) and not args.overwrite:
+        print(f"{INSTALL_DIR} already holds weights; pass --overwrite to replace them", file=sys.stderr)
+        return 2
+
+    def timed(name: str, fn, *a):
+        t0 = time.perf_counter()
+        out = fn(*a)
+        report["phase_seconds"][name] = report["phase_seconds"].get(name, 0.0) + time.perf_counter() - t0
+        report_path.write_text(json.dumps(report, indent=2))
+        return out
+
+    model_dir = run_dir / "model"
+    if not args.eval_only:
+        report["commands"]["data"] = timed("data", phase_data, run_dir, args.workers)
+        report["commands"]["train"] = timed("train", phase_train, run_dir)
+    report["training"] = training_facts(model_dir)
+    report["evaluation"] = timed("evaluate", evaluate, model_dir, args.eval_per_length, args.refine_per_length)
+    report["latency"] = latency(model_dir)
+    report["machine"], report["date"] = machine(), dt.date.today().isoformat()
+    report_path.write_text(json.dumps(report, indent=2))
+    (model_dir / "MODEL_CARD.md").write_text(model_card(report, model_dir))
+    print(f"wrote {model_dir / 'MODEL_CARD.md'}")
+    if args.install:
+        if INSTALL_DIR.exists():
+            shutil.rmtree(INSTALL_DIR)
+        INSTALL_DIR.mkdir(parents=True)
+        for name in ("config.json", "model.safetensors", "MODEL_CARD.md"):
+            shutil.copy2(model_dir / name, INSTALL_DIR / name)
+        shutil.copytree(model_dir / "tokenizer", INSTALL_DIR / "tokenizer")
+        (INSTALL_DIR / "report.json").write_text(json.dumps(report, indent=2))
+        print(f"installed into {INSTALL_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
