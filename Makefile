@@ -7,7 +7,7 @@ PORT   ?= 8888
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: lab test install system-deps bench examples clean
+.PHONY: lab test install system-deps bench examples mini clean
 
 # torch==2.13.0 (the local CPU wheel) must come first: if a torch-dependent package is
 # resolved before it, pip pulls a multi-GB CUDA build.
@@ -42,6 +42,12 @@ test: $(STAMP) system-deps $(BROWSER_NODE)
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do case $$b in */_*) continue;; esac; \
 	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# llm2fx-mini from scratch into runs/mini (data, both stages, evaluation, MODEL_CARD.md);
+# about two hours on 2 CPU cores. To replace the shipped weights:
+#   .venv/bin/python scripts/make_mini.py --install --overwrite
+mini: $(STAMP) system-deps
+	$(BIN)/python scripts/make_mini.py --run runs/mini
 
 examples: $(STAMP) system-deps
 	$(BIN)/python scripts/make_examples.py --overwrite

@@ -189,7 +189,7 @@ PRESETS: dict[str, ModelConfig] = {
         adapter=AdapterConfig(dim=128, n_layers=2, n_heads=4),
         llm=LLMConfig(hidden_size=192, n_layers=4, n_heads=3, n_kv_heads=1, head_dim=64,
                       intermediate_size=512, max_position_embeddings=2048, tool_schemas_in_prompt=False),
-        train=TrainConfig(stage1_lr=1e-3, stage1_steps=150, stage2_lr=1e-3, stage2_steps=2600,
+        train=TrainConfig(stage1_lr=1e-3, stage1_steps=150, stage2_lr=1e-3, stage2_steps=3300,
                           warmup_steps=100, batch_size=8, eval_every=250, save_every=250, bf16=True),
         tokenizer_vocab_size=3000,
     ),
