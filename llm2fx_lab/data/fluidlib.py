@@ -130,12 +130,14 @@ class LibrarySynth:
         except Exception:
             pass
 
-    def render(self, midi: bytes, expected_seconds: float = 0.0) -> np.ndarray:
+    def render(self, midi: bytes, expected_seconds: float = 0.0, max_samples: int | None = None) -> np.ndarray:
         """Render a Standard MIDI File (bytes) to ``(2, samples)`` float32, as the program would.
 
         The program checks the player after every 64-frame period, and rendering several
         periods in one call does not give the same samples, so the loop goes period by period.
         ``expected_seconds`` (e.g. ``mido.MidiFile.length``) sizes the output buffer.
+        ``max_samples`` stops early (rounded up to whole periods): rendering is causal, so
+        the samples before the stop are those of the full render.
         """
         lib = self._lib
         # a new synthesizer per piece (a used one gives other last bits), sharing the
@@ -156,9 +158,10 @@ class LibrarySynth:
                 raise LibraryError("libfluidsynth refused the MIDI data")
             status, write = lib.fluid_player_get_status, lib.fluid_synth_write_float
             periods = max(int(expected_seconds * self.sample_rate) // PERIOD, 0) + 1024
+            stop = -(-max_samples // PERIOD) if max_samples is not None else -1
             out = np.empty((2, periods * PERIOD), np.float32)
             left, right, k, step = out[0].ctypes.data, out[1].ctypes.data, 0, PERIOD * 4
-            while status(player) == _PLAYING:
+            while status(player) == _PLAYING and k != stop:
                 if k == periods:  # longer than expected: grow
                     out = np.concatenate([out, np.empty_like(out)], axis=1)
                     left, right, periods = out[0].ctypes.data, out[1].ctypes.data, 2 * periods

@@ -221,13 +221,15 @@ def random_piece(rng: np.random.Generator, seconds: float = 60.0, roles: tuple[s
 
 
 def render_piece(piece: Piece, sample_rate: int = 44100, soundfont: Path = SOUNDFONT,
-                 gain: float = 0.5, engine: str = "auto") -> np.ndarray:
+                 gain: float = 0.5, engine: str = "auto", max_samples: int | None = None) -> np.ndarray:
     """Render a piece with FluidSynth (reverb and chorus off). Returns ``(2, samples)`` float32.
 
     ``engine``: ``"program"`` runs ``fluidsynth -F`` and reads its WAV back; ``"library"``
     uses libfluidsynth in this process with the soundfont loaded once
     (:mod:`llm2fx_lab.data.fluidlib`, sample-identical to the program); ``"auto"`` takes the
-    library when it loads and the program otherwise.
+    library when it loads and the program otherwise. ``max_samples`` may stop the render
+    early (the library stops at the next 64-frame period; the result is at least that long
+    unless the piece is shorter, and its start is the full render's).
     """
     if engine not in ("auto", "library", "program"):
         raise Llm2FxError(f"engine must be 'auto', 'library' or 'program', got {engine!r}")
@@ -240,7 +242,7 @@ def render_piece(piece: Piece, sample_rate: int = 44100, soundfont: Path = SOUND
             mid = piece.midi()
             buf = io.BytesIO()
             mid.save(file=buf)
-            return synth.render(buf.getvalue(), mid.length)
+            return synth.render(buf.getvalue(), mid.length, max_samples)
         if engine == "library":
             raise MissingDependencyError(f"libfluidsynth cannot be loaded; install it: {INSTALL_HINT}")
     return _render_with_program(piece, exe, sample_rate, soundfont, gain)

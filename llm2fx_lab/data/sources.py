@@ -144,7 +144,16 @@ class MidiSource(DrySource):
         rng = _seed("midi", self.seed, split, key)
         seconds = self.piece_seconds or SEGMENT_SECONDS * (count + 1)
         piece = random_piece(rng, seconds)
-        audio = render_piece(piece, SAMPLE_RATE)
+        n = int(SEGMENT_SECONDS * SAMPLE_RATE)
+        # render only what ``count`` segments need (rendering is causal); all of it if some
+        # of those are near-silent
+        audio = render_piece(piece, SAMPLE_RATE, max_samples=count * n)
+        out = self._cut(piece, split, key, count, audio)
+        if len(out) < count and count * n <= audio.shape[1] < count * n + 64:  # stopped early
+            out = self._cut(piece, split, key, count, render_piece(piece, SAMPLE_RATE))
+        return out
+
+    def _cut(self, piece, split: str, key: int, count: int, audio: np.ndarray) -> list[Segment]:
         n = int(SEGMENT_SECONDS * SAMPLE_RATE)
         out = []
         for k in range(audio.shape[1] // n):
@@ -188,7 +197,11 @@ class _FileSegments(DrySource):
     def segments(self, split: str, key: int, count: int) -> list[Segment]:
         import soundfile as sf
 
-        items = self.items[split] or self.items["train"]
+        items = self.items[split]
+        if not items and self.items["train"]:
+            # too few songs for this split: training material stands in, so the split is not disjoint
+            log.warning("%s: no material for split %r; using the train split's (splits overlap)", self.name, split)
+            items = self.items["train"]
         if not items:
             raise AudioError(f"{self.name}: no material for split {split!r}")
         rng = _seed(self.name, split, key)

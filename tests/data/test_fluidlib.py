@@ -43,3 +43,12 @@ def test_pcm16_conversion_matches_libsndfile_rule():
 def test_render_piece_rejects_unknown_engine():
     with pytest.raises(Llm2FxError):
         midi.render_piece(_piece(0, 1.0), engine="timidity")
+
+
+@needs_fluidsynth
+def test_early_stop_is_the_start_of_the_full_render():
+    piece = _piece(2, 3.0, ("chords",))
+    full = midi.render_piece(piece, engine="program")
+    part = midi.render_piece(piece, engine="library", max_samples=44100)
+    assert 44100 <= part.shape[1] < 44100 + 64 < full.shape[1]
+    np.testing.assert_array_equal(part, full[:, : part.shape[1]])
