@@ -112,3 +112,21 @@ def test_config_validation():
         GenerateConfig("x", splits=("dev",))
     with pytest.raises(Llm2FxError):
         GenerateConfig("x", audio="mp3")
+
+
+def test_n_validation_sizes_the_validation_split(tmp_path):
+    out = tmp_path / "nv"
+    args = ["generate", str(out), "--n", "3", "--n-validation", "2", "--splits", "train", "validation",
+            "--source", "examples", "--seed", "5", "--workers", "1", "--quiet"]
+    assert cli_main(args) == 0
+    assert stats(out)["examples"] == {"train": 3, "validation": 2}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["n_validation"] == 2 and manifest["config"]["n_examples"] == 3
+    # resuming with another validation size is refused (exit code 2, nothing rewritten)
+    assert cli_main(args[:5] + ["3"] + args[6:]) == 2
+    # without the option the validation split has --n examples, and old manifests lack the key
+    cfg = GenerateConfig(str(tmp_path / "x"), splits=("train", "validation"), n_examples=4)
+    assert cfg.split_size("validation") == 4 and "n_validation" not in cfg.fingerprint()
+    assert GenerateConfig("x", n_validation=0).split_size("validation") == 0
+    with pytest.raises(Llm2FxError):
+        GenerateConfig("x", n_validation=-1)
