@@ -5,9 +5,11 @@ Usage::
     .venv/bin/python benchmarks/data_throughput.py [--n 48] [--workers 2] [--source midi]
 
 Generates a small train split into a temporary folder with the real pipeline (MIDI
-rendering, chain sampling, MR-STFT filter, Evidence, dialogue, FLAC) and times it, plus a
-per-stage breakdown of one example in this process. Target (issue #6): 10,000 examples in
-under 30 minutes on a 2-core machine, i.e. >= 5.6 examples/s, 2.8 per core.
+rendering, chain sampling, MR-STFT filter, Evidence, dialogue, FLAC) and times it (wall and
+CPU time of all processes, with the load average, since other jobs may share the cores),
+plus a per-stage breakdown of one example in this process, and the MIDI render with the
+fluidsynth program against libfluidsynth in this process (same samples). Target (issue #6):
+10,000 examples in under 30 minutes on a 2-core machine, i.e. >= 5.6 examples/s, 2.8 per core.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def stage_times(source: str) -> list[list[object]]:
     from llm2fx_lab.fx.render import render
 
     src = make_source(source, 0)
+    src.segments("train", 1, 1)  # loads what is loaded once per worker (the soundfont)
     t = time.perf_counter()
     segs = src.segments("train", 0, 6)
     t_src = (time.perf_counter() - t) / max(len(segs), 1)
@@ -61,6 +64,30 @@ def stage_times(source: str) -> list[list[object]]:
     return [[r[0], f"{1000 * r[1]:.0f} ms"] for r in rows]
 
 
+def midi_engines(repeats: int = 3) -> list[list[object]]:
+    """One 70 s piece (a unit's worth) with the fluidsynth program and with libfluidsynth,
+    alternating, in CPU seconds (the program's included); the samples must be equal."""
+    import numpy as np
+
+    from llm2fx_lab.data.midi import random_piece, render_piece
+
+    piece = random_piece(np.random.default_rng(0), 70.0)
+    render_piece(piece, engine="library")  # load the soundfont once, as a worker does
+    cpu = {"program": 0.0, "library": 0.0}
+    out = {}
+    for _ in range(repeats):
+        for engine in cpu:
+            t = os.times()
+            out[engine] = render_piece(piece, engine=engine)
+            u = os.times()
+            cpu[engine] += (u.user - t.user + u.system - t.system + u.children_user - t.children_user
+                            + u.children_system - t.children_system) / repeats
+    same = out["program"].shape == out["library"].shape and bool(np.array_equal(out["program"], out["library"]))
+    return [["fluidsynth program, one 70 s piece (CPU)", f"{1000 * cpu['program']:.0f} ms"],
+            ["libfluidsynth in-process, same piece (CPU)", f"{1000 * cpu['library']:.0f} ms"],
+            ["program / library", f"{cpu['program'] / cpu['library']:.2f}x, samples identical: {same}"]]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=48)
@@ -72,9 +99,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="llm2fx-bench-data-") as tmp:
         cfg = GenerateConfig(tmp, splits=("train",), n_examples=args.n, shard_size=args.n, source=args.source)
-        t = time.perf_counter()
+        load = os.getloadavg()[0]
+        t, c = time.perf_counter(), os.times()
         generate(cfg, workers=args.workers, progress=False)
-        wall = time.perf_counter() - t
+        wall, d = time.perf_counter() - t, os.times()
+        cpu = d.user - c.user + d.system - c.system + d.children_user - c.children_user + d.children_system - c.children_system
+        load = max(load, os.getloadavg()[0])
         s = stats(tmp)
     rate = args.n / wall
     per_core = rate / args.workers
@@ -84,11 +114,14 @@ def main() -> None:
         ["examples generated", args.n], ["workers", args.workers], ["source", args.source],
         ["wall time", f"{wall:.1f} s"], ["examples per second", f"{rate:.2f}"],
         ["examples per second per core", f"{per_core:.2f}"],
+        ["CPU time per example, all processes", f"{1000 * cpu / args.n:.0f} ms"],
+        ["load average (1 min, highest of start/end)", f"{load:.1f} on {os.cpu_count()} cores"],
         ["projected time for 10,000 examples", f"{minutes_10k:.0f} min (target: under 30)"],
         ["disk per 1,000 examples (inline FLAC, 16-bit)", f"{gb_per_1000:.2f} GB"],
         ["chains kept below the similarity threshold", s["below_similarity_threshold"]],
     ])
-    stages = markdown_table(["stage (one example, in-process)", "time"], stage_times(args.source))
+    stage_rows = stage_times(args.source) + (midi_engines() if args.source == "midi" else [])
+    stages = markdown_table(["stage (one example, in-process)", "time"], stage_rows)
     body = f"{table}\n\nPer stage:\n\n{stages}\n"
     print(body)
     write_section("data", "Data generator throughput", body)
