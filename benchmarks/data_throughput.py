@@ -117,6 +117,7 @@ def main() -> None:
         ["CPU time per example, all processes", f"{1000 * cpu / args.n:.0f} ms"],
         ["load average (1 min, highest of start/end)", f"{load:.1f} on {os.cpu_count()} cores"],
         ["projected time for 10,000 examples", f"{minutes_10k:.0f} min (target: under 30)"],
+        ["projected from CPU time, all cores free", f"{10000 * cpu / args.n / args.workers / 60:.0f} min"],
         ["disk per 1,000 examples (inline FLAC, 16-bit)", f"{gb_per_1000:.2f} GB"],
         ["chains kept below the similarity threshold", s["below_similarity_threshold"]],
     ])
