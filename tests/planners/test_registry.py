@@ -36,6 +36,11 @@ def test_model_path_without_weights(tmp_path):
         get_planner("model:")
 
 
-def test_baselines_not_trained():
-    with pytest.raises(PlannerError, match="regression"):
-        get_planner("regression")
+def test_baselines_by_name(tmp_path):
+    from llm2fx_lab.planners.refine import Refined
+
+    for name in ("regression", "multitask"):
+        assert get_planner(name).name == name
+    assert isinstance(get_planner("multitask+refine"), Refined)
+    with pytest.raises(PlannerError, match="regression.safetensors is missing"):
+        get_planner("regression", models_dir=tmp_path)
