@@ -1,16 +1,32 @@
-"""Train the AnalysisPlanner's presence trees on generated pairs and dump them as JSON.
+"""Train the AnalysisPlanner's learned models on a generated dataset and dump them as JSON.
 
 Usage::
 
-    python scripts/train_analysis_planner.py --per-length 40 --out llm2fx_lab/planners/models/presence.json
+    python scripts/train_analysis_planner.py --data /work/data/mini --n-rows 2500 --cache /tmp/afx-cache
 
-Pairs are made like the LP-Fx-style test split (General MIDI dry segments, chains sampled
-as the reference does, the MR-STFT similarity filter) but from the *train* split of the
-dry sources, so test material is never seen. For each of the 9 modules a scikit-learn
-``HistGradientBoostingClassifier`` predicts presence from
-:meth:`~llm2fx_lab.planners.pair_features.PairFeatures.vector`; the trees are written as
-plain JSON (:func:`llm2fx_lab.planners.trees.dump_hgb`) and evaluated at run time with
-NumPy only (no pickle, no scikit-learn needed).
+1. **features**: for the first ``--n-rows`` rows of the dataset's *train* split (never its
+   test split) the pair is measured (:func:`~llm2fx_lab.planners.pair_features.pair_features`,
+   :func:`~llm2fx_lab.planners.estimators.model_features`) and the closed-form estimates of
+   :func:`~llm2fx_lab.planners.analysis.closed_forms` are kept beside it; chunks of 50 rows
+   are cached as ``.npz`` in ``--cache`` (a rerun extracts only what is missing).
+   Blind rows still store their dry clip, which is used.
+2. **split**: every fifth group of ``segments_per_unit`` consecutive rows (they share a MIDI
+   piece) is held out, so held-out scores are on unseen music.
+3. **models** (scikit-learn histogram gradient boosting, seeded), each scored on the held-out
+   rows (and refitted on all rows with ``--refit``) and dumped with
+   :func:`llm2fx_lab.planners.trees.dump_hgb`:
+
+   - ``presence.json``: one classifier per module;
+   - ``params.json``: one regressor per parameter (min-max normalised value, absolute error
+     loss since the metric is the MAE), trained on the rows whose chain has the module; a
+     regressor is *used* only where its held-out MAE beats the closed form's by ``--margin``;
+   - ``order.json``: one classifier per module pair, "a before b", trained on the rows
+     whose chain has both; *used* only where held-out accuracy reaches ``--min-order-accuracy``
+     with a log-loss below chance, and never for pairs that commute exactly (the generator's
+     module order is random, so pairs whose order is inaudible stay at 0.5).
+
+Chain lengths are weighted to a uniform distribution (the train split follows the official
+``10000 // n`` proportions; the benchmark has as many chains of each length).
 """
 
 from __future__ import annotations
@@ -18,70 +34,253 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 
+CHUNK = 50
+HOLD_OUT_EVERY = 5
+SEGMENTS_PER_UNIT = 6
 
-def features_table(per_length: int, seed: int, cache: Path | None):
+
+def _param_keys() -> list[tuple[str, str]]:
     from llm2fx_lab.fx.spec import MODULE_NAMES
-    from llm2fx_lab.planners.bench import make_test_pairs
+    from llm2fx_lab.fx.spec import module as module_spec
+
+    return [(m, p) for m in MODULE_NAMES for p in module_spec(m).param_names]
+
+
+def row_arrays(dry: np.ndarray, wet: np.ndarray, sample_rate: float, features=None) -> dict[str, np.ndarray]:
+    """Model features, normalised closed-form parameters (nan where none) and rule presence of one pair."""
+    from llm2fx_lab.analysis.metrics import normalize_linear
+    from llm2fx_lab.fx.spec import MODULE_NAMES
+    from llm2fx_lab.planners.analysis import closed_forms
+    from llm2fx_lab.planners.estimators import model_features
     from llm2fx_lab.planners.pair_features import pair_features
 
-    if cache is not None and cache.exists():
-        data = np.load(cache)
-        return data["x"], data["y"]
-    pairs = make_test_pairs(per_length, seed=seed, split="train")
-    xs, ys = [], []
-    for p in pairs:
-        f = pair_features(p["dry"], p["reference_audio"], p["sample_rate"])
-        xs.append(f.vector())
-        ys.append([m in p["reference"].names for m in MODULE_NAMES])
-    x, y = np.asarray(xs), np.asarray(ys, dtype=np.int8)
-    if cache is not None:
-        np.savez(cache, x=x, y=y)
-    return x, y
+    f = features if features is not None else pair_features(dry, wet, sample_rate)
+    x, fits = model_features(f, sample_rate)
+    est, rule, shaped, _ = closed_forms(f, sample_rate, fits)
+    closed = [normalize_linear(m, p, est[m][p]) if p in est.get(m, {}) else np.nan for m, p in _param_keys()]
+    return {"x": x, "closed": np.asarray(closed), "rule": np.asarray([rule.get(m, False) for m in MODULE_NAMES]),
+            "shaped": np.asarray(shaped), "coherence": np.asarray(f.coherence)}
+
+
+def save_chunk(path: Path, rows: list[dict]) -> None:
+    arrays = {k: np.stack([r[k] for r in rows]) for k in ("x", "closed", "rule", "shaped", "coherence", "index")}
+    arrays["chain"] = np.asarray([r["chain"] for r in rows])
+    np.savez(path, **arrays)
+
+
+def extract(data: Path, n_rows: int, cache: Path) -> None:
+    """Measure the first ``n_rows`` train rows into ``cache`` (chunks already there are kept)."""
+    import pyarrow.parquet as pq
+    from tqdm import tqdm
+
+    from llm2fx_lab.data.generate import decode_audio
+
+    cache.mkdir(parents=True, exist_ok=True)
+    have = {int(p.stem.split("-")[1]) for p in cache.glob("train-*.npz")}
+    bar = tqdm(total=n_rows, desc="pair features")
+    seen, rows = 0, []
+    for path in sorted(data.glob("train-*.parquet")):
+        for batch in pq.ParquetFile(str(path)).iter_batches(batch_size=CHUNK):
+            for row in batch.to_pylist():
+                if seen >= n_rows:
+                    break
+                seen += 1
+                chunk = row["index"] // CHUNK
+                if chunk in have:
+                    bar.update()
+                    continue
+                dry, wet, sr = decode_audio(row)
+                rows.append(row_arrays(dry, wet, float(sr)) | {"index": np.asarray(row["index"]),
+                                                               "chain": row["chain"]})
+                bar.update()
+                if len(rows) == CHUNK or seen == n_rows:
+                    save_chunk(cache / f"train-{rows[0]['index'] // CHUNK:05d}.npz", rows)
+                    rows = []
+    if rows:
+        save_chunk(cache / f"train-{rows[0]['index'] // CHUNK:05d}.npz", rows)
+    bar.close()
+
+
+def load_cache(cache: Path, n_rows: int) -> dict[str, np.ndarray]:
+    parts = [dict(np.load(p)) for p in sorted(cache.glob("train-*.npz"))]
+    data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    keep = np.argsort(data["index"])[:n_rows]
+    return {k: v[keep] for k, v in data.items()}
+
+
+def targets(chains: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    """(presence (n, 9), normalised true parameters (n, 26), nan where the module is absent; names)."""
+    from llm2fx_lab.analysis.metrics import normalize_linear
+    from llm2fx_lab.fx.chain import Chain
+    from llm2fx_lab.fx.spec import MODULE_NAMES
+
+    keys = _param_keys()
+    presence = np.zeros((len(chains), len(MODULE_NAMES)), dtype=np.int8)
+    params = np.full((len(chains), len(keys)), np.nan)
+    names = []
+    for i, text in enumerate(chains):
+        chain = Chain.from_tool_calls(json.loads(str(text)))
+        names.append(list(chain.names))
+        for j, m in enumerate(MODULE_NAMES):
+            presence[i, j] = m in chain.names
+        for j, (m, p) in enumerate(keys):
+            if m in chain.names:
+                params[i, j] = normalize_linear(m, p, chain[m][p])
+    return presence, params, names
+
+
+def _round_thresholds(dump: dict) -> dict:
+    # 9 significant digits: thresholds are midpoints between bin edges, far from any tie
+    for t in dump["trees"]:
+        t["threshold"] = [float(f"{v:.9g}") for v in t["threshold"]]
+    return dump
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-length", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=101)
-    parser.add_argument("--cache", type=Path, nargs="+", default=None,
-                        help="npz files of features (each reused if it exists, else made with seed+index)")
-    parser.add_argument("--out", type=Path, default=Path("llm2fx_lab/planners/models/presence.json"))
-    parser.add_argument("--max-iter", type=int, default=80)
+    parser.add_argument("--data", type=Path, required=True, help="generated dataset folder (its train split is used)")
+    parser.add_argument("--n-rows", type=int, default=2500)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/afx-cache"))
+    parser.add_argument("--out-dir", type=Path, default=Path("llm2fx_lab/planners/models"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--margin", type=float, default=0.005,
+                        help="a regressor is used when its held-out MAE is this much below the closed form's")
+    parser.add_argument("--min-order-accuracy", type=float, default=0.6)
+    parser.add_argument("--skip-extract", action="store_true", help="train on the cache as it is")
+    parser.add_argument("--refit", action="store_true",
+                        help="refit the shipped models on all rows (held-out ones included) after scoring")
     args = parser.parse_args(argv)
 
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.model_selection import cross_val_score
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from tqdm import tqdm
 
     from llm2fx_lab.fx.spec import MODULE_NAMES
-    from llm2fx_lab.planners.pair_features import PairFeatures
+    from llm2fx_lab.planners.analysis import commutes
+    from llm2fx_lab.planners.estimators import model_feature_names
     from llm2fx_lab.planners.trees import dump_hgb
 
     t0 = time.time()
-    from llm2fx_lab.planners.estimators import DERIVED_NAMES, derived_features
+    if not args.skip_extract:
+        extract(args.data, args.n_rows, args.cache)
+    d = load_cache(args.cache, args.n_rows)
+    x = d["x"]
+    presence, params, names = targets(d["chain"])
+    lengths = presence.sum(axis=1)
+    counts = np.bincount(lengths, minlength=10)
+    weight = 1.0 / counts[lengths]
+    weight *= len(weight) / weight.sum()
+    held = (d["index"] // SEGMENTS_PER_UNIT) % HOLD_OUT_EVERY == 0
+    fit = ~held
+    print(f"{len(x)} pairs ({held.sum()} held out), {x.shape[1]} features, lengths {counts[1:].tolist()} "
+          f"({time.time() - t0:.0f} s)")
+    feature_names = model_feature_names()
+    assert x.shape[1] == len(feature_names), "feature cache is stale: delete --cache"
 
-    parts = [features_table(args.per_length, args.seed + k, c) for k, c in enumerate(args.cache or [None])]
-    x = np.concatenate([p[0] for p in parts])
-    y = np.concatenate([p[1] for p in parts])
-    derived = np.stack([derived_features(PairFeatures.from_vector(v), 44100.0)[0] for v in x])
-    x = np.concatenate([x, derived], axis=1)
-    print(f"{len(x)} pairs, {x.shape[1]} features ({time.time() - t0:.0f} s)")
-    models = {}
-    for j, name in enumerate(MODULE_NAMES):
-        # small, strongly regularised trees: a few hundred pairs, ~100 features
-        clf = HistGradientBoostingClassifier(max_iter=args.max_iter, learning_rate=0.05, max_leaf_nodes=7,
-                                             min_samples_leaf=20, l2_regularization=1.0, random_state=0)
-        cv = cross_val_score(clf, x, y[:, j], cv=4).mean()
-        clf.fit(x, y[:, j])
-        models[name] = dump_hgb(clf)
-        print(f"{name:15s} prevalence {y[:, j].mean():.2f}  4-fold CV accuracy {cv:.3f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"features": PairFeatures.vector_names() + list(DERIVED_NAMES), "n_train": int(len(x)),
-                                    "seed": args.seed, "models": models}))
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)")
+    def classifier(n: int):
+        return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.08, max_leaf_nodes=8, min_samples_leaf=
+                                              max(10, n // 100), l2_regularization=1.0, random_state=args.seed)
+
+    def regressor(n: int):
+        return HistGradientBoostingRegressor(loss="absolute_error", max_iter=80, learning_rate=0.1,
+                                             max_leaf_nodes=8, min_samples_leaf=max(10, n // 100),
+                                             l2_regularization=1.0, random_state=args.seed)
+
+    def wacc(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+        return float(np.sum(w * ((p >= 0.5) == y)) / np.sum(w))
+
+    # --- presence ---------------------------------------------------------------------------
+    presence_models, presence_scores = {}, {}
+    tree_acc, rule_acc, presence_probs = [], [], {}
+    for j, m in enumerate(tqdm(MODULE_NAMES, desc="presence")):
+        y = presence[:, j]
+        clf = classifier(int(fit.sum())).fit(x[fit], y[fit], sample_weight=weight[fit])
+        presence_probs[m] = clf.predict_proba(x[held])[:, 1]
+        acc = wacc(presence_probs[m], y[held], weight[held])
+        racc = wacc(d["rule"][held, j].astype(float), y[held], weight[held]) if m != "gain" else float("nan")
+        tree_acc.append(acc)
+        rule_acc.append(racc)
+        presence_scores[m] = {"accuracy": round(acc, 4), "rule_accuracy": round(racc, 4) if m != "gain" else None}
+        if args.refit:
+            clf = classifier(len(x)).fit(x, y, sample_weight=weight)
+        presence_models[m] = _round_thresholds(dump_hgb(clf))
+        tqdm.write(f"presence {m:15s} prevalence {np.average(y, weights=weight):.2f}  held-out accuracy "
+                   f"trees {acc:.3f}, rules {racc:.3f}")
+    print(f"presence: mean held-out accuracy (lengths weighted uniformly) trees {np.mean(tree_acc):.3f}")
+    # the planner trusts the measurement rules on coherent (nearly linear) pairs: is that still right?
+    coherent = d["coherence"][held] >= 0.9
+    hybrid = []
+    for j, m in enumerate(MODULE_NAMES):
+        y = presence[held, j]
+        p = presence_probs[m].copy()
+        if m != "gain":
+            p[coherent] = d["rule"][held, j][coherent]
+        hybrid.append(wacc(p, y, weight[held]))
+    print(f"presence with rules on the {coherent.sum()} coherent held-out pairs: {np.mean(hybrid):.3f}")
+
+    # --- parameters -------------------------------------------------------------------------
+    param_models, param_scores, use = {}, {}, []
+    keys = _param_keys()
+    for j, (m, p) in enumerate(tqdm(keys, desc="parameters")):
+        rows = ~np.isnan(params[:, j])
+        tr, te = rows & fit, rows & held
+        if tr.sum() < 40 or te.sum() < 10:
+            continue
+        reg = regressor(int(tr.sum())).fit(x[tr], params[tr, j], sample_weight=weight[tr])
+        tree_mae = float(np.average(np.abs(np.clip(reg.predict(x[te]), 0, 1) - params[te, j]), weights=weight[te]))
+        closed = d["closed"][te, j]
+        closed_mae = (float(np.average(np.abs(closed - params[te, j]), weights=weight[te]))
+                      if np.all(np.isfinite(closed)) else float("nan"))
+        key = f"{m}.{p}"
+        param_scores[key] = {"tree_mae": round(tree_mae, 4),
+                             "closed_mae": round(closed_mae, 4) if np.isfinite(closed_mae) else None,
+                             "n": int(rows.sum())}
+        wins = not np.isfinite(closed_mae) or tree_mae < closed_mae - args.margin
+        if m == "gain":
+            wins = False  # gain is closed by rendering the other modules (not measurable offline)
+        if wins:
+            use.append(key)
+            if args.refit:
+                reg = regressor(int(rows.sum())).fit(x[rows], params[rows, j], sample_weight=weight[rows])
+            param_models[key] = _round_thresholds(dump_hgb(reg))
+        tqdm.write(f"param {key:30s} n {rows.sum():5d}  held-out MAE trees {tree_mae:.3f}, closed form "
+                   f"{closed_mae:.3f} -> {'trees' if wins else 'closed form'}")
+
+    # --- order ------------------------------------------------------------------------------
+    order_models, order_scores, order_use = {}, {}, []
+    for a, b in tqdm(list(combinations(MODULE_NAMES, 2)), desc="order"):
+        both = np.asarray([a in n and b in n for n in names])
+        y = np.asarray([n.index(a) < n.index(b) if a in n and b in n else False for n in names], dtype=np.int8)
+        tr, te = both & fit, both & held
+        if tr.sum() < 40 or te.sum() < 15:
+            continue
+        clf = classifier(int(tr.sum())).fit(x[tr], y[tr], sample_weight=weight[tr])
+        p_te = np.clip(clf.predict_proba(x[te])[:, 1], 1e-3, 1 - 1e-3)
+        acc = wacc(p_te, y[te], weight[te])
+        ll = float(-np.average(y[te] * np.log(p_te) + (1 - y[te]) * np.log(1 - p_te), weights=weight[te]))
+        key = f"{a}|{b}"
+        order_scores[key] = {"accuracy": round(acc, 4), "log_loss": round(ll, 4), "n": int(both.sum())}
+        if acc >= args.min_order_accuracy and ll < np.log(2) and not commutes(a, b):
+            order_use.append(key)
+            if args.refit:
+                clf = classifier(int(both.sum())).fit(x[both], y[both], sample_weight=weight[both])
+            order_models[key] = _round_thresholds(dump_hgb(clf))
+        tqdm.write(f"order {a:>14s} before {b:14s} n {both.sum():4d}  held-out accuracy {acc:.3f}, "
+                   f"log-loss {ll:.3f} (chance 0.693){' -> used' if key in order_use else ''}")
+
+    meta = {"features": feature_names, "n_train": int(len(x)), "n_held_out": int(held.sum()), "seed": args.seed,
+            "data": str(args.data)}
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for name, body in (("presence", {"scores": presence_scores, "models": presence_models}),
+                       ("params", {"use": use, "scores": param_scores, "models": param_models}),
+                       ("order", {"use": order_use, "scores": order_scores, "models": order_models})):
+        path = args.out_dir / f"{name}.json"
+        path.write_text(json.dumps(meta | body, separators=(",", ":")))
+        print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,23 @@
-"""AnalysisPlanner: measure, then decide with closed forms; deterministic, no neural network.
+"""AnalysisPlanner: measure, then decide with closed forms and small tree models; deterministic.
 
 Steps (each streamed as reasoning that quotes the measured numbers):
 
 1. **selection**: :func:`~llm2fx_lab.planners.pair_features.pair_features` measures the
-   pair; each module is kept when its evidence passes a threshold
+   pair; each module is kept when its presence tree (``models/presence.json``, trained on
+   the pair features and the closed-form estimates) says so, or, without trees or on a
+   coherent (nearly linear) pair, when its evidence passes a threshold
    (:data:`~llm2fx_lab.planners.estimators.THRESHOLDS`).
-2. **order**: a studio order (EQ, dynamics, drive, level, image, time effects, limiter)
-   is the start; each adjacent pair of modules that do not commute is tried swapped on a
-   short crop, and kept swapped when that lowers the MR-STFT distance to the reference.
+2. **order**: the module order of the data is random, so no fixed order helps; pairwise
+   order trees (``models/order.json``, "a before b" for module pairs whose order they
+   predicted on held-out pairs) give ``log P(a before b)``, and the order with the largest
+   sum is taken (every permutation up to :data:`EXHAUSTIVE_ORDER_MAX` modules). Pairs the
+   trees are not sure of are then tried swapped on a short crop (when adjacent and not
+   commuting), kept swapped when that lowers the MR-STFT distance to the reference.
 3. **parameters**: closed forms (pan and width from the 2x2 channel matrix, EQ bands fitted
    to the mid transfer function, echo delay/feedback/mix from the impulse response, reverb
-   mix and room from its late energy and decay); the gain closes the loudness gap left by
-   the other modules, measured by rendering them.
+   mix and room from its late energy and decay), replaced per parameter by a regressor
+   (``models/params.json``) where that had the lower held-out error; the gain closes the
+   loudness gap left by the other modules, measured by rendering them.
 
 Grounding: numbers that :func:`llm2fx_lab.analysis.claims.check_claims` reads as clip
 measurements (band levels, decay time, echo delay, new-harmonics share) are the pair's
@@ -28,7 +34,9 @@ if ``llm2fx_lab.audio.fxnorm`` is available its pseudo-dry is used as the dry cl
 
 from __future__ import annotations
 
+import math
 import threading
+from itertools import combinations, permutations
 from typing import Any, Iterator
 
 import numpy as np
@@ -37,20 +45,25 @@ from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
 from llm2fx_lab.fx.chain import Chain, tool_call
 from llm2fx_lab.fx.render import render
 from llm2fx_lab.fx.spec import MODULE_NAMES
+from llm2fx_lab.fx.spec import module as module_spec
 from llm2fx_lab.planners import estimators as E
 from llm2fx_lab.planners.events import (Event, Final, Response, StreamClock, Thinking, ToolCallEvent)
 from llm2fx_lab.planners.pair_features import PairFeatures, pair_features
-from llm2fx_lab.planners.trees import load_presence_models
+from llm2fx_lab.planners.trees import load_order_models, load_param_models, load_presence_models
 
 #: The order a chain starts from before pairwise order decisions.
 STUDIO_ORDER = ("equalizer", "compressor", "distortion", "gain", "panner", "stereo_widener",
                 "delay", "reverb", "limiter")
-#: Coherence of the mid transfer above which presence comes from the measured rules, not the trees.
-CLEAN_COHERENCE = 0.9
+#: Coherence of the mid transfer above which presence comes from the measured rules, not the
+#: trees; None: always the trees (held-out presence accuracy 0.780 for the trees alone against
+#: 0.771 with the rules on coherent pairs; scripts/train_analysis_planner.py prints both).
+CLEAN_COHERENCE: float | None = None
 #: Modules whose relative order does not matter (all linear and channel-wise identical).
 _LINEAR_MONO = {"gain", "equalizer", "delay"}
 #: Drop a limiter when sample-level waveshaping already explains the lower crest factor.
 DROP_LIMITER_WHEN_SHAPED = True
+#: Let sample-level waveshaping add a distortion and veto a reverb/limiter over the trees.
+SHAPED_OVERRIDES = True
 
 
 def commutes(a: str, b: str) -> bool:
@@ -84,15 +97,20 @@ class AnalysisPlanner:
     crop_seconds : float
         Length of the crop rendered for order and gain decisions.
     order_search : bool
-        Try swapping adjacent non-commuting modules (costs a few renders).
+        Try swapping adjacent non-commuting modules (costs a few renders); pairs whose
+        learned order is confident (:data:`CONFIDENT_ORDER`) are not tried.
+    order_model : bool
+        Order the modules by the learned pairwise order trees (``models/order.json``).
     """
 
     name = "analysis"
 
-    def __init__(self, max_seconds: float = 10.0, crop_seconds: float = 2.0, order_search: bool = True) -> None:
+    def __init__(self, max_seconds: float = 10.0, crop_seconds: float = 2.0, order_search: bool = True,
+                 order_model: bool = True) -> None:
         self.max_seconds = float(max_seconds)
         self.crop_seconds = float(crop_seconds)
         self.order_search = bool(order_search)
+        self.order_model = bool(order_model)
 
     # --- the stream ---------------------------------------------------------------------
     def plan(self, dry: np.ndarray | None, reference: np.ndarray, sample_rate: float,
@@ -162,7 +180,12 @@ class AnalysisPlanner:
                           else (decisions.gain_probability >= 0.5 and abs(gain_db) >= 0.5) or abs(gain_db) >= 6.0)
             if wants_gain:
                 decisions.params["gain"] = {"gain_db": float(np.clip(np.round(gain_db), -20, 20))}
-                names = _insert_gain(names)
+                models = load_order_models() if self.order_model else None
+                logp = order_log_probabilities(names + ["gain"], decisions.features, models) if models else {}
+                names = best_gain_position(names, logp) if logp else _insert_gain(names)
+                if logp:
+                    yield think(f"Gain goes at position {names.index('gain') + 1} of {len(names)}, where the "
+                                "learned order places it best.\n", "order")
             for text in decisions.notes["parameters"]:
                 yield think(text + "\n", "parameters")
             calls = []
@@ -194,7 +217,20 @@ class AnalysisPlanner:
     def _order(self, names: list[str], d: "Decisions", xc: np.ndarray, target: list,
                sr: float) -> tuple[list[str], list[str]]:
         notes = [f"Start from the studio order: {' -> '.join(names) or 'nothing'}."]
-        if "panner" in names and "stereo_widener" in names:
+        models = load_order_models() if self.order_model else None
+        logp = order_log_probabilities(names, d.features, models) if models and len(names) >= 2 else {}
+        confident = {pair for pair, lp in logp.items() if lp >= math.log(CONFIDENT_ORDER)}
+        if logp:
+            names = best_order(names, logp)
+            decided = [(a, b) for a, b in combinations(names, 2) if (a, b) in confident]
+            notes.append("Learned order (trees on the pair features, for module pairs whose order they "
+                         "predicted on held-out pairs): "
+                         + ("; ".join(f"{a} before {b} with probability {math.exp(logp[(a, b)]):.2f} (held-out "
+                                      f"accuracy {_order_accuracy(models, a, b):.2f})" for a, b in decided)
+                            or "no pair is clear")
+                         + f" -> {' -> '.join(names)}.")
+        if "panner" in names and "stereo_widener" in names and ("panner", "stereo_widener") not in confident \
+                and ("stereo_widener", "panner") not in confident:
             want_pan_first = bool(d.stereo["panner_first"])
             i, j = names.index("panner"), names.index("stereo_widener")
             if (i < j) != want_pan_first:
@@ -207,7 +243,7 @@ class AnalysisPlanner:
         best = _loss(render(xc, sr, chain_of(names)), target)
         for i in range(len(names) - 1):
             a, b = names[i], names[i + 1]
-            if commutes(a, b) or {a, b} == {"panner", "stereo_widener"}:
+            if commutes(a, b) or {a, b} == {"panner", "stereo_widener"} or (a, b) in confident:
                 continue
             trial = names[:i] + [b, a] + names[i + 2:]
             loss = _loss(render(xc, sr, chain_of(trial)), target)
@@ -218,6 +254,77 @@ class AnalysisPlanner:
         return names, notes
 
 
+#: Probability from which a learned order decision is not questioned by the MR-STFT swap test.
+CONFIDENT_ORDER = 0.7
+#: Longest chain ordered by trying every permutation (7! = 5040); longer ones by adjacent swaps.
+EXHAUSTIVE_ORDER_MAX = 7
+
+
+def order_log_probabilities(names: list[str], x: np.ndarray, models: dict | None) -> dict[tuple[str, str], float]:
+    """``(a, b) -> log P(a before b)`` for every ordered pair of ``names`` the order trees know."""
+    out: dict[tuple[str, str], float] = {}
+    for a, b in combinations(names, 2):
+        key, flip = ((a, b), False) if (a, b) in (models or {}) else ((b, a), True)
+        if models is None or key not in models:
+            continue
+        p = float(np.clip(models[key][0].probability(x), 1e-3, 1 - 1e-3))
+        p = 1 - p if flip else p
+        out[(a, b)], out[(b, a)] = math.log(p), math.log(1 - p)
+    return out
+
+
+def best_order(names: list[str], logp: dict[tuple[str, str], float]) -> list[str]:
+    """The order of ``names`` with the largest summed ``log P(a before b)`` over its pairs.
+
+    Pairs without a learned probability count ``log 0.5`` either way, so on ties the given
+    order is kept. Every permutation is tried up to :data:`EXHAUSTIVE_ORDER_MAX` modules;
+    beyond, adjacent swaps are made while they help.
+    """
+    n = len(names)
+    if n < 2 or not logp:
+        return list(names)
+    lp = np.full((n, n), math.log(0.5))
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            if (a, b) in logp:
+                lp[i, j] = logp[(a, b)]
+    if n <= EXHAUSTIVE_ORDER_MAX:
+        perms = np.asarray(list(permutations(range(n))))
+        score = np.zeros(len(perms))
+        for i, j in combinations(range(n), 2):
+            score += lp[perms[:, i], perms[:, j]]
+        best = perms[int(np.argmax(score > score.max() - 1e-9))]  # the first best: the given order on ties
+        return [names[k] for k in best]
+    order = list(range(n))
+    improved = True
+    while improved:
+        improved = False
+        for i in range(n - 1):
+            a, b = order[i], order[i + 1]
+            if lp[b, a] > lp[a, b] + 1e-9:
+                order[i], order[i + 1] = b, a
+                improved = True
+    return [names[k] for k in order]
+
+
+def best_gain_position(names: list[str], logp: dict[tuple[str, str], float]) -> list[str]:
+    """``names`` with gain inserted where the learned order likes it best (else :func:`_insert_gain`)."""
+    default = _insert_gain(names)
+    k0 = default.index("gain")
+
+    def score(k: int) -> float:
+        return (sum(logp.get((n, "gain"), math.log(0.5)) for n in names[:k])
+                + sum(logp.get(("gain", n), math.log(0.5)) for n in names[k:]))
+
+    best_k = max(range(len(names) + 1), key=lambda k: (score(k) - 1e-9 * (k != k0), -abs(k - k0)))
+    return names[:best_k] + ["gain"] + names[best_k:]
+
+
+def _order_accuracy(models: dict, a: str, b: str) -> float:
+    entry = models.get((a, b)) or models.get((b, a))
+    return float(entry[1]) if entry else float("nan")
+
+
 class Decisions:
     """Per-module parameters of the modules judged present, with the notes that justify them."""
 
@@ -226,22 +333,23 @@ class Decisions:
         self.notes: dict[str, list[str]] = {"selection": [], "parameters": []}
         self.stereo: dict[str, Any] = {}
         self.gain_probability: float | None = None
+        #: the learned models' input (:func:`~llm2fx_lab.planners.estimators.model_features`)
+        self.features: np.ndarray = np.zeros(0)
+        #: per module, the parameters taken from regressors: (their held-out MAE, the closed form's)
+        self.learned: dict[str, dict[str, tuple[float, float]]] = {}
 
 
-def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decisions:
-    """Presence and parameters of every module except gain (closed later) from the features.
+def closed_forms(f: PairFeatures, sample_rate: float, fits: dict[str, Any]
+                 ) -> tuple[dict[str, dict[str, float]], dict[str, bool], bool, list[str]]:
+    """Closed-form parameters and rule-based presence of every module except gain.
 
-    Parameters come from closed forms for every module; presence from the shipped
-    gradient-boosted trees (``models/presence.json``) when present, else from the
-    thresholds of :data:`~llm2fx_lab.planners.estimators.THRESHOLDS`.
+    Returns ``(estimates, rule presence, waveshaping found, selection notes)``; ``fits`` are
+    the fits of :func:`~llm2fx_lab.planners.estimators.derived_features`.
     """
-    d = Decisions()
-    sel, par = d.notes["selection"], d.notes["parameters"]
+    sel: list[str] = []
     est: dict[str, dict[str, float]] = {}
     rule: dict[str, bool] = {}
-    derived, fits = E.derived_features(f, sample_rate)
     st = fits["stereo"]
-    d.stereo = st
     sel.append(f"Balance: pan position {f.dry_pan:+.2f} -> {f.ref_pan:+.2f}; side/mid "
                f"{f.dry_side_to_mid_db:.1f} -> {f.ref_side_to_mid_db:.1f} dB; the channel matrix fits "
                f"a panner setting of {st['pan']:+.2f} and width {st['width']:.2f}.")
@@ -281,13 +389,31 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
     if dyn:
         est[dyn] = dyn_params
     rule["compressor"], rule["limiter"] = dyn == "compressor", dyn == "limiter"
+    return est, rule, shaped, sel
+
+
+def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decisions:
+    """Presence and parameters of every module except gain (closed later) from the features.
+
+    Presence comes from the shipped gradient-boosted trees (``models/presence.json``) when
+    present, else from the thresholds of :data:`~llm2fx_lab.planners.estimators.THRESHOLDS`;
+    each parameter from its closed form, or from its learned regressor
+    (``models/params.json``) where that beat the closed form on held-out pairs.
+    """
+    d = Decisions()
+    sel, par = d.notes["selection"], d.notes["parameters"]
+    x, fits = E.model_features(f, sample_rate)
+    d.features = x
+    est, rule, shaped, notes = closed_forms(f, sample_rate, fits)
+    sel.extend(notes)
+    d.stereo = fits["stereo"]
+    eq_resid = fits["eq"][2]
 
     models = load_presence_models() if use_trees else None
     probs: dict[str, float] = {}
     if models is not None:
-        x = np.concatenate([f.vector(), derived])
         probs = {m: models[m].probability(x) for m in MODULE_NAMES if m in models}
-        if f.coherence >= CLEAN_COHERENCE:
+        if CLEAN_COHERENCE is not None and f.coherence >= CLEAN_COHERENCE:
             # a nearly linear, well explained pair (short chains): the measurements speak directly
             present = {m for m in est if rule[m]}
             sel.append(f"The pair is coherent ({f.coherence:.2f}): presence from the measurements, "
@@ -299,7 +425,7 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
             f"{m} {probs[m]:.2f}" for m in MODULE_NAMES if m in probs) + ".")
     else:
         present = {m for m in est if rule[m]}
-    if shaped:
+    if shaped and SHAPED_OVERRIDES:
         # a memoryless saturator explains the pair sample by sample: its artefacts in the impulse
         # response are not a room, unless the clip's sounds measurably decay more slowly
         present.add("distortion")
@@ -311,16 +437,43 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
         if "limiter" in present and DROP_LIMITER_WHEN_SHAPED:
             present.discard("limiter")
             sel.append("Limiter is not proposed: saturation alone lowers the crest factor this much.")
+    learned = load_param_models() if use_trees else None
     for m in MODULE_NAMES:
         if m in present and est.get(m) is not None:
-            d.params[m] = est[m]
+            d.params[m], d.learned[m] = learned_params(m, est[m], x, learned)
     sel.append("Selected: " + (", ".join(m for m in MODULE_NAMES if m in d.params) or "nothing")
                + " (gain is decided after the others are rendered).")
     for m in MODULE_NAMES:
         if m in d.params and d.params[m]:
             par.append(f"{m}: " + ", ".join(f"{_PARAM_WORDS.get(k, k)} {v:.3g}" for k, v in d.params[m].items())
-                       + _why(m, f, eq_resid))
+                       + _why(m, f, eq_resid, d.learned.get(m, {})))
     return d
+
+
+def learned_params(module_name: str, closed: dict[str, float], x: np.ndarray,
+                   learned: dict[str, Any] | None) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+    """The module's parameters: each from its regressor when one is shipped, else its closed form.
+
+    Returns the parameters and, per learned parameter, ``(held-out MAE of the regressor, of
+    the closed form)`` for the reasoning. A parameter without a closed form (e.g. attack time)
+    starts from the spec default.
+    """
+    spec = module_spec(module_name)
+    params = dict(closed)
+    scores: dict[str, tuple[float, float]] = {}
+    for p in spec.param_names:
+        key = f"{module_name}.{p}"
+        if learned is None or key not in learned:
+            continue
+        model, score = learned[key]
+        ps = spec.param(p)
+        value = ps.minimum + float(np.clip(model.predict(x), 0.0, 1.0)) * (ps.maximum - ps.minimum)
+        params[p] = float(min(max(value, ps.lowest_valid), ps.maximum))
+        closed_mae = score.get("closed_mae")
+        scores[p] = (float(score["tree_mae"]), float("nan") if closed_mae is None else float(closed_mae))
+    if learned is not None and any(f"{module_name}.{p}" in learned for p in spec.param_names):
+        params = {p: params[p] for p in spec.param_names if p in params}
+    return params, scores
 
 
 #: How a parameter is named in the reasoning where its bare name would read as a measurement
@@ -328,7 +481,14 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
 _PARAM_WORDS = {"pan": "pan setting"}
 
 
-def _why(module_name: str, f: PairFeatures, eq_resid: float) -> str:
+def _why(module_name: str, f: PairFeatures, eq_resid: float,
+         learned: dict[str, tuple[float, float]] | None = None) -> str:
+    if learned:
+        closed = [p for p in module_spec(module_name).param_names if p not in learned]
+        scores = ", ".join(f"{p} {t:.2f}" + (f" against {c:.2f} for the closed form" if math.isfinite(c) else "")
+                           for p, (t, c) in learned.items())
+        return (f" ({', '.join(learned)} from trees on the pair features; held-out mean error in units of the "
+                f"range: {scores}" + (f"; {', '.join(closed)} from the closed form" if closed else "") + ").")
     return {
         "equalizer": f" (RBJ bands fitted to the transfer function, residual {eq_resid:.1f} dB).",
         "panner": " (from the 2x2 channel matrix).",

@@ -297,16 +297,37 @@ def estimate_dynamics(f: PairFeatures) -> tuple[str | None, dict[str, float], st
     return None, {}, note
 
 
-# --- derived features for the presence trees ----------------------------------------------
+# --- derived features for the learned models ------------------------------------------------
 
 DERIVED_NAMES = ("fit_pan", "fit_abs_pan", "fit_width", "fit_abs_width_change", "fit_residual",
                  "fit_other_residual", "width_visible", "eq_deviation_db", "eq_residual_db",
                  "eq_low_gain_db", "eq_mid_gain_db", "eq_high_gain_db", "delay_mix", "log_echo_strength",
-                 "reverb_mix", "reverb_room", "mono_fit_abs_pan", "mono_fit_residual")
+                 "reverb_mix", "reverb_room", "mono_fit_abs_pan", "mono_fit_residual",
+                 # which order of panner and widener fits the channel matrix, and how clearly
+                 "fit_panner_first", "fit_order_log_ratio",
+                 # sample-level waveshaping (see pair_features.waveshaping)
+                 "shape_cubic_gain_db", "shape_tanh_drive_db", "shape_linear_residual_db", "shape_tanh_residual_db",
+                 # the pair's Evidence (nan when rebuilt from a vector)
+                 "ev_low_band_db", "ev_mid_band_db", "ev_high_band_db", "ev_loudness_range_change_lu",
+                 "ev_correlation_change", "ev_dry_decay_seconds", "ev_wet_decay_seconds", "ev_echo_detected",
+                 "ev_echo_delay_seconds", "ev_echo_level_db", "ev_echo_feedback",
+                 # closed-form settings not already above
+                 "eq_low_cutoff_freq", "eq_mid_cutoff_freq", "eq_high_cutoff_freq", "eq_low_q_factor",
+                 "eq_mid_q_factor", "eq_high_q_factor", "delay_feedback", "drive_from_harmonics",
+                 "compressor_ratio", "compressor_threshold_db", "limiter_threshold_db")
+
+_EVIDENCE_FIELDS = ("low_band_gain_db", "mid_band_gain_db", "high_band_gain_db", "loudness_range_change_lu",
+                    "correlation_change", "dry_decay_seconds", "wet_decay_seconds", "echo_detected",
+                    "echo_delay_seconds", "echo_level_db", "echo_feedback")
 
 
 def derived_features(f: PairFeatures, sample_rate: float) -> tuple[np.ndarray, dict[str, object]]:
-    """The closed-form estimates as extra tree inputs (:data:`DERIVED_NAMES`), and the estimates."""
+    """The closed-form estimates and other measurements as extra inputs of the learned models
+    (:data:`DERIVED_NAMES`), and the estimates (``stereo``, ``eq``, ``delay``, ``reverb`` fits).
+
+    Values that cannot be measured (Evidence fields of features rebuilt from a vector) are
+    nan, which the trees route like missing values.
+    """
     st = fit_stereo(f)
     eq, eq_dev, eq_resid = fit_equalizer(f, sample_rate)
     _, delay, _ = estimate_delay(f)
@@ -317,5 +338,29 @@ def derived_features(f: PairFeatures, sample_rate: float) -> tuple[np.ndarray, d
               rev["mix_ratio"], rev["room_size"]]
     mono = fit_stereo(f, force_mono=True)
     values += [abs(mono["pan"]), mono["residual"]]
-    return np.nan_to_num(np.asarray(values, dtype=np.float64)), {"stereo": st, "eq": (eq, eq_dev, eq_resid),
-                                                                   "delay": delay, "reverb": rev}
+    values += [float(st["panner_first"]),
+               math.log10((st["other_residual"] + 1e-9) / (st["residual"] + 1e-9))]
+    values += [float(v) for v in (tuple(f.waveshape) + (0.0, 0.0, -120.0, 0.0))[:4]]
+    ev = f.evidence
+    values += [float(getattr(ev, k)) if ev is not None else float("nan") for k in _EVIDENCE_FIELDS]
+    _, dist, _ = estimate_distortion(f)
+    comp, lim = dynamics_params(f)
+    values += [eq.get(k, float("nan")) for k in ("low_cutoff_freq", "mid_cutoff_freq", "high_cutoff_freq",
+                                                  "low_q_factor", "mid_q_factor", "high_q_factor")]
+    values += [delay["feedback"], dist["drive_db"], comp["ratio"], comp["threshold_db"], lim["threshold_db"]]
+    x = np.asarray(values, dtype=np.float64)
+    x[np.isinf(x)] = np.nan
+    # the first block never holds missing values (as the shipped presence trees were trained)
+    x[:18] = np.nan_to_num(x[:18])
+    return x, {"stereo": st, "eq": (eq, eq_dev, eq_resid), "delay": delay, "reverb": rev}
+
+
+def model_features(f: PairFeatures, sample_rate: float) -> tuple[np.ndarray, dict[str, object]]:
+    """The input of every learned model: :meth:`PairFeatures.vector` then :func:`derived_features`."""
+    derived, fits = derived_features(f, sample_rate)
+    return np.concatenate([f.vector(), derived]), fits
+
+
+def model_feature_names() -> list[str]:
+    """Names of :func:`model_features`' entries."""
+    return PairFeatures.vector_names() + list(DERIVED_NAMES)

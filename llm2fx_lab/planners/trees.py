@@ -1,8 +1,15 @@
 """Gradient-boosted trees as plain JSON, evaluated with NumPy (no pickle, no scikit-learn).
 
-:func:`dump_hgb` turns a fitted scikit-learn ``HistGradientBoostingClassifier`` (binary)
-into a dict of arrays; :class:`TreeModel` evaluates it. Written by
-``scripts/train_analysis_planner.py`` into ``llm2fx_lab/planners/models/``.
+:func:`dump_hgb` turns a fitted scikit-learn ``HistGradientBoostingClassifier`` (binary) or
+``HistGradientBoostingRegressor`` into a dict of arrays; :class:`TreeModel` evaluates it
+(:meth:`~TreeModel.probability` for a classifier, :meth:`~TreeModel.predict` for a
+regressor). Written by ``scripts/train_analysis_planner.py`` into ``llm2fx_lab/planners/models/``:
+
+- ``presence.json``: one classifier per module (is the module in the chain?);
+- ``params.json``: one regressor per parameter (its min-max normalised value), used only
+  where it beat the closed form on held-out pairs (``"use"`` lists them, with both MAEs);
+- ``order.json``: one classifier per module pair (does the first come before the second?),
+  used only for pairs whose held-out accuracy showed their order is audible.
 """
 
 from __future__ import annotations
@@ -17,10 +24,11 @@ import numpy as np
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 
-def dump_hgb(clf: Any) -> dict[str, Any]:
-    """A binary ``HistGradientBoostingClassifier`` as JSON-ready lists (one entry per tree)."""
+def dump_hgb(model: Any, digits: int = 6) -> dict[str, Any]:
+    """A binary ``HistGradientBoostingClassifier`` or a ``HistGradientBoostingRegressor`` as
+    JSON-ready lists (one entry per tree); leaf values rounded to ``digits`` decimals."""
     trees = []
-    for (predictor,) in clf._predictors:
+    for (predictor,) in model._predictors:
         nodes = predictor.nodes
         trees.append({
             "feature": nodes["feature_idx"].astype(int).tolist(),
@@ -28,39 +36,74 @@ def dump_hgb(clf: Any) -> dict[str, Any]:
             "left": nodes["left"].astype(int).tolist(),
             "right": nodes["right"].astype(int).tolist(),
             "leaf": nodes["is_leaf"].astype(int).tolist(),
-            "value": [round(float(v), 6) for v in nodes["value"]],
+            "value": [round(float(v), digits) for v in nodes["value"]],
             "missing_left": nodes["missing_go_to_left"].astype(int).tolist(),
         })
-    return {"baseline": float(np.ravel(clf._baseline_prediction)[0]), "trees": trees}
+    return {"baseline": float(np.ravel(model._baseline_prediction)[0]), "trees": trees}
 
 
 class TreeModel:
-    """Evaluate a dumped binary tree ensemble: :meth:`probability` of the positive class."""
+    """Evaluate a dumped tree ensemble (see :func:`dump_hgb`)."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.baseline = float(data["baseline"])
-        self.trees = [{k: np.asarray(v) for k, v in t.items()} for t in data["trees"]]
+        self.trees = [{k: np.asarray(v).tolist() for k, v in t.items()} for t in data["trees"]]
 
     def raw(self, x: np.ndarray) -> float:
+        """Sum of the baseline and the trees' leaf values (log-odds for a classifier)."""
         total = self.baseline
+        values = [float(v) for v in np.asarray(x, dtype=np.float64)]
         for t in self.trees:
+            feature, threshold, left, right, leaf = t["feature"], t["threshold"], t["left"], t["right"], t["leaf"]
             i = 0
-            while not t["leaf"][i]:
-                v = x[t["feature"][i]]
-                go_left = bool(t["missing_left"][i]) if np.isnan(v) else v <= t["threshold"][i]
-                i = t["left"][i] if go_left else t["right"][i]
+            while not leaf[i]:
+                v = values[feature[i]]
+                go_left = bool(t["missing_left"][i]) if v != v else v <= threshold[i]
+                i = left[i] if go_left else right[i]
             total += t["value"][i]
         return total
 
     def probability(self, x: np.ndarray) -> float:
-        return float(1.0 / (1.0 + np.exp(-self.raw(np.asarray(x, dtype=np.float64)))))
+        """Probability of the positive class (a dumped classifier)."""
+        return float(1.0 / (1.0 + np.exp(-self.raw(x))))
+
+    def predict(self, x: np.ndarray) -> float:
+        """The regression value (a dumped regressor)."""
+        return float(self.raw(x))
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 @lru_cache(maxsize=4)
 def load_presence_models(path: str | None = None) -> dict[str, TreeModel] | None:
     """The presence trees per module, or None when no model file is shipped."""
-    p = Path(path) if path else MODELS_DIR / "presence.json"
-    if not p.exists():
+    data = _load(Path(path) if path else MODELS_DIR / "presence.json")
+    if data is None:
         return None
-    data = json.loads(p.read_text())
     return {name: TreeModel(m) for name, m in data["models"].items()}
+
+
+@lru_cache(maxsize=4)
+def load_param_models(path: str | None = None) -> dict[str, tuple[TreeModel, dict[str, float]]] | None:
+    """``"module.param" -> (regressor of the normalised value, its held-out scores)`` for the
+    parameters whose regressor beat the closed form; None when no model file is shipped."""
+    data = _load(Path(path) if path else MODELS_DIR / "params.json")
+    if data is None:
+        return None
+    return {key: (TreeModel(data["models"][key]), data["scores"][key]) for key in data["use"]}
+
+
+@lru_cache(maxsize=4)
+def load_order_models(path: str | None = None) -> dict[tuple[str, str], tuple[TreeModel, float]] | None:
+    """``(a, b) -> (classifier of "a before b", its held-out accuracy)`` for the module pairs
+    whose order the trees learned; None when no model file is shipped."""
+    data = _load(Path(path) if path else MODELS_DIR / "order.json")
+    if data is None:
+        return None
+    out = {}
+    for key in data["use"]:
+        a, b = key.split("|")
+        out[(a, b)] = (TreeModel(data["models"][key]), float(data["scores"][key]["accuracy"]))
+    return out
