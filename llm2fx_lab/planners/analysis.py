@@ -58,6 +58,8 @@ STUDIO_ORDER = ("equalizer", "compressor", "distortion", "gain", "panner", "ster
 #: trees; None: always the trees (held-out presence accuracy 0.780 for the trees alone against
 #: 0.771 with the rules on coherent pairs; scripts/train_analysis_planner.py prints both).
 CLEAN_COHERENCE: float | None = None
+#: Relative residual of the channel-matrix fit below which pan and width keep their closed forms.
+EXACT_STEREO_RESIDUAL = 1e-3
 #: Modules whose relative order does not matter (all linear and channel-wise identical).
 _LINEAR_MONO = {"gain", "equalizer", "delay"}
 #: Drop a limiter when sample-level waveshaping already explains the lower crest factor.
@@ -256,7 +258,7 @@ class AnalysisPlanner:
 
 #: Probability from which a learned order decision is not questioned by the MR-STFT swap test.
 CONFIDENT_ORDER = 0.7
-#: Longest chain ordered by trying every permutation (7! = 5040); longer ones by adjacent swaps.
+#: Longest chain ordered by trying every permutation (7! = 5040); longer ones by local search.
 EXHAUSTIVE_ORDER_MAX = 7
 
 
@@ -278,7 +280,7 @@ def best_order(names: list[str], logp: dict[tuple[str, str], float]) -> list[str
 
     Pairs without a learned probability count ``log 0.5`` either way, so on ties the given
     order is kept. Every permutation is tried up to :data:`EXHAUSTIVE_ORDER_MAX` modules;
-    beyond, adjacent swaps are made while they help.
+    beyond, single modules are moved while that helps.
     """
     n = len(names)
     if n < 2 or not logp:
@@ -295,15 +297,24 @@ def best_order(names: list[str], logp: dict[tuple[str, str], float]) -> list[str
             score += lp[perms[:, i], perms[:, j]]
         best = perms[int(np.argmax(score > score.max() - 1e-9))]  # the first best: the given order on ties
         return [names[k] for k in best]
-    order = list(range(n))
+    def total(o: list[int]) -> float:
+        return float(sum(lp[o[i], o[j]] for i, j in combinations(range(n), 2)))
+
+    # local search: move one module to another place while that raises the sum
+    order, best = list(range(n)), total(list(range(n)))
     improved = True
     while improved:
         improved = False
-        for i in range(n - 1):
-            a, b = order[i], order[i + 1]
-            if lp[b, a] > lp[a, b] + 1e-9:
-                order[i], order[i + 1] = b, a
-                improved = True
+        for k in range(n):
+            for pos in range(n):
+                trial = order[:k] + order[k + 1:]
+                trial.insert(pos, order[k])
+                score = total(trial)
+                if score > best + 1e-9:
+                    order, best, improved = trial, score, True
+                    break
+            if improved:
+                break
     return [names[k] for k in order]
 
 
@@ -438,9 +449,16 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
             present.discard("limiter")
             sel.append("Limiter is not proposed: saturation alone lowers the crest factor this much.")
     learned = load_param_models() if use_trees else None
+    # where a closed form's own fit explains the pair it is exact, and a regressor (trained for
+    # the median over all pairs) would only pull it towards the middle
+    exact = set()
+    if d.stereo["residual"] < EXACT_STEREO_RESIDUAL:
+        exact |= {"panner.pan", "stereo_widener.width"}
+    if shaped:
+        exact.add("distortion.drive_db")
     for m in MODULE_NAMES:
         if m in present and est.get(m) is not None:
-            d.params[m], d.learned[m] = learned_params(m, est[m], x, learned)
+            d.params[m], d.learned[m] = learned_params(m, est[m], x, learned, frozenset(exact))
     sel.append("Selected: " + (", ".join(m for m in MODULE_NAMES if m in d.params) or "nothing")
                + " (gain is decided after the others are rendered).")
     for m in MODULE_NAMES:
@@ -450,20 +468,21 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
     return d
 
 
-def learned_params(module_name: str, closed: dict[str, float], x: np.ndarray,
-                   learned: dict[str, Any] | None) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+def learned_params(module_name: str, closed: dict[str, float], x: np.ndarray, learned: dict[str, Any] | None,
+                   exact: frozenset[str] = frozenset()) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
     """The module's parameters: each from its regressor when one is shipped, else its closed form.
 
     Returns the parameters and, per learned parameter, ``(held-out MAE of the regressor, of
     the closed form)`` for the reasoning. A parameter without a closed form (e.g. attack time)
-    starts from the spec default.
+    starts from the spec default. Parameters in ``exact`` (``"module.param"``) keep their closed
+    form: its own fit says it explains the pair.
     """
     spec = module_spec(module_name)
     params = dict(closed)
     scores: dict[str, tuple[float, float]] = {}
     for p in spec.param_names:
         key = f"{module_name}.{p}"
-        if learned is None or key not in learned:
+        if learned is None or key not in learned or key in exact:
             continue
         model, score = learned[key]
         ps = spec.param(p)
@@ -485,10 +504,12 @@ def _why(module_name: str, f: PairFeatures, eq_resid: float,
          learned: dict[str, tuple[float, float]] | None = None) -> str:
     if learned:
         closed = [p for p in module_spec(module_name).param_names if p not in learned]
-        scores = ", ".join(f"{p} {t:.2f}" + (f" against {c:.2f} for the closed form" if math.isfinite(c) else "")
+        words = {p: _PARAM_WORDS.get(p, p) for p in module_spec(module_name).param_names}
+        scores = ", ".join(f"{t:.2f} for {words[p]}" + (f" ({c:.2f} closed form)" if math.isfinite(c) else "")
                            for p, (t, c) in learned.items())
-        return (f" ({', '.join(learned)} from trees on the pair features; held-out mean error in units of the "
-                f"range: {scores}" + (f"; {', '.join(closed)} from the closed form" if closed else "") + ").")
+        return (f" ({', '.join(words[p] for p in learned)} from trees on the pair features; held-out mean error "
+                f"in units of the range: {scores}"
+                + (f"; {', '.join(words[p] for p in closed)} from the closed form" if closed else "") + ").")
     return {
         "equalizer": f" (RBJ bands fitted to the transfer function, residual {eq_resid:.1f} dB).",
         "panner": " (from the 2x2 channel matrix).",
