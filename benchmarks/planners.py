@@ -57,9 +57,12 @@ def main(argv: list[str] | None = None) -> None:
         label = f"{name} ({len(subset)} pairs)"
         rows[label] = everything.loc["prediction"].to_dict()
         seconds[label] = float(np.mean(secs))
-        if not any(k.startswith("calibration") for k in rows):
+        # calibration rows from the first run over all the pairs (a subset's would mislead)
+        if not any(k.startswith("calibration") for k in rows) and (len(subset) == len(pairs)
+                                                                   or name == args.planners[-1]):
             for method in ("empty chain", "true modules, mid params"):
-                rows[f"calibration: {method}"] = everything.loc[method].to_dict()
+                suffix = "" if len(subset) == len(pairs) else f", {len(subset)} pairs"
+                rows[f"calibration: {method}{suffix}"] = everything.loc[method].to_dict()
         per_length = summary[summary["method"] == "prediction"][
             ["chain_length", "n_examples", "acc", "rank_corr", "mae", "mrs", "audible_acc", "audible_order_acc"]]
         sections.append(f"Per chain length, `{name}`:\n\n" + md_table(list(per_length.columns),
@@ -110,9 +113,10 @@ def merge_previous(table: str, sections: list[str], planners: list[str], note: s
     # rows an earlier merge already carried keep their own provenance line
     notes, carried = [], set()
     for line in re.findall(r"^Rows for .* are kept from the earlier run on the same pairs .*$", previous, re.M):
-        names = re.findall(r"`([^`]+)`", line.split(" are kept", 1)[0])
-        if all(n in kept_names for n in names):
-            notes.append(line)
+        head, tail = line.split(" are kept", 1)
+        names = [n for n in re.findall(r"`([^`]+)`", head) if n in kept_names and n not in carried]
+        if names:  # still-kept rows keep the provenance of the run that measured them
+            notes.append(f"Rows for {', '.join(f'`{n}`' for n in names)} are kept{tail}")
             carried.update(names)
     fresh = [n for n in kept_names if n not in carried]
     if fresh:

@@ -39,7 +39,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 #: The recipe. Changing any of these changes the shipped model: record it in the card.
 SEED = 2026
 N_TRAIN, N_VALIDATION = 4000, 200
-EVAL_SEED, EVAL_PER_LENGTH, REFINE_PER_LENGTH = 1234, 10, 2
+EVAL_SEED, EVAL_PER_LENGTH, REFINE_PER_LENGTH = 1234, 6, 1
 INSTALL_DIR = ROOT / "llm2fx_lab" / "model" / "weights" / "mini"
 CLI = [sys.executable, "-m", "llm2fx_lab.cli"]
 
@@ -122,11 +122,15 @@ def latency(model_dir: Path) -> dict:
 
 
 def training_facts(model_dir: Path) -> dict:
-    rows = list(csv.DictReader((model_dir / "log.csv").open()))
+    """Last logged losses per stage, up to the step the saved checkpoint holds."""
+    saved = json.loads((model_dir / "state" / "progress.json").read_text())
+    rows = [r for r in csv.DictReader((model_dir / "log.csv").open())
+            if int(r["stage"]) < saved["stage"] or (int(r["stage"]) == saved["stage"] and int(r["step"]) <= saved["step"])]
     last = {s: [r for r in rows if r["stage"] == s][-1] for s in ("1", "2") if any(r["stage"] == s for r in rows)}
     val = [r for r in rows if r.get("val_loss")]
-    return {"stages": {s: {"steps": int(r["step"]), "loss": float(r["loss"]), "ce": float(r["ce"]),
-                           "ntl": float(r["ntl"])} for s, r in last.items()},
+    return {"saved": saved,
+            "stages": {s: {"steps": int(r["step"]), "loss": float(r["loss"]), "ce": float(r["ce"]),
+                           "ntl": float(r["ntl"]), "lr": float(r["lr"])} for s, r in last.items()},
             "last_validation": ({k: float(val[-1][k]) for k in ("val_loss", "val_ce", "val_ntl")} if val else None)}
 
 
@@ -169,6 +173,12 @@ def model_card(report: dict, model_dir: Path) -> str:
     tf = report["training"]
     stage_lines = "\n".join(f"- stage {s}: {v['steps']} steps, last batch loss {v['loss']:.3f} "
                             f"(CE {v['ce']:.3f}, NTL {v['ntl']:.3f})" for s, v in tf["stages"].items())
+    stage2 = tf["stages"].get("2", {})
+    if stage2 and stage2["steps"] < cfg.train.stage2_steps:
+        stage_lines += (f"\n\n**Stopped early:** this checkpoint is stage 2 at step {stage2['steps']} of the preset's "
+                        f"{cfg.train.stage2_steps} (learning rate then {stage2['lr']:.2g}, "
+                        f"{stage2['lr'] / cfg.train.stage2_lr:.0%} of its peak), to fit the session that trained "
+                        "it; `make mini` runs the whole schedule.")
     val = tf["last_validation"]
     val_line = (f"- last validation ({N_VALIDATION} dialogues): loss {val['val_loss']:.3f}, CE {val['val_ce']:.3f}, "
                 f"NTL {val['val_ntl']:.3f}" if val else "")
