@@ -529,8 +529,10 @@ print("pairs:", ", ".join(PAIRS), f"({SECONDS:g} s each)")
 - `analysis`: measurement and closed forms, no neural network.
 - `analysis+refine`: the same, then gradient descent on the chain through the differentiable
   renderer (`llm2fx_lab.planners.refine.Refined`).
-- `mini`: the embedded llm2fx-mini model. **There is no trained mini model in this release yet**, so
-  it is listed only when its weights are present. A model you train yourself
+- `mini`: the embedded llm2fx-mini model, a small model with the paper's architecture trained from
+  scratch on this project's synthetic data (its card: `llm2fx_lab/model/weights/mini/MODEL_CARD.md`;
+  it is not the paper's Qwen3-4B model). Its reasoning numbers are generated, not measured: watch the
+  claim check below. A model you train yourself
   (`04_train_your_own.ipynb`) can be loaded as `model:PATH`; a folder `runs/notebook-tiny` from
   that notebook is picked up below if it exists.
 """),
@@ -544,7 +546,7 @@ planners = {"analysis": get_planner("analysis"),
 if mini_available():
     planners["mini"] = get_planner("mini")
 else:
-    print("no llm2fx-mini weights in this release: the mini model is left out")
+    print("no llm2fx-mini weights found (LLM2FX_MINI_DIR?): the mini model is left out")
 TINY = Path("../runs/notebook-tiny")
 if (TINY / "config.json").exists():
     planners["tiny (yours)"] = get_planner(f"model:{TINY}")
@@ -782,8 +784,9 @@ Generate a small dataset, train the `tiny` preset on the CPU while watching the 
 result with the paper's metrics, and see how to run the full Qwen3-4B recipe on GPUs.
 
 The `tiny` preset is for learning the pipeline: a few minutes of CPU training teach it the format at
-best, not audio engineering. **There is no shipped llm2fx-mini model in this release yet**, so the
-comparison at the end is with the `analysis` planner (no neural network) instead.
+best, not audio engineering. The comparison at the end puts it beside the shipped llm2fx-mini model
+(the `mini` preset, trained by `make mini` for about two hours on 2 CPU cores) and the `analysis`
+planner (no neural network).
 
 `LLM2FX_FAST=1` makes everything tiny (4 examples, a handful of steps) so the notebook runs in CI.
 """),
@@ -903,7 +906,7 @@ for planner_name in names:
     table = score(pairs, predictions, mrstft_crop_seconds=SECONDS, audibility=False)
     rows[planner_name] = table
 if not mini_available():
-    print("\\nno shipped llm2fx-mini weights in this release: nothing to compare with there yet")
+    print("\\nno llm2fx-mini weights found (LLM2FX_MINI_DIR?): left out of the comparison")
 """),
     code("""
 columns = ["n_examples", "acc", "rank_corr", "mae", "mrs_l", "mrs_r"]
@@ -958,7 +961,8 @@ on left/right), per chain length, next to the numbers the LLM2Fx-Tools paper rep
 
 **Read the comparison with care.** The paper's rows are measured on its LP-Fx test set (MedleyDB
 stems); ours are measured here, on generated pairs from other audio. The numbers share a definition,
-not a test set. There is no trained llm2fx-mini model in this release, so it is not in the table.
+not a test set. `mini` is the embedded llm2fx-mini model (not the paper's Qwen3-4B); `regression`
+and `multitask` are baselines of the paper's kind on the same encoder features.
 
 `LLM2FX_FAST=1` runs one 2 s pair per chain length 1-3 from the bundled examples (seconds, and far
 too few pairs for conclusions); without it, 3 pairs per chain length 1-9.
@@ -999,7 +1003,7 @@ LENGTHS = (1, 2, 3) if FAST else tuple(range(1, 10))
 pairs = make_test_pairs(per_length=1 if FAST else 3, source="examples", lengths=LENGTHS, seconds=SECONDS)
 print(f"{len(pairs)} pairs of {SECONDS:g} s from the bundled examples, chain lengths {LENGTHS}")
 
-names = ["analysis", "analysis+refine"] + (["mini"] if mini_available() else [])
+names = ["analysis", "analysis+refine", "regression", "multitask"] + (["mini"] if mini_available() else [])
 options = {"analysis+refine": {"refine_options": {"steps": 3 if FAST else 25, "budget_seconds": 3.0 if FAST else 15.0}}}
 tables, seconds = {}, {}
 for name in names:
@@ -1008,7 +1012,7 @@ for name in names:
     tables[name], seconds[name] = summary, sum(secs) / len(secs)
     print(f"{name:>16}: {seconds[name]:.2f} s per pair")
 if not mini_available():
-    print("llm2fx-mini: no weights in this release, not measured")
+    print("llm2fx-mini: no weights found (LLM2FX_MINI_DIR?), not measured")
 """),
     code("""
 rows = []

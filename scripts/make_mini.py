@@ -98,7 +98,7 @@ def evaluate(model_dir: Path, per_length: int, refine_per_length: int) -> dict:
                                                   audibility_crop_seconds=3.0)
         results[label] = {"n_pairs": len(items), "seconds_per_example": float(np.mean(seconds)),
                           "rows": report_rows(summary)}
-        print(label, {k: v for k, v in results[label]["rows"][-1].items() if k != "example"}, flush=True)
+        print(label, overall(results[label]["rows"]), flush=True)
     return {"eval_seed": EVAL_SEED, "per_length": per_length, "refine_per_length": refine_per_length,
             "results": results}
 
@@ -134,6 +134,11 @@ def training_facts(model_dir: Path) -> dict:
             "last_validation": ({k: float(val[-1][k]) for k in ("val_loss", "val_ce", "val_ntl")} if val else None)}
 
 
+def overall(rows: list[dict], method: str = "prediction") -> dict | None:
+    """The ``chain_length == "all"`` row of ``method`` in a report's rows."""
+    return next((r for r in rows if r["method"] == method and r["chain_length"] == "all"), None)
+
+
 def _fmt_row(label: str, r: dict, seconds: float | None, n: int) -> str:
     f = lambda v, p="{:.2f}": "-" if v is None else p.format(v)  # noqa: E731
     return (f"| {label} | {n} | {f(r['acc'] * 100 if r['acc'] is not None else None, '{:.1f}%')} | "
@@ -155,10 +160,10 @@ def model_card(report: dict, model_dir: Path) -> str:
     table = ["| planner | pairs | Acc | Rank Corr | MAE | MRS L/R | s / example |", "|---|---|---|---|---|---|---|"]
     for label in ("mini", "mini+refine", "analysis", "analysis+refine"):
         if label in ev:
-            r = ev[label]["rows"][-1]
+            r = overall(ev[label]["rows"])
             table.append(_fmt_row(label, r, ev[label]["seconds_per_example"], ev[label]["n_pairs"]))
     for label in ("empty chain", "true modules, mid params"):
-        r = next((x for x in ev["mini"]["rows"] if x["method"] == label and x["chain_length"] == "all"), None)
+        r = overall(ev["mini"]["rows"], label)
         if r:
             table.append(_fmt_row(f"calibration: {label}", r, None, ev["mini"]["n_pairs"]))
     for label, (acc, rc, mae, mrs) in PAPER_ROWS.items():
@@ -234,6 +239,7 @@ batch {cfg.train.batch_size}, {cfg.train.schedule} schedule, batches grouped by 
 
 Machine: {report['machine']}. Wall time: data {minutes.get('data', 0):.0f} min, training
 {minutes.get('train', 0):.0f} min, evaluation {minutes.get('evaluate', 0):.0f} min ({report['date']}).
+{report.get('timing_note', '')}
 
 ## Scores
 
@@ -253,6 +259,7 @@ Latency on this machine, bundled 10 s guitar pair (median of 3): first reasoning
 
 ## Known failure modes
 
+{chr(10).join(f"- {line}" for line in report.get("findings", []))}
 - Trained on synthetic General MIDI material only: real mixes, vocals and recordings with
   their own room sound are out of distribution.
 - It hears only the first {cfg.encoder.clip_seconds:g} s of each clip.
@@ -277,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-per-length", type=int, default=EVAL_PER_LENGTH)
     p.add_argument("--refine-per-length", type=int, default=REFINE_PER_LENGTH)
     p.add_argument("--eval-only", action="store_true", help="skip data and training (re-score RUN/model)")
+    p.add_argument("--card-only", action="store_true", help="rewrite MODEL_CARD.md from RUN/report.json")
     p.add_argument("--install", action="store_true", help=f"copy the result into {INSTALL_DIR.relative_to(ROOT)}")
     p.add_argument("--overwrite", action="store_true", help="replace already installed weights")
     args = p.parse_args(argv)
@@ -296,6 +304,10 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     model_dir = run_dir / "model"
+    if args.card_only:
+        (model_dir / "MODEL_CARD.md").write_text(model_card(report, model_dir))
+        print(f"wrote {model_dir / 'MODEL_CARD.md'}")
+        return install(run_dir, report) if args.install else 0
     if not args.eval_only:
         report["commands"]["data"] = timed("data", phase_data, run_dir, args.workers)
         report["commands"]["train"] = timed("train", phase_train, run_dir)
@@ -306,15 +318,20 @@ def main(argv: list[str] | None = None) -> int:
     report_path.write_text(json.dumps(report, indent=2))
     (model_dir / "MODEL_CARD.md").write_text(model_card(report, model_dir))
     print(f"wrote {model_dir / 'MODEL_CARD.md'}")
-    if args.install:
-        if INSTALL_DIR.exists():
-            shutil.rmtree(INSTALL_DIR)
-        INSTALL_DIR.mkdir(parents=True)
-        for name in ("config.json", "model.safetensors", "MODEL_CARD.md"):
-            shutil.copy2(model_dir / name, INSTALL_DIR / name)
-        shutil.copytree(model_dir / "tokenizer", INSTALL_DIR / "tokenizer")
-        (INSTALL_DIR / "report.json").write_text(json.dumps(report, indent=2))
-        print(f"installed into {INSTALL_DIR}")
+    return install(run_dir, report) if args.install else 0
+
+
+def install(run_dir: Path, report: dict) -> int:
+    """Copy checkpoint, tokenizer, card and report into the package's weights folder."""
+    model_dir = run_dir / "model"
+    if INSTALL_DIR.exists():
+        shutil.rmtree(INSTALL_DIR)
+    INSTALL_DIR.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors", "MODEL_CARD.md"):
+        shutil.copy2(model_dir / name, INSTALL_DIR / name)
+    shutil.copytree(model_dir / "tokenizer", INSTALL_DIR / "tokenizer")
+    (INSTALL_DIR / "report.json").write_text(json.dumps(report, indent=2))
+    print(f"installed into {INSTALL_DIR}")
     return 0
 
 

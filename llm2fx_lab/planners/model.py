@@ -24,17 +24,22 @@ class ModelPlanner:
 
     Parameters
     ----------
-    checkpoint_dir : path
-        A directory written by the model's training code.
+    checkpoint_dir : path, optional
+        A directory written by the model's training code; default: the embedded llm2fx-mini
+        (:func:`~llm2fx_lab.planners.registry.mini_weights_dir`).
     name : str
         Planner name reported in :class:`~llm2fx_lab.planners.events.Final`.
     **options
         Passed to the model's loader (e.g. ``device``).
     """
 
-    def __init__(self, checkpoint_dir: Any, name: str = "model", **options: Any) -> None:
+    def __init__(self, checkpoint_dir: Any = None, name: str | None = None, **options: Any) -> None:
+        if checkpoint_dir is None:
+            from llm2fx_lab.planners.registry import mini_weights_dir
+
+            checkpoint_dir, name = mini_weights_dir(), name or "mini"
         self.checkpoint_dir = Path(checkpoint_dir)
-        self.name = name
+        self.name = name or "model"
         d = self.checkpoint_dir
         if not d.is_dir() or not any(d.iterdir()):
             raise PlannerError(f"no weights at {d} ({_HINT})")

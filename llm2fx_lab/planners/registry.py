@@ -13,7 +13,8 @@ name               planner
 
 Any name may end in ``+refine`` (``analysis+refine``) to wrap the planner in
 :class:`~llm2fx_lab.planners.refine.Refined`. :func:`default_planner` is ``mini`` when its
-weights are present, else ``analysis``.
+weights are present and its own evaluation shows it at least as accurate as ``analysis``, else
+``analysis``.
 """
 
 from __future__ import annotations
@@ -116,9 +117,35 @@ def _base_planner(name: str, options: dict[str, Any]) -> Planner:
     raise PlannerError(f"unknown planner {name!r}; allowed: {_allowed()}")
 
 
+def mini_beats_analysis() -> bool:
+    """Whether the mini checkpoint's own evaluation (``report.json`` beside the weights, written
+    by ``scripts/make_mini.py``) scored at least the ``analysis`` planner's module accuracy on
+    the same pairs. True when there is no report (a checkpoint placed there by hand)."""
+    import json
+
+    report = mini_weights_dir() / "report.json"
+    if not report.is_file():
+        return True
+    try:
+        results = json.loads(report.read_text())["evaluation"]["results"]
+
+        def acc(label: str) -> float:
+            return next(r["acc"] for r in results[label]["rows"]
+                        if r["method"] == "prediction" and r["chain_length"] == "all")
+
+        return acc("mini") >= acc("analysis")
+    except (KeyError, StopIteration, TypeError, ValueError):
+        return True
+
+
 def default_planner(**options: Any) -> Planner:
-    """``mini`` when its weights are present (:func:`mini_available`), else ``analysis``."""
-    if mini_available():
+    """``mini`` when its weights are present (:func:`mini_available`) and its evaluation shows it
+    at least as accurate as ``analysis`` (:func:`mini_beats_analysis`), else ``analysis``.
+
+    The shipped llm2fx-mini does not beat it yet (see its MODEL_CARD.md), so the studio and
+    ``llm2fx estimate`` start with ``analysis``; ``mini`` is one pick away.
+    """
+    if mini_available() and mini_beats_analysis():
         try:
             return get_planner("mini", **options)
         except PlannerError:
