@@ -193,7 +193,9 @@ def model_card(report: dict, model_dir: Path) -> str:
 
 **What it is.** A small audio-conditioned language model with the LLM2Fx-Tools architecture,
 trained from scratch by this project on its own synthetic data, on a CPU. It is the embedded
-default planner of llm2fx-lab (`get_planner("mini")`, the studio, `llm2fx estimate`).
+learned planner of llm2fx-lab (`get_planner("mini")`, `ModelPlanner()`, the studio's planner
+menu, `llm2fx estimate --planner mini`); `default_planner()` picks it only when the evaluation
+below shows it at least as accurate as the `analysis` planner.
 **It is not the paper's Qwen3-4B model** and it does not reproduce the paper's numbers: it is
 about a thousand times smaller, never saw real recordings, and was trained for
 {sum(v['steps'] for v in tf['stages'].values())} steps instead of 500,000.
@@ -228,7 +230,8 @@ included), dialogues in the paper's format with a grounded three-step chain-of-t
 
 ## Training
 
-Command: `make mini` (= `python scripts/make_mini.py --install`), which runs
+Command: `make mini` (= `python scripts/make_mini.py --run runs/mini`; add `--install --overwrite`
+to replace the shipped weights), which runs
 `{' '.join(report['commands']['data'][2:])}` then `{' '.join(report['commands']['train'][2:])}`.
 Seed {cfg.train.seed}. Stage 1 (encoder + adapters, LLM frozen): {cfg.train.stage1_steps} steps at lr
 {cfg.train.stage1_lr:g}; stage 2 (everything): {cfg.train.stage2_steps} steps at lr {cfg.train.stage2_lr:g},
