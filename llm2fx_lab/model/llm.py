@@ -163,8 +163,8 @@ class Llm2FxModel(nn.Module):
     # ---- audio -> embeddings -> inputs_embeds ------------------------------------------------
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        if self.encoder_trainable:
-            return self.encoder(x)
+        """A frozen encoder (Fx-Encoder++) on waveforms; the built-in one goes through
+        :meth:`audio_features` and ``encoder.embed`` instead."""
         self.encoder.eval()
         with torch.no_grad():
             return self.encoder(x)
@@ -243,8 +243,7 @@ class Llm2FxModel(nn.Module):
         (``reference``, ``dry``) or precomputed ``audio_features``."""
         if reference is None and audio_features is None:
             raise Llm2FxError("forward needs the reference audio or precomputed audio_features")
-        if has_dry is None:
-            has_dry = torch.full((input_ids.shape[0],), dry is not None, dtype=torch.bool)
+        has_dry = _has_dry(has_dry, dry, input_ids.shape[0])
         audio = self.audio_embeddings(reference, dry, has_dry, audio_features)
         embeds = self.inputs_embeds(input_ids, audio, has_dry)
         logits = self.llm(inputs_embeds=embeds, attention_mask=attention_mask).logits
