@@ -2,16 +2,19 @@
 
 Usage::
 
-    python scripts/train_analysis_planner.py --data /work/data/mini --n-rows 2500 --cache /tmp/afx-cache
+    python scripts/train_analysis_planner.py --data /work/data/mini /work/data/extra --n-rows 4000 4000 \
+        --cache /tmp/afx-cache
 
-1. **features**: for the first ``--n-rows`` rows of the dataset's *train* split (never its
+1. **features**: for the first ``--n-rows`` rows of each dataset's *train* split (never its
    test split) the pair is measured (:func:`~llm2fx_lab.planners.pair_features.pair_features`,
    :func:`~llm2fx_lab.planners.estimators.model_features`) and the closed-form estimates of
    :func:`~llm2fx_lab.planners.analysis.closed_forms` are kept beside it; chunks of 50 rows
-   are cached as ``.npz`` in ``--cache`` (a rerun extracts only what is missing).
+   are cached as ``.npz`` in ``--cache``/<dataset folder name> (a rerun extracts only what is
+   missing), on ``--workers`` processes.
    Blind rows still store their dry clip, which is used.
-2. **split**: every fifth group of ``segments_per_unit`` consecutive rows (they share a MIDI
-   piece) is held out, so held-out scores are on unseen music.
+2. **split**: in each dataset, every fifth group of ``segments_per_unit`` consecutive rows
+   (they share a MIDI piece) is held out, so held-out scores are on unseen music. Datasets
+   generated with different seeds draw different pieces.
 3. **models** (scikit-learn histogram gradient boosting, seeded), each scored on the held-out
    rows (and refitted on all rows with ``--refit``) and dumped with
    :func:`llm2fx_lab.planners.trees.dump_hgb`:
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from itertools import combinations
 from pathlib import Path
@@ -73,36 +77,62 @@ def save_chunk(path: Path, rows: list[dict]) -> None:
     np.savez(path, **arrays)
 
 
-def extract(data: Path, n_rows: int, cache: Path) -> None:
-    """Measure the first ``n_rows`` train rows into ``cache`` (chunks already there are kept)."""
+def _measure_chunk(path: Path, rows: list[dict]) -> Path:
+    """Measure one chunk of dataset rows and save it (runs in a worker process)."""
+    from llm2fx_lab.data.generate import decode_audio
+
+    out = []
+    for row in rows:
+        dry, wet, sr = decode_audio(row)
+        out.append(row_arrays(dry, wet, float(sr)) | {"index": np.asarray(row["index"]), "chain": row["chain"]})
+    save_chunk(path, out)
+    return path
+
+
+def extract(data: Path, n_rows: int, cache: Path, workers: int = 1) -> None:
+    """Measure the first ``n_rows`` train rows into ``cache`` (chunks already there are kept),
+    ``workers`` chunks at a time."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
     import pyarrow.parquet as pq
     from tqdm import tqdm
-
-    from llm2fx_lab.data.generate import decode_audio
 
     cache.mkdir(parents=True, exist_ok=True)
     have = {int(p.stem.split("-")[1]) for p in cache.glob("train-*.npz")}
     bar = tqdm(total=n_rows, desc="pair features")
-    seen, rows = 0, []
-    for path in sorted(data.glob("train-*.parquet")):
-        for batch in pq.ParquetFile(str(path)).iter_batches(batch_size=CHUNK):
-            for row in batch.to_pylist():
-                if seen >= n_rows:
-                    break
-                seen += 1
-                chunk = row["index"] // CHUNK
-                if chunk in have:
-                    bar.update()
-                    continue
-                dry, wet, sr = decode_audio(row)
-                rows.append(row_arrays(dry, wet, float(sr)) | {"index": np.asarray(row["index"]),
-                                                               "chain": row["chain"]})
-                bar.update()
-                if len(rows) == CHUNK or seen == n_rows:
-                    save_chunk(cache / f"train-{rows[0]['index'] // CHUNK:05d}.npz", rows)
-                    rows = []
-    if rows:
-        save_chunk(cache / f"train-{rows[0]['index'] // CHUNK:05d}.npz", rows)
+    pending: set = set()
+
+    def chunks():
+        seen, rows = 0, []
+        for path in sorted(data.glob("train-*.parquet")):
+            for batch in pq.ParquetFile(str(path)).iter_batches(batch_size=CHUNK):
+                for row in batch.to_pylist():
+                    if seen >= n_rows:
+                        break
+                    seen += 1
+                    if row["index"] // CHUNK in have:
+                        bar.update()
+                        continue
+                    rows.append(row)
+                    if len(rows) == CHUNK or seen == n_rows:
+                        yield rows
+                        rows = []
+        if rows:
+            yield rows
+
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        for rows in chunks():
+            while len(pending) >= max(1, workers):
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    f.result()
+                pending -= done
+            path = cache / f"train-{rows[0]['index'] // CHUNK:05d}.npz"
+            future = pool.submit(_measure_chunk, path, rows)
+            future.add_done_callback(lambda f, n=len(rows): bar.update(n))
+            pending.add(future)
+        for f in pending:
+            f.result()
     bar.close()
 
 
@@ -143,8 +173,10 @@ def _round_thresholds(dump: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="generated dataset folder (its train split is used)")
-    parser.add_argument("--n-rows", type=int, default=2500)
+    parser.add_argument("--data", type=Path, nargs="+", required=True,
+                        help="generated dataset folders (their train splits are used)")
+    parser.add_argument("--n-rows", type=int, nargs="+", default=[2500],
+                        help="rows to use from each dataset (one number for all, or one per dataset)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/afx-cache"))
     parser.add_argument("--out-dir", type=Path, default=Path("llm2fx_lab/planners/models"))
     parser.add_argument("--seed", type=int, default=0)
@@ -152,6 +184,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="a regressor is used when its held-out MAE is this much below the closed form's")
     parser.add_argument("--min-order-accuracy", type=float, default=0.6)
     parser.add_argument("--skip-extract", action="store_true", help="train on the cache as it is")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes measuring pairs")
     parser.add_argument("--refit", action="store_true",
                         help="refit the shipped models on all rows (held-out ones included) after scoring")
     args = parser.parse_args(argv)
@@ -165,9 +198,18 @@ def main(argv: list[str] | None = None) -> None:
     from llm2fx_lab.planners.trees import dump_hgb
 
     t0 = time.time()
-    if not args.skip_extract:
-        extract(args.data, args.n_rows, args.cache)
-    d = load_cache(args.cache, args.n_rows)
+    n_rows = args.n_rows * len(args.data) if len(args.n_rows) == 1 else args.n_rows
+    if len(n_rows) != len(args.data):
+        parser.error(f"--n-rows takes one number or one per dataset ({len(args.data)}), got {len(args.n_rows)}")
+    names = [p.resolve().name for p in args.data]
+    if len(set(names)) != len(names):
+        parser.error(f"dataset folders need distinct names (their caches are --cache/<name>): {names}")
+    parts = []
+    for data, n, name in zip(args.data, n_rows, names):
+        if not args.skip_extract:
+            extract(data, n, args.cache / name, args.workers)
+        parts.append(load_cache(args.cache / name, n))
+    d = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     x = d["x"]
     presence, params, names = targets(d["chain"])
     lengths = presence.sum(axis=1)
@@ -273,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
                    f"log-loss {ll:.3f} (chance 0.693){' -> used' if key in order_use else ''}")
 
     meta = {"features": feature_names, "n_train": int(len(x)), "n_held_out": int(held.sum()), "seed": args.seed,
-            "data": str(args.data)}
+            "data": [f"{name} ({n} train rows)" for name, n in zip(names, n_rows)]}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for name, body in (("presence", {"scores": presence_scores, "models": presence_models}),
                        ("params", {"use": use, "scores": param_scores, "models": param_models}),
