@@ -130,8 +130,11 @@ def training_facts(model_dir: Path) -> dict:
     val = [r for r in rows if r.get("val_loss")]
     return {"saved": saved,
             "stages": {s: {"steps": int(r["step"]), "loss": float(r["loss"]), "ce": float(r["ce"]),
-                           "ntl": float(r["ntl"]), "lr": float(r["lr"])} for s, r in last.items()},
-            "last_validation": ({k: float(val[-1][k]) for k in ("val_loss", "val_ce", "val_ntl")} if val else None)}
+                           "ntl": float(r["ntl"]), "lr": float(r["lr"]),
+                           **({"aux": float(r["aux"])} if r.get("aux") else {})} for s, r in last.items()},
+            "last_validation": ({k: float(val[-1][k]) for k in ("val_loss", "val_ce", "val_ntl", "val_aux",
+                                                                "val_probe_accuracy") if val[-1].get(k)}
+                                if val else None)}
 
 
 def overall(rows: list[dict], method: str = "prediction") -> dict | None:
@@ -177,7 +180,8 @@ def model_card(report: dict, model_dir: Path) -> str:
                               f"{f(r['mae'], '{:.3f}')} | {f(r['mrs'])} |")
     tf = report["training"]
     stage_lines = "\n".join(f"- stage {s}: {v['steps']} steps, last batch loss {v['loss']:.3f} "
-                            f"(CE {v['ce']:.3f}, NTL {v['ntl']:.3f})" for s, v in tf["stages"].items())
+                            f"(CE {v['ce']:.3f}, NTL {v['ntl']:.3f}"
+                            + (f", probe {v['aux']:.3f}" if "aux" in v else "") + ")" for s, v in tf["stages"].items())
     stage2 = tf["stages"].get("2", {})
     if stage2 and stage2["steps"] < cfg.train.stage2_steps:
         stage_lines += (f"\n\n**Stopped early:** this checkpoint is stage 2 at step {stage2['steps']} of the preset's "
@@ -187,6 +191,19 @@ def model_card(report: dict, model_dir: Path) -> str:
     val = tf["last_validation"]
     val_line = (f"- last validation ({N_VALIDATION} dialogues): loss {val['val_loss']:.3f}, CE {val['val_ce']:.3f}, "
                 f"NTL {val['val_ntl']:.3f}" if val else "")
+    if val and "val_probe_accuracy" in val:
+        val_line += (f", chain probe {val['val_aux']:.3f} (its module presence accuracy "
+                     f"{val['val_probe_accuracy'] * 100:.1f}%: what the audio tokens carry)")
+    if cfg.train.aux_coef > 0 and not cfg.train.stage1_language_loss:
+        stage1_text = "encoder + adapters + chain probe, on the probe loss alone; the LLM is not run"
+    else:
+        stage1_text = "encoder + adapters, LLM frozen"
+    probe_text = (f"\n- Training only: a chain probe (pooled dry, reference and comparison tokens -> module "
+                  f"presence and normalised parameters; BCE + L1) adds {cfg.train.aux_coef:g} x its loss, so the "
+                  "audio tokens must carry what the chain did. Ours, not the paper's: without it a model this "
+                  "small trained from scratch ignored the audio (its adapters collapsed). "
+                  f"{count(model.chain_probe) / 1e6:.2f} M parameters, unused at inference."
+                  if model.chain_probe is not None else "")
     lat = report.get("latency", {})
     minutes = {k: v / 60 for k, v in report["phase_seconds"].items()}
     return f"""# llm2fx-mini model card
@@ -217,7 +234,7 @@ about a thousand times smaller, never saw real recordings, and was trained for
   {count(model.llm) / 1e6:.2f} M parameters; project BPE tokenizer ({len(model.tokenizer)} tokens, single digits,
   Qwen3 chat template and special tokens). Full fine-tuning (no LoRA: there is no pretrained
   model to adapt).
-- Loss: cross-entropy + {cfg.train.ntl_coef} x Number Token Loss (Wasserstein-1 over digits), as the paper.
+- Loss: cross-entropy + {cfg.train.ntl_coef} x Number Token Loss (Wasserstein-1 over digits), as the paper.{probe_text}
 
 ## Training data
 
@@ -233,7 +250,7 @@ included), dialogues in the paper's format with a grounded three-step chain-of-t
 Command: `make mini` (= `python scripts/make_mini.py --run runs/mini`; add `--install --overwrite`
 to replace the shipped weights), which runs
 `{' '.join(report['commands']['data'][2:])}` then `{' '.join(report['commands']['train'][2:])}`.
-Seed {cfg.train.seed}. Stage 1 (encoder + adapters, LLM frozen): {cfg.train.stage1_steps} steps at lr
+Seed {cfg.train.seed}. Stage 1 ({stage1_text}): {cfg.train.stage1_steps} steps at lr
 {cfg.train.stage1_lr:g}; stage 2 (everything): {cfg.train.stage2_steps} steps at lr {cfg.train.stage2_lr:g},
 batch {cfg.train.batch_size}, {cfg.train.schedule} schedule, batches grouped by length.
 

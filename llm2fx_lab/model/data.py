@@ -35,6 +35,8 @@ from llm2fx_lab.data.format import (AUDIO_PAD_TOKEN, AUDIO_PLACEHOLDER, audio_to
                                     assistant_message, render_dialogue, split_prompt_target, user_message)
 from llm2fx_lab.errors import AudioError, Llm2FxError, ToolCallError
 from llm2fx_lab.fx.chain import Chain, as_chain
+from llm2fx_lab.fx.spec import MODULE_NAMES
+from llm2fx_lab.fx.spec import module as module_spec
 from llm2fx_lab.model.config import ModelConfig
 
 DEFAULT_INSTRUCTION = "Estimate the audio effects chain that turns the dry audio into the reference audio."
@@ -157,6 +159,19 @@ def attach_features(cfg: ModelConfig, dialogues: Iterable[Dialogue], batch_size:
     return out
 
 
+def chain_targets(chain: Any) -> np.ndarray:
+    """What the auxiliary probe learns of one chain: ``(9 + 26,)`` float32, module presence
+    (1/0, in the toolset's module order) then every parameter normalised linearly over its
+    range (:func:`~llm2fx_lab.analysis.metrics.normalize_linear`), ``nan`` for absent modules."""
+    from llm2fx_lab.analysis.metrics import normalize_linear
+
+    chain = as_chain(chain).active
+    presence = [float(m in chain.names) for m in MODULE_NAMES]
+    params = [normalize_linear(m, k, chain[m][k]) if m in chain.names else np.nan
+              for m in MODULE_NAMES for k in module_spec(m).param_names]
+    return np.asarray(presence + params, dtype=np.float32)
+
+
 class Collator:
     """Turns a list of :class:`Dialogue` into a padded batch (dict of tensors).
 
@@ -191,6 +206,8 @@ class Collator:
             labels[i, :k] = torch.tensor(r["labels"])
             mask[i, :k] = 1
         batch = {"input_ids": ids, "attention_mask": mask, "labels": labels, "has_dry": torch.tensor(has_dry)}
+        if self.cfg.train.aux_coef > 0:
+            batch["chain_targets"] = torch.from_numpy(np.stack([chain_targets(d.chain) for d in dialogues]))
         if cached:
             batch["audio_features"] = {k: torch.stack([d.features[k] for d in dialogues])
                                        for k in dialogues[0].features}

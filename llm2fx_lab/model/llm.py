@@ -6,6 +6,9 @@
   :class:`~llm2fx_lab.model.fxencoder_pp.FxEncoderPlusPlus` (frozen, local weights);
 - ``adapter``: a :class:`~llm2fx_lab.model.adapter.QueryAdapter` shared by dry and reference;
 - ``pair`` and ``pair_adapter`` (optional): the third token group comparing the two clips;
+- ``chain_probe`` (optional, training only, ``TrainConfig.aux_coef > 0``): reads the pooled
+  audio tokens and predicts the chain's modules and parameters, an auxiliary loss that keeps
+  the audio tokens informative (:func:`chain_probe_loss`);
 - ``llm``: any ``AutoModelForCausalLM`` of the Qwen3 family, from a local path
   (``local_files_only``) or a fresh ``Qwen3Config``; wrapped by peft LoRA when the config
   says so (LoRA B starts at zero, so adding it changes nothing until stage 2 trains it).
@@ -30,6 +33,7 @@ import torch.nn as nn
 
 from llm2fx_lab.data.format import AUDIO_PAD_TOKEN, END_OF_MESSAGE
 from llm2fx_lab.errors import Llm2FxError, ToolCallError
+from llm2fx_lab.fx.spec import ALL_PARAMS, MODULE_NAMES
 from llm2fx_lab.model.adapter import QueryAdapter
 from llm2fx_lab.model.config import EncoderConfig, LLMConfig, ModelConfig
 from llm2fx_lab.model.data import n_audio_slots
@@ -44,6 +48,24 @@ def _has_dry(has_dry: torch.Tensor | None, dry: torch.Tensor | None, batch: int)
     if has_dry is None:
         return torch.full((batch,), dry is not None, dtype=torch.bool)
     return has_dry.bool().cpu()
+
+
+#: The auxiliary probe's outputs: the 9 module presences, then the 26 normalised parameters.
+N_MODULES = len(MODULE_NAMES)
+N_CHAIN_TARGETS = N_MODULES + len(ALL_PARAMS)
+
+
+def chain_probe_loss(probe: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """BCE on module presence plus the L1 error of the parameters of present modules
+    (``targets`` from :func:`llm2fx_lab.model.data.chain_targets`; ``nan`` marks absent ones)."""
+    import torch.nn.functional as F
+
+    presence = F.binary_cross_entropy_with_logits(probe[:, :N_MODULES], targets[:, :N_MODULES])
+    values, known = targets[:, N_MODULES:], ~torch.isnan(targets[:, N_MODULES:])
+    if not bool(known.any()):
+        return presence
+    err = (torch.sigmoid(probe[:, N_MODULES:]) - torch.nan_to_num(values)).abs()
+    return presence + err[known].mean()
 
 
 def build_encoder(cfg: EncoderConfig, allow_random: bool = False) -> nn.Module:
@@ -126,6 +148,11 @@ class Llm2FxModel(nn.Module):
             for a in (self.adapter, self.pair_adapter):
                 if a is not None:
                     a.out_scale.fill_(spread)
+        # training-only auxiliary probe (TrainConfig.aux_coef): pooled dry/reference/comparison
+        # tokens -> module presence logits and normalised parameters
+        self.chain_probe = (nn.Sequential(nn.LayerNorm(3 * hidden), nn.Linear(3 * hidden, 256), nn.GELU(),
+                                          nn.Linear(256, N_CHAIN_TARGETS))
+                            if cfg.train.aux_coef > 0 else None)
         self.audio_pad_id = tokenizer.convert_tokens_to_ids(AUDIO_PAD_TOKEN)
         self.eos_id = tokenizer.convert_tokens_to_ids(END_OF_MESSAGE)
         self.digit_ids = digit_token_ids(tokenizer) if cfg.train.ntl_coef > 0 else None
@@ -148,7 +175,8 @@ class Llm2FxModel(nn.Module):
         self.stage = stage
         for p in self.parameters():
             p.requires_grad_(False)
-        for m in (self.adapter, self.pair, self.pair_adapter, self.encoder if self.encoder_trainable else None):
+        for m in (self.adapter, self.pair, self.pair_adapter, self.chain_probe,
+                  self.encoder if self.encoder_trainable else None):
             if m is not None:
                 for p in m.parameters():
                     p.requires_grad_(True)
@@ -185,6 +213,11 @@ class Llm2FxModel(nn.Module):
 
         From waveforms, or from ``audio_features`` (:meth:`audio_features`, built-in encoder).
         """
+        return self._flatten(*self._audio_tokens(reference, dry, has_dry, audio_features))
+
+    def _audio_tokens(self, reference, dry, has_dry, audio_features):
+        """(reference tokens (B, Q, H), dry tokens of the rows with dry, comparison tokens of those
+        rows or None, the indices of those rows)."""
         if audio_features is None and self.cfg.encoder.kind == "builtin":
             audio_features = self.audio_features(reference, dry, has_dry)
         if audio_features is not None:
@@ -209,7 +242,11 @@ class Llm2FxModel(nn.Module):
             if self.pair is not None and rows_dry:
                 d, r = dry[rows_dry].to(self.device), reference[rows_dry].to(self.device)
                 pair_tok = self.pair_adapter(self.pair(d, r))
-        ref_tok, dry_tok = tokens[:B], tokens[B:]
+        return tokens[:B], tokens[B:], pair_tok, rows_dry
+
+    @staticmethod
+    def _flatten(ref_tok, dry_tok, pair_tok, rows_dry) -> torch.Tensor:
+        B = ref_tok.shape[0]
         parts, j = [], 0
         for i in range(B):
             if i in rows_dry:
@@ -238,29 +275,60 @@ class Llm2FxModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, reference: torch.Tensor | None = None,
                 dry: torch.Tensor | None = None, has_dry: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None,
-                audio_features: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+                audio_features: dict[str, torch.Tensor] | None = None,
+                chain_targets: torch.Tensor | None = None) -> dict[str, Any]:
         """Logits (and losses with ``labels``) from token ids and audio: waveforms
         (``reference``, ``dry``) or precomputed ``audio_features``."""
         if reference is None and audio_features is None:
             raise Llm2FxError("forward needs the reference audio or precomputed audio_features")
         has_dry = _has_dry(has_dry, dry, input_ids.shape[0])
-        audio = self.audio_embeddings(reference, dry, has_dry, audio_features)
-        embeds = self.inputs_embeds(input_ids, audio, has_dry)
+        groups = self._audio_tokens(reference, dry, has_dry, audio_features)
+        if (self.stage == 1 and not self.cfg.train.stage1_language_loss and self.chain_probe is not None
+                and chain_targets is not None and labels is not None):
+            probe = self.probe(*groups)
+            aux = chain_probe_loss(probe, chain_targets.to(probe.device))
+            zero = aux.new_zeros(())
+            return {"probe": probe, "aux": aux, "ce": zero, "ntl": zero, "loss": self.cfg.train.aux_coef * aux}
+        embeds = self.inputs_embeds(input_ids, self._flatten(*groups), has_dry)
         logits = self.llm(inputs_embeds=embeds, attention_mask=attention_mask).logits
         out: dict[str, Any] = {"logits": logits}
         if labels is not None:
             ce, ntl = causal_lm_losses(logits, labels, self.digit_ids)
             out.update(ce=ce, ntl=ntl, loss=ce + self.cfg.train.ntl_coef * ntl)
+            if self.chain_probe is not None and chain_targets is not None:
+                probe = self.probe(*groups)
+                out["aux"] = aux = chain_probe_loss(probe, chain_targets.to(probe.device))
+                out["probe"] = probe
+                out["loss"] = out["loss"] + self.cfg.train.aux_coef * aux
         return out
 
+    def probe(self, ref_tok, dry_tok, pair_tok, rows_dry) -> torch.Tensor:
+        """The auxiliary probe's raw outputs ``(B, 35)``: 9 presence logits, 26 parameter logits
+        (sigmoid gives the normalised value). Rows without dry pool zeros for dry and comparison."""
+        B = ref_tok.shape[0]
+        # the adapters scale their output to the embedding spread (~0.02): undo it before the probe
+        scale = self.adapter.out_scale.abs().clamp_min(1e-6)
+        pooled_dry = ref_tok.new_zeros(B, ref_tok.shape[-1])
+        pooled_pair = ref_tok.new_zeros(B, ref_tok.shape[-1])
+        if rows_dry:
+            idx = torch.tensor(rows_dry, device=ref_tok.device)
+            pooled_dry = pooled_dry.index_copy(0, idx, dry_tok.mean(1) / scale)
+            if pair_tok is not None:
+                pair_scale = self.pair_adapter.out_scale.abs().clamp_min(1e-6)
+                pooled_pair = pooled_pair.index_copy(0, idx, pair_tok.mean(1) / pair_scale)
+        return self.chain_probe(torch.cat([ref_tok.mean(1) / scale, pooled_dry, pooled_pair], -1).float())
+
     # ---- checkpoints ---------------------------------------------------------------------------
+
+    def _saved_modules(self) -> dict[str, nn.Module | None]:
+        """The non-LLM modules a checkpoint holds, by key prefix (None: absent in this config)."""
+        return {"adapter": self.adapter, "pair": self.pair, "pair_adapter": self.pair_adapter,
+                "chain_probe": self.chain_probe, "encoder": self.encoder if self.encoder_trainable else None}
 
     def weights_state_dict(self) -> dict[str, torch.Tensor]:
         """What a checkpoint holds (frozen Fx-Encoder++ and a LoRA base model are not saved)."""
         state: dict[str, torch.Tensor] = {}
-        mods = {"adapter": self.adapter, "pair": self.pair, "pair_adapter": self.pair_adapter,
-                "encoder": self.encoder if self.encoder_trainable else None}
-        for prefix, m in mods.items():
+        for prefix, m in self._saved_modules().items():
             if m is not None:
                 state.update({f"{prefix}.{k}": v for k, v in m.state_dict().items()})
         if self.cfg.llm.lora_rank:
@@ -310,8 +378,7 @@ class Llm2FxModel(nn.Module):
             raise Llm2FxError(f"{file} does not fit this {self.cfg.name!r} model: {len(missing)} missing "
                               f"(e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]}), "
                               f"{len(wrong)} of another shape (e.g. {sorted(wrong)[:2]})")
-        for prefix, m in (("adapter", self.adapter), ("pair", self.pair), ("pair_adapter", self.pair_adapter),
-                          ("encoder", self.encoder if self.encoder_trainable else None)):
+        for prefix, m in self._saved_modules().items():
             if m is not None:
                 m.load_state_dict({k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")})
         if self.cfg.llm.lora_rank:

@@ -3,7 +3,8 @@
 Stage 1 trains the adapters (and the built-in encoder) with the LLM frozen; stage 2 adds the
 LoRA weights (or the whole LLM for presets without LoRA). Learning rates, steps and schedule
 come from the preset's :class:`~llm2fx_lab.model.config.TrainConfig`. The loss is
-``CE + ntl_coef * NTL``.
+``CE + ntl_coef * NTL`` (+ ``aux_coef * aux``, the auxiliary chain probe on the audio tokens,
+when the preset sets it; validation then also reports the probe's module accuracy).
 
 The same code runs on a CPU, one GPU or many (``accelerate launch -m llm2fx_lab.model.cli
 train ...``: DDP by default; FSDP or DeepSpeed for the 4B preset through the files in
@@ -32,10 +33,12 @@ import torch
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.model.config import ModelConfig
 from llm2fx_lab.model.data import Collator, Dialogue, LengthGroupedBatches, attach_features, encode
+from llm2fx_lab.model.llm import N_MODULES
 
 log = logging.getLogger(__name__)
 
-FIELDS = ("stage", "step", "loss", "ce", "ntl", "lr", "tokens_per_second", "val_loss", "val_ce", "val_ntl")
+FIELDS = ("stage", "step", "loss", "ce", "ntl", "aux", "lr", "tokens_per_second", "val_loss", "val_ce", "val_ntl",
+          "val_aux", "val_probe_accuracy")
 
 
 class MetricsLog:
@@ -90,14 +93,20 @@ def _schedule(name: str, optimizer, warmup: int, total: int):
 def evaluate(model, loader, accelerator) -> dict[str, float]:
     """Mean validation CE, NTL and loss over ``loader``."""
     model.eval()
-    sums = {"val_ce": 0.0, "val_ntl": 0.0, "val_loss": 0.0}
+    sums: dict[str, float] = {}
     n = 0
-    for batch in loader:
-        out = model(**batch)
-        vals = accelerator.gather_for_metrics(torch.stack([out["ce"], out["ntl"], out["loss"]]).unsqueeze(0))
-        for k, v in zip(sums, vals.float().mean(0).tolist()):
-            sums[k] += v
-        n += 1
+    with torch.no_grad():
+        for batch in loader:
+            out = model(**batch)
+            vals = {"val_ce": out["ce"], "val_ntl": out["ntl"], "val_loss": out["loss"]}
+            if "aux" in out:
+                presence = batch["chain_targets"][:, :N_MODULES].to(out["probe"].device)
+                vals.update(val_aux=out["aux"],
+                            val_probe_accuracy=((out["probe"][:, :N_MODULES] > 0).float() == presence).float().mean())
+            gathered = accelerator.gather_for_metrics(torch.stack(list(vals.values())).float().unsqueeze(0))
+            for k, v in zip(vals, gathered.mean(0).tolist()):
+                sums[k] = sums.get(k, 0.0) + v
+            n += 1
     model.train()
     return {k: v / max(n, 1) for k, v in sums.items()}
 
@@ -207,6 +216,7 @@ def train(model, train_set: Sequence[Dialogue], out: str | Path, val_set: Sequen
                     raise Llm2FxError(f"stage {stage} step {step}: loss is {loss} (lower the learning rate)")
                 row = {"stage": stage, "step": step, "loss": loss, "ce": result["ce"].item(),
                        "ntl": result["ntl"].item(), "lr": scheduler.get_last_lr()[0],
+                       **({"aux": result["aux"].item()} if "aux" in result else {}),
                        "tokens_per_second": tokens / (time.perf_counter() - t0)}
                 if val_loader is not None and (step % tc.eval_every == 0 or step == total):
                     row.update(evaluate(wrapped, val_loader, accelerator))
