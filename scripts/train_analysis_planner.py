@@ -201,11 +201,11 @@ def main(argv: list[str] | None = None) -> None:
     n_rows = args.n_rows * len(args.data) if len(args.n_rows) == 1 else args.n_rows
     if len(n_rows) != len(args.data):
         parser.error(f"--n-rows takes one number or one per dataset ({len(args.data)}), got {len(args.n_rows)}")
-    names = [p.resolve().name for p in args.data]
-    if len(set(names)) != len(names):
-        parser.error(f"dataset folders need distinct names (their caches are --cache/<name>): {names}")
+    dataset_names = [p.resolve().name for p in args.data]
+    if len(set(dataset_names)) != len(dataset_names):
+        parser.error(f"dataset folders need distinct names (their caches are --cache/<name>): {dataset_names}")
     parts = []
-    for data, n, name in zip(args.data, n_rows, names):
+    for data, n, name in zip(args.data, n_rows, dataset_names):
         if not args.skip_extract:
             extract(data, n, args.cache / name, args.workers)
         parts.append(load_cache(args.cache / name, n))
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
                    f"log-loss {ll:.3f} (chance 0.693){' -> used' if key in order_use else ''}")
 
     meta = {"features": feature_names, "n_train": int(len(x)), "n_held_out": int(held.sum()), "seed": args.seed,
-            "data": [f"{name} ({n} train rows)" for name, n in zip(names, n_rows)]}
+            "data": [f"{name} ({n} train rows)" for name, n in zip(dataset_names, n_rows)]}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for name, body in (("presence", {"scores": presence_scores, "models": presence_models}),
                        ("params", {"use": use, "scores": param_scores, "models": param_models}),
