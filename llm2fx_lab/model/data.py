@@ -35,8 +35,6 @@ from llm2fx_lab.data.format import (AUDIO_PAD_TOKEN, AUDIO_PLACEHOLDER, audio_to
                                     assistant_message, render_dialogue, split_prompt_target, user_message)
 from llm2fx_lab.errors import AudioError, Llm2FxError, ToolCallError
 from llm2fx_lab.fx.chain import Chain, as_chain
-from llm2fx_lab.fx.spec import MODULE_NAMES
-from llm2fx_lab.fx.spec import module as module_spec
 from llm2fx_lab.model.config import ModelConfig
 
 DEFAULT_INSTRUCTION = "Estimate the audio effects chain that turns the dry audio into the reference audio."
@@ -161,15 +159,13 @@ def attach_features(cfg: ModelConfig, dialogues: Iterable[Dialogue], batch_size:
 
 def chain_targets(chain: Any) -> np.ndarray:
     """What the auxiliary probe learns of one chain: ``(9 + 26,)`` float32, module presence
-    (1/0, in the toolset's module order) then every parameter normalised linearly over its
-    range (:func:`~llm2fx_lab.analysis.metrics.normalize_linear`), ``nan`` for absent modules."""
-    from llm2fx_lab.analysis.metrics import normalize_linear
+    (1/0, in the toolset's module order) then every parameter normalised to [0, 1] (the
+    baselines' targets, :func:`llm2fx_lab.planners.baselines.chain_targets`), ``nan`` for the
+    parameters of absent modules."""
+    from llm2fx_lab.planners.baselines import chain_targets as baseline_targets
 
-    chain = as_chain(chain).active
-    presence = [float(m in chain.names) for m in MODULE_NAMES]
-    params = [normalize_linear(m, k, chain[m][k]) if m in chain.names else np.nan
-              for m in MODULE_NAMES for k in module_spec(m).param_names]
-    return np.asarray(presence + params, dtype=np.float32)
+    presence, params, mask = baseline_targets(chain)
+    return np.concatenate([presence, np.where(mask > 0, params, np.nan)]).astype(np.float32)
 
 
 class Collator:
