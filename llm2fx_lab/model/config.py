@@ -204,12 +204,6 @@ PRESETS: dict[str, ModelConfig] = {
                           warmup_steps=100, batch_size=8, eval_every=250, save_every=250, bf16=True),
         tokenizer_vocab_size=3000,
     ),
-    # An experiment, not shipped: mini with the auxiliary chain probe. Stage 1 trains the audio
-    # pathway on the probe loss alone (the LLM is random then); stage 2 trains everything on
-    # CE + NTL + the probe. On the same data it hears more than mini (module accuracy 48.6 % vs
-    # 46.5 %, MRS 2.93 vs 3.49 on make_mini's 54 pairs; probe presence accuracy 72.8 %) but its
-    # greedy reasoning often loops to the token limit (about 5 s per estimate).
-    "mini-probe": ModelConfig(name="mini-probe"),  # filled in below from "mini"
     # The paper: Fx-Encoder++ (local weights), 6x12 adapter, Qwen3-4B with LoRA r128/alpha 256.
     "qwen3-4b": ModelConfig(
         name="qwen3-4b",
@@ -226,13 +220,18 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
-PRESETS["mini-probe"] = PRESETS["mini"].replace(
-    train={"stage1_steps": 1500, "stage2_steps": 2400, "aux_coef": 1.0, "stage1_language_loss": False})
-PRESETS["mini-probe"] = dataclasses.replace(PRESETS["mini-probe"], name="mini-probe")
+# An experiment, not shipped: mini with the auxiliary chain probe. Stage 1 trains the audio
+# pathway on the probe loss alone (the LLM is random then); stage 2 trains everything on
+# CE + NTL + the probe. On the same data it hears more than mini (module accuracy 48.6 % vs
+# 46.5 %, MRS 2.93 vs 3.49 on make_mini's 54 pairs; probe presence accuracy 72.8 %) but its
+# greedy reasoning often loops to the token limit (about 5 s per estimate).
+PRESETS["mini-probe"] = dataclasses.replace(PRESETS["mini"].replace(
+    train={"stage1_steps": 1500, "stage2_steps": 2400, "aux_coef": 1.0, "stage1_language_loss": False}),
+    name="mini-probe")
 
 
 def preset(name: str, **overrides: Mapping[str, Any] | Any) -> ModelConfig:
-    """The preset ``name`` (``tiny``, ``mini``, ``qwen3-4b``), with optional section overrides.
+    """The preset ``name`` (``tiny``, ``mini``, ``mini-probe``, ``qwen3-4b``), with optional section overrides.
 
     >>> preset("tiny", train={"stage2_steps": 10}).train.stage2_steps
     10

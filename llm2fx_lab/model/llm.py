@@ -283,23 +283,20 @@ class Llm2FxModel(nn.Module):
             raise Llm2FxError("forward needs the reference audio or precomputed audio_features")
         has_dry = _has_dry(has_dry, dry, input_ids.shape[0])
         groups = self._audio_tokens(reference, dry, has_dry, audio_features)
-        if (self.stage == 1 and not self.cfg.train.stage1_language_loss and self.chain_probe is not None
-                and chain_targets is not None and labels is not None):
-            probe = self.probe(*groups)
-            aux = chain_probe_loss(probe, chain_targets.to(probe.device))
-            zero = aux.new_zeros(())
-            return {"probe": probe, "aux": aux, "ce": zero, "ntl": zero, "loss": self.cfg.train.aux_coef * aux}
+        out: dict[str, Any] = {}
+        probed = self.chain_probe is not None and chain_targets is not None and labels is not None
+        if probed:
+            out["probe"] = self.probe(*groups)
+            out["aux"] = chain_probe_loss(out["probe"], chain_targets.to(out["probe"].device))
+            if self.stage == 1 and not self.cfg.train.stage1_language_loss:
+                zero = out["aux"].new_zeros(())
+                return out | {"ce": zero, "ntl": zero, "loss": self.cfg.train.aux_coef * out["aux"]}
         embeds = self.inputs_embeds(input_ids, self._flatten(*groups), has_dry)
-        logits = self.llm(inputs_embeds=embeds, attention_mask=attention_mask).logits
-        out: dict[str, Any] = {"logits": logits}
+        out["logits"] = logits = self.llm(inputs_embeds=embeds, attention_mask=attention_mask).logits
         if labels is not None:
             ce, ntl = causal_lm_losses(logits, labels, self.digit_ids)
-            out.update(ce=ce, ntl=ntl, loss=ce + self.cfg.train.ntl_coef * ntl)
-            if self.chain_probe is not None and chain_targets is not None:
-                probe = self.probe(*groups)
-                out["aux"] = aux = chain_probe_loss(probe, chain_targets.to(probe.device))
-                out["probe"] = probe
-                out["loss"] = out["loss"] + self.cfg.train.aux_coef * aux
+            loss = ce + self.cfg.train.ntl_coef * ntl
+            out.update(ce=ce, ntl=ntl, loss=loss + self.cfg.train.aux_coef * out["aux"] if probed else loss)
         return out
 
     def probe(self, ref_tok, dry_tok, pair_tok, rows_dry) -> torch.Tensor:
