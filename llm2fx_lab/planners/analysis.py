@@ -67,6 +67,10 @@ _LINEAR_MONO = {"gain", "equalizer", "delay"}
 DROP_LIMITER_WHEN_SHAPED = True
 #: Let sample-level waveshaping add a distortion and veto a reverb/limiter over the trees.
 SHAPED_OVERRIDES = True
+#: Gain is added when its tree says present and the level the other modules leave unexplained is
+#: at least GAIN_TREE_MIN_DB, or when that level alone is at least GAIN_OVERRIDE_DB (None: never).
+GAIN_TREE_MIN_DB = 0.5
+GAIN_OVERRIDE_DB: float | None = 6.0
 
 
 def commutes(a: str, b: str) -> bool:
@@ -180,7 +184,8 @@ class AnalysisPlanner:
             gain_db, gain_note = _close_gain(names, decisions, xc, yc, sr)
             yield think(gain_note + "\n", "parameters")
             wants_gain = (abs(gain_db) >= E.THRESHOLDS["gain_db"] if decisions.gain_probability is None
-                          else (decisions.gain_probability >= 0.5 and abs(gain_db) >= 0.5) or abs(gain_db) >= 6.0)
+                          else (decisions.gain_probability >= 0.5 and abs(gain_db) >= GAIN_TREE_MIN_DB)
+                          or (GAIN_OVERRIDE_DB is not None and abs(gain_db) >= GAIN_OVERRIDE_DB))
             if wants_gain:
                 decisions.params["gain"] = {"gain_db": float(np.clip(np.round(gain_db), -20, 20))}
                 models = load_order_models() if self.order_model else None
