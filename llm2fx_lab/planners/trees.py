@@ -5,7 +5,8 @@
 (:meth:`~TreeModel.probability` for a classifier, :meth:`~TreeModel.predict` for a
 regressor). Written by ``scripts/train_analysis_planner.py`` into ``llm2fx_lab/planners/models/``:
 
-- ``presence.json``: one classifier per module (is the module in the chain?);
+- ``presence.json``: one classifier per module (is the module in the chain?), and optionally
+  a second stage, ``"stack"`` (:class:`PresenceStack`), that weighs the nine together;
 - ``params.json``: one regressor per parameter (its min-max normalised value), used only
   where it beat the closed form on held-out pairs (``"use"`` lists them, with both MAEs);
 - ``order.json``: one classifier per module pair (does the first come before the second?),
@@ -83,6 +84,42 @@ def load_presence_models(path: str | None = None) -> dict[str, TreeModel] | None
     if data is None:
         return None
     return {name: TreeModel(m) for name, m in data["models"].items()}
+
+
+def stack_inputs(probabilities: np.ndarray) -> np.ndarray:
+    """The second presence stage's inputs from first-stage probabilities (last axis, one per
+    module in ``MODULE_NAMES`` order): their logits, and their sum (the expected chain length)."""
+    p = np.clip(np.asarray(probabilities, dtype=float), 1e-4, 1 - 1e-4)
+    return np.concatenate([np.log(p / (1 - p)), p.sum(axis=-1, keepdims=True)], axis=-1)
+
+
+class PresenceStack:
+    """Per module, a logistic model over :func:`stack_inputs`: each presence decision weighs
+    what the trees say about every module, so a module its own features cannot hear (a widener
+    on a mono clip, a gain stage before nothing nonlinear) follows the rest of the chain."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.modules = list(data["modules"])
+        self.coef = np.asarray(data["coef"], dtype=float)
+        self.intercept = np.asarray(data["intercept"], dtype=float)
+        if self.coef.shape != (len(self.modules), len(self.modules) + 1) or self.intercept.shape != (len(self.modules),):
+            raise ValueError(f"presence stack: coef {self.coef.shape} / intercept {self.intercept.shape} do not "
+                             f"fit {len(self.modules)} modules")
+
+    def probabilities(self, first_stage: dict[str, float]) -> dict[str, float]:
+        """Second-stage probabilities from the first stage's (every module of the stack needed)."""
+        missing = [m for m in self.modules if m not in first_stage]
+        if missing:
+            raise KeyError(f"presence stack needs first-stage probabilities of {missing}")
+        z = stack_inputs(np.asarray([first_stage[m] for m in self.modules])) @ self.coef.T + self.intercept
+        return {m: float(v) for m, v in zip(self.modules, 1.0 / (1.0 + np.exp(-z)))}
+
+
+@lru_cache(maxsize=4)
+def load_presence_stack(path: str | None = None) -> PresenceStack | None:
+    """The second presence stage (``"stack"`` in ``presence.json``), or None when not shipped."""
+    data = _load(Path(path) if path else MODELS_DIR / "presence.json")
+    return PresenceStack(data["stack"]) if data is not None and data.get("stack") else None
 
 
 @lru_cache(maxsize=4)

@@ -45,6 +45,11 @@ def test_trains_on_two_datasets_with_a_cache_each(datasets, tmp_path):
     assert presence["data"] == [f"a ({N} train rows)", f"b ({N} train rows)"]
     assert set(presence["models"]) == {"equalizer", "compressor", "stereo_widener", "gain", "panner",
                                        "distortion", "reverb", "delay", "limiter"}
+    # the second stage is scored either way, and kept only when it beat the trees held out
+    assert all("stacked_accuracy" in v for v in presence["scores"].values())
+    stack = presence["stack"]
+    if stack is not None:
+        assert len(stack["coef"]) == 9 and all(len(c) == 10 for c in stack["coef"]) and len(stack["intercept"]) == 9
     # a rerun reads the caches instead of measuring again, and trains the same models
     before = (models / "presence.json").read_text()
     chunks = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npz")}

@@ -6,7 +6,8 @@ import pytest
 from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.planners.estimators import DERIVED_NAMES
 from llm2fx_lab.planners.pair_features import PairFeatures
-from llm2fx_lab.planners.trees import MODELS_DIR, TreeModel, dump_hgb, load_presence_models
+from llm2fx_lab.planners.trees import (MODELS_DIR, PresenceStack, TreeModel, dump_hgb, load_presence_models,
+                                      load_presence_stack, stack_inputs)
 
 
 def test_dump_matches_sklearn():
@@ -78,3 +79,37 @@ def test_shipped_models_are_small():
     ours = [p for name in ("presence", "params", "order") for p in MODELS_DIR.glob(f"{name}*.json")]
     total = sum(p.stat().st_size for p in ours)
     assert total < 3.5 * 2 ** 20
+
+
+def test_presence_stack_matches_sklearn_logistic_regression():
+    linear = pytest.importorskip("sklearn.linear_model")
+    rng = np.random.default_rng(3)
+    first = rng.uniform(0.01, 0.99, (400, 9))
+    y = (first[:, 2] + 0.3 * first.sum(1) / 9 + 0.2 * rng.standard_normal(400) > 0.8).astype(int)
+    inputs = stack_inputs(first)
+    assert inputs.shape == (400, 10)
+    np.testing.assert_allclose(inputs[:, 9], first.sum(1))
+    np.testing.assert_allclose(1 / (1 + np.exp(-inputs[:, :9])), first, atol=1e-12)  # logits
+    models = [linear.LogisticRegression(max_iter=1000).fit(inputs, y) for _ in MODULE_NAMES]
+    stack = PresenceStack(json.loads(json.dumps({"modules": list(MODULE_NAMES), "coef": [m.coef_[0].tolist() for m in models],
+                                                 "intercept": [float(m.intercept_[0]) for m in models]})))
+    for row in range(5):
+        ours = stack.probabilities(dict(zip(MODULE_NAMES, first[row])))
+        assert ours["reverb"] == pytest.approx(models[6].predict_proba(inputs[row:row + 1])[0, 1], abs=1e-9)
+    with pytest.raises(KeyError, match="gain"):
+        stack.probabilities({m: 0.5 for m in MODULE_NAMES if m != "gain"})
+    with pytest.raises(ValueError, match="do not fit"):
+        PresenceStack({"modules": list(MODULE_NAMES), "coef": [[0.0] * 9] * 9, "intercept": [0.0] * 9})
+
+
+def test_shipped_presence_stack_is_well_formed():
+    stack = load_presence_stack()
+    if stack is None:
+        pytest.skip("no presence stack shipped")
+    assert stack.modules == list(MODULE_NAMES)
+    p = stack.probabilities({m: 0.5 for m in MODULE_NAMES})
+    assert set(p) == set(MODULE_NAMES) and all(0.0 < v < 1.0 for v in p.values())
+    # a module whose own tree is sure stays on its side whatever the others say
+    for others in (0.05, 0.95):
+        sure = stack.probabilities({m: (0.999 if m == "delay" else others) for m in MODULE_NAMES})
+        assert sure["delay"] > 0.5
