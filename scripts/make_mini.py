@@ -5,7 +5,8 @@ interrupted run resumes), and every phase's wall time goes into ``RUN/report.jso
 
 1. ``llm2fx data generate RUN/data``: LP-Fx-style dialogues (General MIDI through
    FluidSynth, chains sampled as the paper's code does, grounded chain-of-thought);
-2. ``llm2fx train --preset mini --data RUN/data --out RUN/model`` (both stages);
+2. ``llm2fx train --preset mini-probe --data RUN/data --out RUN/model`` (both stages; the
+   shipped model's preset, ``PRESET``);
 3. evaluation on LP-Fx-style test pairs (``planners.bench.make_test_pairs``, seed 1234, the
    benchmark's pairs; never the training data): ``mini``, ``mini+refine`` on a subset and
    the ``analysis`` planner on the same pairs, with the paper's metrics;
@@ -40,6 +41,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 SEED = 2026
 N_TRAIN, N_VALIDATION = 4000, 200
 EVAL_SEED, EVAL_PER_LENGTH, REFINE_PER_LENGTH = 1234, 6, 1
+#: The shipped model's preset (see llm2fx_lab/model/config.py).
+PRESET = "mini-probe"
 INSTALL_DIR = ROOT / "llm2fx_lab" / "model" / "weights" / "mini"
 CLI = [sys.executable, "-m", "llm2fx_lab.cli"]
 
@@ -73,7 +76,7 @@ def phase_data(run_dir: Path, workers: int | None) -> list[str]:
 
 
 def phase_train(run_dir: Path) -> list[str]:
-    cmd = CLI + ["train", "--preset", "mini", "--data", str(run_dir / "data"), "--out", str(run_dir / "model")]
+    cmd = CLI + ["train", "--preset", PRESET, "--data", str(run_dir / "data"), "--out", str(run_dir / "model")]
     if (run_dir / "model" / "state" / "progress.json").is_file():
         cmd.append("--resume")
     run(cmd)
