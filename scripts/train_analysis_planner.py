@@ -198,12 +198,13 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, weight: np.ndarray, groups: np.nda
     return out
 
 
-def presence_stack(x, presence, weight, groups, fit, held, held_probs, classifier, wacc, refit: bool
-                   ) -> tuple[dict | None, list[float]]:
+def presence_stack(x, presence, weight, groups, fit, held, held_probs, trees_only: float, classifier, wacc,
+                   refit: bool) -> tuple[dict | None, list[float]]:
     """The second presence stage: per module a logistic regression over
     :func:`~llm2fx_lab.planners.trees.stack_inputs` of out-of-fold first-stage probabilities.
 
-    Scored on the held-out rows (with the first-stage probabilities of trees fitted on ``fit``).
+    Scored on the held-out rows (with the first-stage probabilities of trees fitted on ``fit``)
+    against ``trees_only``, the trees' own mean held-out accuracy.
     Returns ``(the stack as JSON-ready dict, or None when it does not raise the mean held-out
     accuracy over the trees alone; per-module held-out accuracies)``."""
     from sklearn.linear_model import LogisticRegression
@@ -220,7 +221,6 @@ def presence_stack(x, presence, weight, groups, fit, held, held_probs, classifie
     held_inputs = stack_inputs(held_probs)
     acc = [wacc(m.predict_proba(held_inputs)[:, 1] if m is not None else held_probs[:, j], presence[held, j],
                 weight[held]) for j, m in enumerate(models)]
-    trees_only = np.mean([wacc(held_probs[:, j], presence[held, j], weight[held]) for j in range(len(models))])
     if np.mean(acc) <= trees_only or any(m is None for m in models):
         return None, acc
     if refit:
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
     unit = d["index"] // SEGMENTS_PER_UNIT + np.repeat(np.arange(len(parts)), [len(p["index"]) for p in parts]) * 10**9
     stack, stack_acc = presence_stack(x, presence, weight, unit, fit, held,
                                       np.stack([presence_probs[m] for m in MODULE_NAMES], axis=1),
-                                      classifier, wacc, args.refit)
+                                      float(np.mean(tree_acc)), classifier, wacc, args.refit)
     for j, m in enumerate(MODULE_NAMES):
         presence_scores[m]["stacked_accuracy"] = round(stack_acc[j], 4)
     print(f"presence, second stage: mean held-out accuracy {np.mean(stack_acc):.3f} "
