@@ -62,7 +62,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     cfg = GenerateConfig(str(args.out), splits=tuple(args.splits), n_examples=args.n,
                          test_per_length=args.test_per_length, seed=args.seed, source=args.source,
                          shard_size=args.shard_size, audio=args.audio,
-                         dry_mask_probability=args.dry_mask_probability, n_validation=args.n_validation)
+                         dry_mask_probability=args.dry_mask_probability, n_validation=args.n_validation,
+                         exact_distance=args.exact_distance)
     written = generate(cfg, workers=args.workers, progress=not args.quiet)
     print(f"wrote {len(written)} shard(s) to {args.out}")
     return 0
@@ -92,6 +93,9 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--audio", choices=["inline", "paths"], default="inline",
                    help="FLAC bytes inside the shards, or FLAC files under OUT/audio")
     g.add_argument("--dry-mask-probability", type=float, default=0.3)
+    g.add_argument("--exact-distance", action="store_true",
+                   help="store every chain's full MR-STFT distance (slower); by default the similarity "
+                        "filter stops once a chain is certain to pass and stores that lower bound")
     g.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)

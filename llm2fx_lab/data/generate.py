@@ -10,7 +10,10 @@ Per example: a dry 10 s segment (sources share one rendered MIDI piece between
 official code does, rendered and clipped to [-1, 1] (the stored FLAC is what is measured);
 chains that the official MR-STFT similarity filter rejects are redrawn (same length, same
 segment) up to ``max_filter_tries`` times; then Evidence, the grounded dialogue, and FLAC
-audio (inline bytes, or files with ``audio="paths"``).
+audio (inline bytes, or files with ``audio="paths"``). The filter stops measuring as soon as
+a chain is certain to pass (:func:`llm2fx_lab.data.mrstft.similarity_filter`): the stored
+``mrstft_distance`` is then a lower bound at or above the threshold and ``mrstft_exact`` is
+false; ``exact_distance=True`` measures every chain in full (slower; same chains and audio).
 
 Splits: ``train`` (official length proportions 10000//n), ``validation`` (official test
 proportions 100//n) and ``test`` (exactly ``test_per_length`` examples of each length 1..9);
@@ -35,6 +38,9 @@ from llm2fx_lab.errors import AudioError, Llm2FxError
 
 log = logging.getLogger(__name__)
 SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}
+#: The manifest's format tag. v2 (this version): ``mrstft_distance`` may be a lower bound, with
+#: the ``mrstft_exact`` column saying which; v1 shards always held the exact distance.
+FORMAT = "llm2fx-lab lp-fx v2"
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class GenerateConfig:
     max_filter_tries: int = 20
     flac_subtype: str = "PCM_16"
     n_validation: int | None = None
+    exact_distance: bool = False
 
     def __post_init__(self) -> None:
         bad = [s for s in self.splits if s not in SPLIT_CODES]
@@ -86,6 +93,8 @@ class GenerateConfig:
         d.pop("splits")
         if d["n_validation"] is None:  # absent from manifests written before the option existed
             d.pop("n_validation")
+        if not d["exact_distance"]:  # the same content either way but for the stored distance
+            d.pop("exact_distance")
         return d
 
 
@@ -141,12 +150,12 @@ def make_example(cfg: GenerateConfig, split: str, index: int, n_modules: int, se
     from llm2fx_lab.data import format as fmt
     from llm2fx_lab.data.chains import sample_chain
     from llm2fx_lab.data.cot import chain_of_thought, response_text
-    from llm2fx_lab.data.mrstft import mrstft_distance, mrstft_spectra, passes_similarity_filter
+    from llm2fx_lab.data.mrstft import ClipSpectra, similarity_filter
     from llm2fx_lab.fx.render import render
 
     rng = np.random.default_rng([cfg.seed, SPLIT_CODES[split], index])
     dry, sr = segment.audio, segment.sample_rate
-    dry_spec = mrstft_spectra(dry)
+    dry_spec = ClipSpectra(dry)  # computed block by block as the filter needs it, kept across tries
     best = None
     tries = 0
     for tries in range(1, cfg.max_filter_tries + 1):
@@ -154,15 +163,14 @@ def make_example(cfg: GenerateConfig, split: str, index: int, n_modules: int, se
         wet = np.clip(render(dry, sr, chain), -1.0, 1.0).astype(np.float32)
         if float(np.max(np.abs(wet))) < 1e-6:
             continue
-        distance = mrstft_distance(wet, dry_spec)
-        if best is None or distance > best[2]:
-            best = (chain, wet, distance)
-        if passes_similarity_filter(distance, n_modules):
+        decision = similarity_filter(wet, dry_spec, n_modules, exact=cfg.exact_distance)
+        if best is None or decision.distance > best[2].distance:
+            best = (chain, wet, decision)
+        if decision.passed:
             break
     if best is None:
         raise AudioError(f"{split}#{index}: every sampled chain silenced the segment")
-    chain, wet, distance = best
-    passed = passes_similarity_filter(distance, n_modules)
+    chain, wet, decision = best
 
     task = _pick_task(cfg, rng)
     instrument = segment.instruments[0] if len(segment.instruments) == 1 else "mix"
@@ -195,7 +203,8 @@ def make_example(cfg: GenerateConfig, split: str, index: int, n_modules: int, se
         "chain": chain.to_json(), "final_chain": final.to_json(), "chains": json.dumps([c.to_tool_calls() for c in chains]),
         "n_modules": len(chain), "modules": list(chain.names),
         "evidence": _evidence_json(evidence), "edit_evidence": _evidence_json(edit_evidence) if edit_evidence else "",
-        "claims": json.dumps(claims), "mrstft_distance": float(distance), "similarity_passed": bool(passed),
+        "claims": json.dumps(claims), "mrstft_distance": float(decision.distance), "mrstft_exact": bool(decision.exact),
+        "similarity_passed": bool(decision.passed),
         "filter_tries": int(tries), "source": segment.source, "source_id": segment.source_id,
         "group": segment.group, "instruments": list(segment.instruments), "sample_rate": int(sr),
         "seconds": dry.shape[1] / sr,
@@ -273,7 +282,7 @@ def features():
         "id": s, "split": s, "index": i, "seed": i, "task": s, "dry_masked": b, "instruction": s,
         "messages": s, "text": s, "chain": s, "final_chain": s, "chains": s, "n_modules": i,
         "modules": Sequence(s), "evidence": s, "edit_evidence": s, "claims": s, "mrstft_distance": f,
-        "similarity_passed": b, "filter_tries": i, "source": s, "source_id": s, "group": s,
+        "mrstft_exact": b, "similarity_passed": b, "filter_tries": i, "source": s, "source_id": s, "group": s,
         "instruments": Sequence(s), "sample_rate": i, "seconds": f,
         "dry_flac": Value("binary"), "wet_flac": Value("binary"), "dry_path": s, "wet_path": s,
     })
