@@ -328,11 +328,19 @@ def _check_manifest(cfg: GenerateConfig) -> None:
     fp = cfg.fingerprint()
     if manifest.exists():
         old = json.loads(manifest.read_text())
-        if old.get("config") != fp:
-            diff = sorted(k for k in fp if old.get("config", {}).get(k) != fp[k])
+        old_fp = old.get("config", {})
+        if old_fp != fp:
+            diff = sorted(k for k in set(fp) | set(old_fp) if old_fp.get(k) != fp.get(k))
             raise Llm2FxError(f"{out} holds a dataset made with other settings ({', '.join(diff)}); "
                               "use another folder or the same settings to resume")
-    manifest.write_text(json.dumps({"format": "llm2fx-lab lp-fx v1", "config": fp}, indent=2) + "\n")
+        if old.get("format") != FORMAT and any(out.glob("*.parquet")):
+            if any(pending_shards(cfg, split) for split in cfg.splits):
+                raise Llm2FxError(f"{out} holds shards of another dataset format ({old.get('format')!r}; "
+                                  f"this generator writes {FORMAT!r}, which adds the mrstft_exact column) "
+                                  "and resuming would mix the two; use another folder, or delete the "
+                                  "shards to regenerate them")
+            return  # complete: nothing to write, the manifest stays as it is
+    manifest.write_text(json.dumps({"format": FORMAT, "config": fp}, indent=2) + "\n")
 
 
 def pending_shards(cfg: GenerateConfig, split: str) -> list[int]:

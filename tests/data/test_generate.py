@@ -98,6 +98,40 @@ def test_deterministic_and_resumable(dataset, tmp_path):
         generate(_cfg(tmp_path, seed=4), workers=1, progress=False)
 
 
+def test_stored_distance_is_a_bound_or_exact(dataset, tmp_path):
+    out, rows = dataset
+    assert all(r["similarity_passed"] or r["mrstft_exact"] for r in rows)  # a failing chain is measured in full
+    assert any(not r["mrstft_exact"] for r in rows)  # the filter does stop early
+    # exact_distance: the same chains and audio; every stored bound is at most the exact distance
+    generate(_cfg(tmp_path, exact_distance=True), workers=1, progress=False, max_shards=1)
+    exact = list(iter_examples(tmp_path))
+    assert exact and all(r["mrstft_exact"] for r in exact)
+    for a, b in zip(rows, exact):
+        assert a["chain"] == b["chain"] and a["wet_flac"] == b["wet_flac"] and a["text"] == b["text"]
+        assert a["mrstft_distance"] <= b["mrstft_distance"] + 1e-9
+        assert a["mrstft_distance"] == b["mrstft_distance"] or not a["mrstft_exact"]
+    assert "exact_distance" not in _cfg(tmp_path).fingerprint()  # manifests of older versions still match
+
+
+def test_shards_of_the_older_format_are_not_resumed(dataset, tmp_path):
+    import shutil
+
+    def as_v1(folder):
+        manifest = folder / "manifest.json"
+        manifest.write_text(json.dumps(json.loads(manifest.read_text()) | {"format": "llm2fx-lab lp-fx v1"}))
+        return manifest
+
+    generate(_cfg(tmp_path / "part"), workers=1, progress=False, max_shards=1)
+    as_v1(tmp_path / "part")
+    with pytest.raises(Llm2FxError, match="another dataset format"):
+        generate(_cfg(tmp_path / "part"), workers=1, progress=False)
+    # a complete dataset of the older format is left alone: nothing to generate, manifest kept
+    shutil.copytree(dataset[0], tmp_path / "full")
+    manifest = as_v1(tmp_path / "full")
+    assert generate(_cfg(tmp_path / "full"), workers=1, progress=False) == []
+    assert json.loads(manifest.read_text())["format"] == "llm2fx-lab lp-fx v1"
+
+
 def test_stats_and_cli(dataset, capsys):
     out, _ = dataset
     s = stats(out)
