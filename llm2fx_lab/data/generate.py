@@ -41,6 +41,8 @@ SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}
 #: The manifest's format tag. v2 (this version): ``mrstft_distance`` may be a lower bound, with
 #: the ``mrstft_exact`` column saying which; v1 shards always held the exact distance.
 FORMAT = "llm2fx-lab lp-fx v2"
+#: Rows per Parquet row group (about 150 MB of inline audio).
+SHARD_ROW_GROUP = 100
 
 
 @dataclass(frozen=True)
@@ -304,19 +306,28 @@ def _shard_complete(path: Path, expected: int) -> bool:
 
 
 def _write_shard(cfg: GenerateConfig, split: str, shard: int, rows: list[dict[str, Any]]) -> Path:
-    import datasets
+    """Write one shard atomically (a ``.tmp`` file renamed into place).
+
+    Written with pyarrow under the HF ``datasets`` features (kept in the schema metadata as
+    ``datasets`` itself does, so ``load_dataset("parquet", ...)`` reads the same features back).
+    The FLAC columns are neither compressed again nor dictionary-encoded: both only cost CPU
+    on already compressed audio (about 4x less CPU per shard than ``Dataset.to_parquet``,
+    measured in the throughput benchmark's run, and the generating workers share the cores).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     rows = sorted(rows, key=lambda r: r["index"])
     path = shard_path(cfg.out_dir, split, shard)
     tmp = path.with_suffix(".parquet.tmp")
-    # our own tqdm bar reports progress; datasets' per-shard bar would only interleave with it
-    was_enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
-        datasets.Dataset.from_list(rows, features=features()).to_parquet(str(tmp))
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
+    feats = features()
+    schema = feats.arrow_schema.with_metadata(
+        {"huggingface": json.dumps({"info": {"features": feats.to_dict()}})})
+    table = pa.Table.from_pylist(rows, schema=schema)
+    audio = {n for n in table.column_names if n.endswith("_flac")}
+    pq.write_table(table, str(tmp), row_group_size=SHARD_ROW_GROUP,
+                   compression={n: "NONE" if n in audio else "SNAPPY" for n in table.column_names},
+                   use_dictionary=[n for n in table.column_names if n not in audio])
     os.replace(tmp, path)
     return path
 

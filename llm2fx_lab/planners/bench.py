@@ -43,7 +43,7 @@ def make_test_pairs(per_length: int = 100, seed: int = 1234, source: str = "midi
         ``{"dry", "reference_audio", "sample_rate", "reference" (Chain), "id"}``.
     """
     from llm2fx_lab.data.chains import sample_chain
-    from llm2fx_lab.data.mrstft import mrstft_distance, passes_similarity_filter
+    from llm2fx_lab.data.mrstft import ClipSpectra, similarity_filter as official_filter
     from llm2fx_lab.data.sources import iter_segments, make_source
     from llm2fx_lab.fx.render import render
 
@@ -55,10 +55,11 @@ def make_test_pairs(per_length: int = 100, seed: int = 1234, source: str = "midi
         while made < per_length:
             seg = next(segments)
             dry = seg.audio if seconds is None else seg.audio[:, : int(seconds * seg.sample_rate)]
+            dry_spectra = ClipSpectra(dry) if similarity_filter else None  # filled in as the filter needs it
             for _ in range(20):
                 chain = sample_chain(n, rng)
                 wet = render(dry, seg.sample_rate, chain)
-                if not similarity_filter or passes_similarity_filter(mrstft_distance(wet, dry), n):
+                if not similarity_filter or official_filter(wet, dry_spectra, n).passed:
                     break
             else:
                 continue

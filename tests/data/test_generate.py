@@ -132,6 +132,20 @@ def test_shards_of_the_older_format_are_not_resumed(dataset, tmp_path):
     assert json.loads(manifest.read_text())["format"] == "llm2fx-lab lp-fx v1"
 
 
+def test_shards_load_with_datasets_under_the_declared_features(dataset):
+    import pyarrow.parquet as pq
+
+    from llm2fx_lab.data.generate import features, load_dataset_dir
+
+    out, rows = dataset
+    ds = load_dataset_dir(out)["train"]
+    assert ds.features == features() and ds.num_rows == N and ds[0]["wet_flac"] == rows[0]["wet_flac"]
+    column = pq.ParquetFile(str(next(out.glob("train-*.parquet")))).metadata.row_group(0).column
+    names = list(features())
+    flac = column(names.index("wet_flac"))
+    assert flac.compression == "UNCOMPRESSED" and "RLE_DICTIONARY" not in flac.encodings  # audio is compressed already
+
+
 def test_stats_and_cli(dataset, capsys):
     out, _ = dataset
     s = stats(out)
