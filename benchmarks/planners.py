@@ -48,18 +48,23 @@ def main(argv: list[str] | None = None) -> None:
     pairs = make_test_pairs(args.per_length, seed=args.seed)
     print(f"{len(pairs)} pairs made in {time.perf_counter() - t0:.0f} s", flush=True)
     rows, seconds, sections = {}, {}, []
+    cache: dict = {}  # each pair's audible modules, measured once for all planners
     for name in args.planners:
         subset = pairs
         if name.endswith("+refine") and args.refine_subset:
             subset = [p for i, p in enumerate(pairs) if i % args.per_length < args.refine_subset]
-        summary, _, secs = run_bench(get_planner(name), subset, progress=True, audibility_crop_seconds=3.0)
+        # calibration rows from the first run over all the pairs (a subset's would mislead)
+        calibration = not any(k.startswith("calibration") for k in rows) and (
+            len(subset) == len(pairs) or name == args.planners[-1])
+        t = time.perf_counter()
+        summary, _, secs = run_bench(get_planner(name), subset, progress=True, audibility_crop_seconds=3.0,
+                                     calibration=calibration, cache=cache)
+        print(f"{name}: planned and scored in {time.perf_counter() - t:.0f} s", flush=True)
         everything = summary[summary["chain_length"] == "all"].set_index("method")
         label = f"{name} ({len(subset)} pairs)"
         rows[label] = everything.loc["prediction"].to_dict()
         seconds[label] = float(np.mean(secs))
-        # calibration rows from the first run over all the pairs (a subset's would mislead)
-        if not any(k.startswith("calibration") for k in rows) and (len(subset) == len(pairs)
-                                                                   or name == args.planners[-1]):
+        if calibration:
             for method in ("empty chain", "true modules, mid params"):
                 suffix = "" if len(subset) == len(pairs) else f", {len(subset)} pairs"
                 rows[f"calibration: {method}{suffix}"] = everything.loc[method].to_dict()

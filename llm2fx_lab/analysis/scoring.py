@@ -35,7 +35,8 @@ def score_examples(examples: Sequence[Any], predictions: Sequence[Any], *,
                    encoder: Callable[[np.ndarray, float], Any] | None = None,
                    mrstft: bool = True, mrstft_crop_seconds: float | None = None,
                    audibility: bool = True, threshold_db: float = A.AUDIBLE_THRESHOLD_DB,
-                   audibility_crop_seconds: float | None = None) -> "Any":
+                   audibility_crop_seconds: float | None = None, calibration: bool = True,
+                   cache: dict | None = None) -> "Any":
     """One row per (method, example) with every metric.
 
     Parameters
@@ -49,7 +50,8 @@ def score_examples(examples: Sequence[Any], predictions: Sequence[Any], *,
     encoder : callable, optional
         ``encoder(audio, sample_rate) -> embedding``; adds ``emb_sim``.
     mrstft : bool, default True
-        MR-STFT costs about 0.8 s per 10 s example and method on this CPU; False skips it.
+        MR-STFT L/R costs about 0.1 s per 10 s example and method on this CPU (the reference's
+        spectra, computed once per example, about 0.15 s more); False skips it.
     mrstft_crop_seconds, audibility_crop_seconds : float, optional
         Measure only the first seconds (faster, not the paper's numbers).
     audibility : bool, default True
@@ -57,6 +59,13 @@ def score_examples(examples: Sequence[Any], predictions: Sequence[Any], *,
         module and once per module pair).
     threshold_db : float
         Audibility threshold (see :mod:`llm2fx_lab.analysis.audibility`).
+    calibration : bool, default True
+        Also score the two calibration methods ("empty chain", "true modules, mid params");
+        they depend on the examples only, so a benchmark of several planners needs them once.
+    cache : dict, optional
+        Keeps each example's audible modules and pairs between calls (several planners scored
+        on the same examples, or on a subset of them), keyed by the example objects' identity:
+        keep the examples alive and unchanged while the cache is in use.
 
     Returns
     -------
@@ -78,12 +87,20 @@ def score_examples(examples: Sequence[Any], predictions: Sequence[Any], *,
         audible: set[str] = set()
         audible_pairs: list[tuple[str, str]] = []
         if audibility:
-            audible = {m for m, d in A.module_audibility(dry, sr, reference, audibility_crop_seconds).items()
-                       if d > threshold_db}
-            audible_pairs = [p for p, d in A.order_audibility(dry, sr, reference, audibility_crop_seconds).items()
-                             if d > threshold_db]
-        chains = {"prediction": as_chain(predicted, "lenient"), "empty chain": Chain(),
-                  "true modules, mid params": M.mid_range_chain(reference)}
+            key = ("audibility", id(example), threshold_db, audibility_crop_seconds)
+            found = cache.get(key) if cache is not None else None
+            if found is None:
+                found = ({m for m, d in A.module_audibility(dry, sr, reference, audibility_crop_seconds).items()
+                          if d > threshold_db},
+                         [p for p, d in A.order_audibility(dry, sr, reference, audibility_crop_seconds).items()
+                          if d > threshold_db])
+                if cache is not None:
+                    cache[key] = found
+            audible, audible_pairs = found
+        chains = {"prediction": as_chain(predicted, "lenient")}
+        if calibration:
+            chains.update({"empty chain": Chain(), "true modules, mid params": M.mid_range_chain(reference)})
+        ref_spectra = None  # the reference's MR-STFT spectra, made once for all methods
         for method, chain in chains.items():
             row: dict[str, Any] = {
                 "method": method, "example": i, "chain_length": len(reference),
@@ -102,7 +119,9 @@ def score_examples(examples: Sequence[Any], predictions: Sequence[Any], *,
                     n = min(estimate.shape[1], np.shape(ref_audio)[1])
                     estimate, ref_audio = estimate[:, :n], np.asarray(ref_audio)[:, :n]
                 if mrstft:
-                    left, right = M.mrstft_lr(ref_audio, estimate, sr, mrstft_crop_seconds)
+                    if ref_spectra is None or ref_spectra.n_samples != estimate.shape[-1]:
+                        ref_spectra = M.reference_spectra(ref_audio, sr, mrstft_crop_seconds)
+                    left, right = M.mrstft_lr(ref_spectra, estimate, sr, mrstft_crop_seconds)
                     row.update(mrs_l=left, mrs_r=right, mrs=(left + right) / 2)
                 if encoder is not None:
                     row["emb_sim"] = M.embedding_similarity(ref_audio, estimate, sr, encoder)

@@ -68,6 +68,31 @@ def test_mrstft(noise):
     assert M.mrstft_lr(x, x * 0.5, SR, crop_seconds=0.2)[0] > 0
 
 
+def test_mrstft_lr_is_auralosss_number_and_reuses_reference_spectra():
+    import torch
+    from auraloss.freq import MultiResolutionSTFTLoss
+
+    from llm2fx_lab.examples import example_pair
+
+    dry, wet, sr, _ = example_pair("drums")
+    dry, wet = dry[:, : int(2 * sr)], wet[:, : int(2 * sr)]
+    with torch.no_grad():
+        expected = [float(MultiResolutionSTFTLoss()(torch.from_numpy(dry[c][None, None].copy()),
+                                                    torch.from_numpy(wet[c][None, None].copy()))) for c in (0, 1)]
+    got = M.mrstft_lr(wet, dry, sr)
+    assert got == pytest.approx(expected, rel=1e-4) and got[0] > 0.1
+    # spectra of the reference computed once give the same numbers, for any estimate
+    spectra = M.reference_spectra(wet, sr)
+    assert M.mrstft_lr(spectra, dry, sr) == got
+    assert M.mrstft_lr(spectra, wet, sr) == (0.0, 0.0)
+    cropped = M.reference_spectra(wet, sr, crop_seconds=1.0)
+    assert M.mrstft_lr(cropped, dry, sr, crop_seconds=1.0) == M.mrstft_lr(wet, dry, sr, crop_seconds=1.0)
+    with pytest.raises(AudioError, match="crop_seconds"):
+        M.mrstft_lr(cropped, dry, sr)
+    with pytest.raises(AudioError, match="same length"):
+        M.mrstft_lr(spectra, dry[:, :-1], sr)
+
+
 def test_embedding_similarity(noise):
     enc = lambda audio, sr: np.stack([audio.mean(axis=1), audio.std(axis=1)])  # noqa: E731
     assert M.embedding_similarity(noise, noise, SR, enc) == pytest.approx(1.0)
@@ -125,3 +150,19 @@ def test_score_table(bursts):
     assert mid.acc == 1.0 and mid.rank_corr == 1.0
     with pytest.raises(ParameterError):
         scoring.score(examples, predictions[:1])
+    # several planners on the same examples: calibration once, audibility measured once
+    cache: dict = {}
+    full = scoring.score_examples(examples, predictions, mrstft_crop_seconds=0.5, cache=cache)
+    assert len(cache) == 2
+    calls = []
+    real = A.module_audibility
+    try:
+        A.module_audibility = lambda *a, **k: calls.append(a) or real(*a, **k)
+        again = scoring.score_examples(examples[1:], predictions[1:], mrstft_crop_seconds=0.5,
+                                       calibration=False, cache=cache)
+    finally:
+        A.module_audibility = real
+    assert calls == [] and list(again["method"]) == ["prediction"]
+    same = full[full.method == "prediction"].iloc[1]
+    for column in ("acc", "audible_acc", "mrs_l", "mrs_r", "n_audible_modules"):
+        assert again.iloc[0][column] == same[column]
