@@ -129,6 +129,10 @@ def test_audible_accuracies_hand_computed():
     assert A.pairwise_order_accuracy(chain("gain", "delay", "reverb"), ref) == pytest.approx(2 / 3)
     assert A.pairwise_order_accuracy(chain("reverb"), ref, [("reverb", "delay")]) == 0.0
     assert math.isnan(A.pairwise_order_accuracy(chain("reverb"), ref, []))
+    # a 9-module reference of which nothing can be heard: nothing to evaluate
+    everything = chain(*MODULE_NAMES)
+    assert math.isnan(A.audible_module_accuracy(chain("reverb"), everything, set()))
+    assert A.audible_module_accuracy(chain("reverb"), everything, {"reverb"}) == 1.0
 
 
 def test_score_table(bursts):
