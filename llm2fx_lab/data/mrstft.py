@@ -273,8 +273,6 @@ def _distance_to(x: np.ndarray, target: ClipSpectra, stop_at: float | None = Non
     ab = [np.zeros((x.shape[0], g.n_blocks)) for g in grids]
     sq_run, ab_run = [0.0] * n_res, [0.0] * n_res
     size = target.size
-    if stop_at is not None:
-        upper = [target.norm_upper(r) for r in range(n_res)]  # computes the bounds once
     for r, ch, b in target.schedule:
         g = grids[r]
         y_mag, y_log = target.block(r, ch, b)
@@ -291,8 +289,8 @@ def _distance_to(x: np.ndarray, target: ClipSpectra, stop_at: float | None = Non
         if stop_at is not None:
             sq_run[r] += s
             ab_run[r] += a
-            upper[r] = target._upper[r]
-            bound = sum(math.sqrt(sq_run[i]) / math.sqrt(upper[i]) + ab_run[i] / size[i] for i in range(n_res))
+            bound = sum(math.sqrt(sq_run[i]) / math.sqrt(target.norm_upper(i)) + ab_run[i] / size[i]
+                        for i in range(n_res))
             if bound / n_res >= stop_at:
                 return bound / n_res, False
     total = 0.0
