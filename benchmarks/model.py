@@ -5,7 +5,9 @@ docs/benchmarks.md.
 
 - CPU, presets ``tiny`` and ``mini`` (random weights, synthetic dialogues): stage-2 training
   steps per second (the preset's batch, capped at 8) and greedy generation tokens per second
-  (batch 1, 64 new tokens forced, audio spliced in). ``mini`` is measured with and without the
+  (batch 1, 64 new tokens forced, audio spliced in) with transformers' ``generate`` and with the
+  project's fast decoder (``llm2fx_lab.model.decode``), as a ratio from the same run; then the
+  shipped mini's full streamed estimate of the bundled guitar pair with both decoders. ``mini`` is measured with and without the
   pair-comparison tokens (their cost; their effect on accuracy needs a trained model).
 - GPU (``--gpu-only --json FILE`` on a CUDA machine, then ``--gpu-json FILE`` here to put the
   figures in the report): a randomly initialised Qwen3-4B (``Qwen3Config`` with the 4B sizes,
@@ -88,11 +90,36 @@ def cpu_case(name: str, **overrides) -> dict:
         t0 = time.perf_counter()
         model.llm.generate(**kw)
         gen_s = time.perf_counter() - t0
+    from llm2fx_lab.model.decode import greedy_generate
+
+    greedy_generate(model.llm, emb, 4, eos_id=-1)  # builds the fused weights once
+    t0 = time.perf_counter()
+    assert len(greedy_generate(model.llm, emb, new, eos_id=-1)) == new
+    fast_s = time.perf_counter() - t0
     return {"preset": name + (" + pair tokens" if cfg.encoder.pair_tokens else ""),
             "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
             "batch": batch, "seq_len": int(b["input_ids"].shape[1]), "prompt_tokens": int(ids.shape[1]),
             "train_steps_per_s": 1 / train_s, "train_tokens_per_s": int(b["attention_mask"].sum()) / train_s,
-            "gen_tokens_per_s": new / gen_s}
+            "gen_tokens_per_s": new / gen_s, "fast_tokens_per_s": new / fast_s}
+
+
+def shipped_latency(n: int = 3) -> dict:
+    """The shipped mini on the bundled 10 s guitar pair, both decoders: medians of ``n`` full estimates."""
+    from llm2fx_lab.examples import example_pair
+    from llm2fx_lab.model.generate import estimate_stream, load_planner_model
+    from llm2fx_lab.planners.registry import mini_weights_dir
+
+    model = load_planner_model(mini_weights_dir()).model
+    dry, wet, sr, _ = example_pair("guitar")
+    out: dict = {"threads": torch.get_num_threads()}
+    for decoder in ("hf", "fast"):
+        list(estimate_stream(model, dry, wet, sample_rate=sr, decoder=decoder))  # warm-up
+        runs = [list(estimate_stream(model, dry, wet, sample_rate=sr, decoder=decoder))[-1] for _ in range(n)]
+        out[decoder] = {"first_token_s": float(np.median([r.timings.first_token_seconds for r in runs])),
+                        "total_s": float(np.median([r.timings.total_seconds for r in runs])),
+                        "tokens": runs[-1].timings.tokens, "reasoning": runs[-1].reasoning}
+    out["same_text"] = out["hf"].pop("reasoning") == out["fast"].pop("reasoning")
+    return out
 
 
 # ---- ablation: pair-comparison tokens on a task that needs subtraction -----------------------
@@ -247,17 +274,28 @@ def main() -> None:
 
     from benchmarks._report import markdown_table, write_section
 
+    lat = shipped_latency()  # at torch's default thread count, as a user runs it
+    print(lat)
     torch.set_num_threads(args.threads)
     rows = [cpu_case("tiny"), cpu_case("mini", encoder={"pair_tokens": False}), cpu_case("mini")]
     for r in rows:
         print(r)
     body = ["CPU, random weights, synthetic dialogues; stage-2 training step (full fine-tuning for these "
             "presets, AdamW) and greedy generation of 64 forced tokens with the audio spliced in "
-            f"({torch.get_num_threads()} threads; the machine is shared, so treat the numbers as rough).", "",
+            f"({torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''}; the machine is shared, so treat the numbers as rough).", "",
             markdown_table(["preset", "params (M)", "batch", "seq len", "train steps/s", "train tokens/s",
-                            "prompt tokens", "generate tokens/s"],
+                            "prompt tokens", "generate tokens/s", "fast decoder tokens/s", "ratio"],
                            [[r["preset"], r["params_M"], r["batch"], r["seq_len"], r["train_steps_per_s"],
-                             r["train_tokens_per_s"], r["prompt_tokens"], r["gen_tokens_per_s"]] for r in rows]),
+                             r["train_tokens_per_s"], r["prompt_tokens"], r["gen_tokens_per_s"],
+                             r["fast_tokens_per_s"], r["fast_tokens_per_s"] / r["gen_tokens_per_s"]] for r in rows]),
+            "", "\"generate\" is transformers' `generate`; the fast decoder is "
+            "`llm2fx_lab.model.decode.greedy_generate` (fused weights, one preallocated KV cache; the same tokens, "
+            "tested), the default for greedy decoding.", "",
+            f"Shipped llm2fx-mini, full streamed estimate of the bundled 10 s guitar pair (median of 3, "
+            f"{lat['threads']} threads, the default): transformers' `generate` {lat['hf']['total_s']:.2f} s "
+            f"(first token {lat['hf']['first_token_s']:.2f} s), fast decoder {lat['fast']['total_s']:.2f} s "
+            f"(first token {lat['fast']['first_token_s']:.2f} s), {lat['hf']['total_s'] / lat['fast']['total_s']:.2f}x; "
+            f"{lat['fast']['tokens']} tokens; same text: {'yes' if lat['same_text'] else 'NO'}.",
             "", "Pair-comparison tokens, cost: "
             f"{rows[2]['train_steps_per_s'] / rows[1]['train_steps_per_s']:.2f}x the training speed and "
             f"{rows[2]['gen_tokens_per_s'] / rows[1]['gen_tokens_per_s']:.2f}x the generation speed of mini "

@@ -32,7 +32,7 @@ import torch
 from llm2fx_lab.data.cot import ORDER_HEADS, PARAM_HEADS, SELECTION_HEADS
 from llm2fx_lab.data.format import (END_OF_MESSAGE, THINK_END, THINK_START, TOOL_CALL_END, TOOL_CALL_START,
                                     parse_tool_calls)
-from llm2fx_lab.errors import AudioError
+from llm2fx_lab.errors import AudioError, Llm2FxError
 from llm2fx_lab.model.data import fit_clip, prompt_text
 from llm2fx_lab.model.encoders import check_waveform
 from llm2fx_lab.planners.events import (Event, Final, Response, StreamClock, Thinking, ToolCallEvent)
@@ -73,6 +73,8 @@ def reasoning_step(text: str) -> str:
 LOOP_WINDOW_TOKENS = 40
 #: The longest reasoning in those dialogues is 668 tokens (a 9-module chain).
 MAX_REASONING_TOKENS = 800
+#: How :func:`estimate_stream` decodes (see its ``decoder`` argument).
+DECODERS = ("auto", "fast", "hf")
 
 
 class _RowState:
@@ -282,7 +284,7 @@ def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = N
                     top_p: float = 0.95, max_new_tokens: int = 1024, stop: threading.Event | None = None,
                     planner: str = "model", seed: int | None = None, loop_guard: bool = True,
                     loop_window_tokens: int = LOOP_WINDOW_TOKENS,
-                    max_reasoning_tokens: int = MAX_REASONING_TOKENS) -> Iterator[Event]:
+                    max_reasoning_tokens: int = MAX_REASONING_TOKENS, decoder: str = "auto") -> Iterator[Event]:
     """Estimate the chain that turns ``dry`` into ``reference``, streaming events.
 
     Parameters
@@ -301,6 +303,12 @@ def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = N
     loop_guard : bool
         Use a :class:`LoopGuard` with ``loop_window_tokens`` and ``max_reasoning_tokens``; its
         interventions are listed in ``Final.repairs``.
+    decoder : {"auto", "fast", "hf"}
+        ``"fast"``: :func:`llm2fx_lab.model.decode.greedy_generate` (greedy only; the same
+        tokens as ``generate``, about 2.5x faster per token on the ``mini`` model on CPU);
+        ``"hf"``: ``transformers``' ``generate``; ``"auto"`` (default): fast when decoding
+        is greedy and the model is one the fast decoder covers
+        (:func:`~llm2fx_lab.model.decode.unsupported_reason`), else ``generate``.
 
     Yields
     ------
@@ -308,6 +316,15 @@ def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = N
     """
     from transformers import LogitsProcessorList, StoppingCriteriaList, TextIteratorStreamer
 
+    from llm2fx_lab.model.decode import greedy_generate, unsupported_reason
+
+    if decoder not in DECODERS:
+        raise Llm2FxError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+    if decoder == "fast":
+        reason = "it decodes greedily only (do_sample=True was asked)" if do_sample else unsupported_reason(model.llm)
+        if reason:
+            raise Llm2FxError(f"fast decoding is not available: {reason}; use decoder='hf' or 'auto'")
+    fast = decoder == "fast" or (decoder == "auto" and not do_sample and unsupported_reason(model.llm) is None)
     clock = StreamClock()
     stop = stop or threading.Event()
     ref = _as_batch(reference, model, sample_rate, "reference")
@@ -340,6 +357,12 @@ def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = N
         try:
             if seed is not None:
                 torch.manual_seed(seed)
+            if fast:
+                tokens = greedy_generate(model.llm, embeds, max_new_tokens, model.eos_id, guard, stop.is_set,
+                                         lambda t: streamer.put(torch.tensor([t])))
+                streamer.end()
+                n_tokens[0] = len(tokens)
+                return
             with torch.no_grad():
                 out = model.llm.generate(**kwargs)
             n_tokens[0] = int(out.shape[-1])
