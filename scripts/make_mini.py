@@ -273,7 +273,7 @@ Machine: {report['machine']}. Wall time: data {minutes.get('data', 0):.0f} min, 
 
 ## Scores
 
-LP-Fx-style test pairs made by `llm2fx_lab.planners.bench.make_test_pairs(per_length={report['evaluation']['per_length']},
+{_eval_command_line(report)}LP-Fx-style test pairs made by `llm2fx_lab.planners.bench.make_test_pairs(per_length={report['evaluation']['per_length']},
 seed={report['evaluation']['eval_seed']})` (fresh General MIDI material, never in training), the paper's metrics
 (`llm2fx_lab/analysis/scoring.py`); `+refine` rows on the first {report['evaluation']['refine_per_length']} pairs of each
 length. The paper's rows were measured on real stems: different audio, compare with care.
@@ -343,13 +343,23 @@ def main(argv: list[str] | None = None) -> int:
         report["commands"]["data"] = timed("data", phase_data, run_dir, args.workers)
         report["commands"]["train"] = timed("train", phase_train, run_dir)
     report["training"] = training_facts(model_dir)
+    if args.eval_only:  # the evaluation phase is then timed on its own, not added to an earlier one
+        report["phase_seconds"].pop("evaluate", None)
     report["evaluation"] = timed("evaluate", evaluate, model_dir, args.eval_per_length, args.refine_per_length)
+    report["commands"]["evaluate"] = (f"python scripts/make_mini.py --run RUN{' --eval-only' if args.eval_only else ''} "
+                                      f"--eval-per-length {args.eval_per_length} "
+                                      f"--refine-per-length {args.refine_per_length}")
     report["latency"] = latency(model_dir)
     report["machine"], report["date"] = machine(), dt.date.today().isoformat()
     report_path.write_text(json.dumps(report, indent=2))
     (model_dir / "MODEL_CARD.md").write_text(model_card(report, model_dir))
     print(f"wrote {model_dir / 'MODEL_CARD.md'}")
     return install(run_dir, report) if args.install else 0
+
+
+def _eval_command_line(report: dict) -> str:
+    cmd = report.get("commands", {}).get("evaluate")
+    return f"Scored by `{cmd}`.\n" if cmd else ""
 
 
 def _decoder_note(decoder: str) -> str:
