@@ -23,6 +23,7 @@ biases, generation settings that add logits processors); callers fall back to ``
 
 from __future__ import annotations
 
+import copy
 from typing import Callable, Sequence
 
 import torch
@@ -171,12 +172,13 @@ class Qwen3Decoder:
         """
         if embeds.ndim != 3 or embeds.shape[0] != 1 or embeds.shape[1] < 1:
             raise Llm2FxError(f"prefill takes embeddings of shape (1, T >= 1, hidden), got {tuple(embeds.shape)}")
+        x = embeds.to(self.embed.dtype)
         shape = (1, self.n_kv, int(max_length), self.head_dim)
-        self.keys = [torch.zeros(shape, dtype=embeds.dtype, device=embeds.device) for _ in self.layers]
+        self.keys = [torch.zeros(shape, dtype=x.dtype, device=x.device) for _ in self.layers]
         self.values = [torch.zeros_like(k) for k in self.keys]
-        self.cos, self.sin = self._rope(int(max_length), embeds.to(self.embed.dtype))
+        self.cos, self.sin = self._rope(int(max_length), x)
         self.position = 0
-        return self._forward(embeds.to(self.embed.dtype))
+        return self._forward(x)
 
     @torch.no_grad()
     def step(self, token_id: int) -> torch.Tensor:
@@ -223,7 +225,9 @@ def greedy_generate(llm: torch.nn.Module, embeds: torch.Tensor, max_new_tokens: 
     if max_new_tokens < 1:
         raise Llm2FxError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     eos = {int(eos_id)} if isinstance(eos_id, int) else {int(e) for e in eos_id}
-    dec = decoder_for(llm)
+    # a shallow copy: the fused weights are shared, the KV cache and position are this call's own
+    # (prefill assigns new ones), so concurrent calls on one model do not mix and the cache is freed
+    dec = copy.copy(decoder_for(llm))
     threads = torch.get_num_threads()
     if dec.single_thread and embeds.device.type == "cpu":
         torch.set_num_threads(1)  # per calling thread with OpenMP; restored below

@@ -146,3 +146,29 @@ def test_shipped_model_gives_the_same_estimate_with_both_decoders():
         fast = list(estimate_stream(model, dry, wet, sample_rate=sr, decoder="fast"))[-1]
         hf = list(estimate_stream(model, dry, wet, sample_rate=sr, decoder="hf"))[-1]
         assert fast.reasoning == hf.reasoning and fast.chain == hf.chain and fast.repairs == hf.repairs, name
+
+
+def test_concurrent_calls_on_one_model_do_not_mix():
+    import threading
+
+    llm = random_qwen3()
+    inputs = [torch.randn(1, 4 + i, 64) for i in range(3)]
+    alone = [greedy_generate(llm, e, 15, eos_id=-1) for e in inputs]
+    together: dict = {}
+    threads = [threading.Thread(target=lambda i=i: together.__setitem__(i, greedy_generate(llm, inputs[i], 15, eos_id=-1)))
+               for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [together[i] for i in range(3)] == alone
+
+
+def test_bfloat16_model_takes_float32_prompt_embeddings():
+    llm = random_qwen3().to(torch.bfloat16)
+    embeds = torch.randn(1, 6, 64)  # float32, as the audio adapter may give
+    logits = Qwen3Decoder(llm).prefill(embeds, 8)
+    with torch.no_grad():
+        want = llm(inputs_embeds=embeds.to(torch.bfloat16)).logits[0, -1].float()
+    assert logits.dtype == torch.float32 and torch.allclose(logits[0], want, atol=0.1, rtol=0.05)
+    assert len(greedy_generate(llm, embeds, 5, eos_id=-1)) == 5
