@@ -124,11 +124,10 @@ def latency(model_dir: Path) -> dict:
         result = collect(planner.plan(dry, wet, sr))
         firsts.append(result.timings.first_token_seconds)
         totals.append(result.timings.total_seconds)
-    from llm2fx_lab.model.decode import unsupported_reason
+    from llm2fx_lab.model.generate import resolve_decoder
 
-    decoder = "fast" if unsupported_reason(planner._model.model.llm) is None else "hf"
     return {"first_token_seconds": float(np.median(firsts)), "total_seconds": float(np.median(totals)),
-            "decoder": decoder}
+            "decoder": resolve_decoder(planner._model.model.llm)}  # what the planner's default used
 
 
 def training_facts(model_dir: Path) -> dict:

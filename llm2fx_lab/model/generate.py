@@ -279,6 +279,22 @@ def _as_batch(x: Any, model, sample_rate: float | None, name: str) -> torch.Tens
     return torch.from_numpy(fit_clip(t[0].numpy(), model.cfg, name)).unsqueeze(0)
 
 
+def resolve_decoder(llm, decoder: str = "auto", do_sample: bool = False) -> str:
+    """The decoder :func:`estimate_stream` uses for ``llm``: ``"fast"`` or ``"hf"`` (see its
+    ``decoder`` argument); :class:`~llm2fx_lab.errors.Llm2FxError` for an unknown name, or for
+    ``"fast"`` where the fast decoder cannot run (the reason named)."""
+    from llm2fx_lab.model.decode import unsupported_reason
+
+    if decoder not in DECODERS:
+        raise Llm2FxError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+    if decoder == "hf":
+        return "hf"
+    reason = "it decodes greedily only (do_sample=True was asked)" if do_sample else unsupported_reason(llm)
+    if reason and decoder == "fast":
+        raise Llm2FxError(f"fast decoding is not available: {reason}; use decoder='hf' or 'auto'")
+    return "hf" if reason else "fast"
+
+
 def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = None,
                     sample_rate: float | None = None, *, do_sample: bool = False, temperature: float = 0.7,
                     top_p: float = 0.95, max_new_tokens: int = 1024, stop: threading.Event | None = None,
@@ -316,15 +332,9 @@ def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = N
     """
     from transformers import LogitsProcessorList, StoppingCriteriaList, TextIteratorStreamer
 
-    from llm2fx_lab.model.decode import greedy_generate, unsupported_reason
+    from llm2fx_lab.model.decode import greedy_generate
 
-    if decoder not in DECODERS:
-        raise Llm2FxError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
-    if decoder == "fast":
-        reason = "it decodes greedily only (do_sample=True was asked)" if do_sample else unsupported_reason(model.llm)
-        if reason:
-            raise Llm2FxError(f"fast decoding is not available: {reason}; use decoder='hf' or 'auto'")
-    fast = decoder == "fast" or (decoder == "auto" and not do_sample and unsupported_reason(model.llm) is None)
+    fast = resolve_decoder(model.llm, decoder, do_sample) == "fast"
     clock = StreamClock()
     stop = stop or threading.Event()
     ref = _as_batch(reference, model, sample_rate, "reference")
