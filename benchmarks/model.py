@@ -203,22 +203,41 @@ def gpu_case() -> dict:
     prompt, new = 1200, 128  # ~ Qwen3 tokens of system prompt with the 9 tool schemas + audio + instruction
     emb_table = llm.get_input_embeddings()
 
-    def gen(batch: int) -> float:
+    def gen(batch: int) -> tuple[float, list[int], torch.Tensor]:
         ids = torch.randint(10, lc.vocab_size, (batch, prompt), device=dev)
-        emb = emb_table(ids)
-        kw = dict(inputs_embeds=emb, attention_mask=torch.ones_like(ids), do_sample=False, pad_token_id=0)
         with torch.no_grad():
+            emb = emb_table(ids)
+            kw = dict(inputs_embeds=emb, attention_mask=torch.ones_like(ids), do_sample=False, pad_token_id=0)
             llm.generate(**kw, max_new_tokens=8, min_new_tokens=8)
             torch.cuda.synchronize()
             t = time.perf_counter()
-            llm.generate(**kw, max_new_tokens=new, min_new_tokens=new)
+            out = llm.generate(**kw, max_new_tokens=new, min_new_tokens=new)
             torch.cuda.synchronize()
-        return batch * new / (time.perf_counter() - t)
+        return batch * new / (time.perf_counter() - t), out[0, -new:].tolist(), emb[:1]
 
     torch.cuda.reset_peak_memory_stats()
-    res["gen_tokens_per_s_batch1"] = gen(1)
-    res["gen_tokens_per_s_batch16"] = gen(16)
+    res["gen_tokens_per_s_batch1"], hf_tokens, emb1 = gen(1)
+    res["gen_tokens_per_s_batch16"] = gen(16)[0]
     res["gen_peak_GiB"] = torch.cuda.max_memory_allocated() / 2**30
+    # the project's fast greedy decoder (fused weights, preallocated KV cache) on the same prompt
+    from llm2fx_lab.model.decode import greedy_generate
+
+    with torch.no_grad():
+        greedy_generate(llm, emb1, 8, eos_id=-1)  # warm-up; builds the fused weights once
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        fast_tokens = greedy_generate(llm, emb1, new, eos_id=-1)
+        torch.cuda.synchronize()
+    res["fast_tokens_per_s_batch1"] = new / (time.perf_counter() - t)
+    same = 0
+    for a, b in zip(fast_tokens, hf_tokens):
+        if a != b:
+            break
+        same += 1
+    res["fast_same_prefix_tokens"] = same  # bf16: a near-tie can flip a token, then the texts part
+    res["fast_peak_GiB"] = torch.cuda.max_memory_allocated() / 2**30
+    object.__setattr__(llm, "_llm2fx_decoder", None)  # free the fused copy before training
+    torch.cuda.empty_cache()
     # stage 2: LoRA r128/alpha 256, gradient checkpointing, adapter on Fx-Encoder++-sized features
     llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     llm.train()
@@ -319,6 +338,11 @@ def main() -> None:
                      ["generate, 1 stream (tokens/s)", g["gen_tokens_per_s_batch1"]],
                      ["generate, batch 16 (tokens/s, all streams)", g["gen_tokens_per_s_batch16"]],
                      ["generation peak memory (GiB)", g["gen_peak_GiB"]],
+                     *([["fast decoder, 1 stream (tokens/s)", g["fast_tokens_per_s_batch1"]],
+                        ["fast decoder / generate, 1 stream", g["fast_tokens_per_s_batch1"] / g["gen_tokens_per_s_batch1"]],
+                        ["fast decoder: leading tokens equal to generate's (of 128)", g["fast_same_prefix_tokens"]],
+                        ["peak memory with the fast decoder's fused copy (GiB)", g["fast_peak_GiB"]]]
+                       if "fast_tokens_per_s_batch1" in g else []),
                      [f"stage-2 step, batch {g['stage2_batch']} x {g['stage2_seq']} tokens, LoRA r128 + "
                       "6x12 adapter, grad. checkpointing (s)", g["stage2_step_s"]],
                      ["stage-2 trainable parameters (M)", g["trainable_M"]],

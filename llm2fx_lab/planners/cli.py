@@ -23,14 +23,23 @@ from typing import Any, Sequence
 from llm2fx_lab.errors import Llm2FxError
 
 EXIT_USAGE = 2
+DEVICE_HELP = "where refinement runs: auto (CUDA when available, the default), cpu, cuda or cuda:N"
 
 
 def _planner(args: argparse.Namespace) -> Any:
     from llm2fx_lab.planners.registry import default_planner, get_planner
 
     options: dict[str, Any] = {"refine": bool(args.refine)}
+    refine_options: dict[str, Any] = {}
     if getattr(args, "refine_seconds", None) is not None:
-        options["refine_options"] = {"budget_seconds": args.refine_seconds}
+        refine_options["budget_seconds"] = args.refine_seconds
+    if getattr(args, "device", None) is not None:
+        from llm2fx_lab.planners.refine import refine_device
+
+        refine_device(args.device)  # a clear error now, before any planning
+        refine_options["device"] = args.device
+    if refine_options:
+        options["refine_options"] = refine_options
     return default_planner(**options) if args.planner is None else get_planner(args.planner, **options)
 
 
@@ -127,6 +136,7 @@ def add_planner_parsers(subparsers: Any) -> None:
     p.add_argument("--planner", default=None, help=f"planner name ({names}); default: mini if present, else analysis")
     p.add_argument("--refine", action="store_true", help="refine the estimate by render -> measure -> refine")
     p.add_argument("--refine-seconds", type=float, default=None, help="time budget of the refinement")
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.add_argument("--instruction", default=None, help="an edit request, e.g. 'less reverb', 'brighter'")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
     p.add_argument("--compact", action="store_true", help="with --json: on one line")
@@ -139,6 +149,7 @@ def add_planner_parsers(subparsers: Any) -> None:
     p.add_argument("--planner", default=None, help=f"planner name ({names})")
     p.add_argument("--refine", action="store_true", help="wrap the planner in refinement")
     p.add_argument("--refine-seconds", type=float, default=None, help="time budget of the refinement per example")
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.add_argument("--split", default="test", help="the generated split (only 'test')")
     p.add_argument("--per-length", type=int, default=100, help="pairs per chain length 1..9 (LP-Fx: 100)")
     p.add_argument("--seconds", type=float, default=None, help="crop dry clips to this length (default 10 s)")

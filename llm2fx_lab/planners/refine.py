@@ -121,6 +121,23 @@ class RefineResult:
     seconds: float
 
 
+def refine_device(device: Any = "auto") -> torch.device:
+    """The torch device refinement runs on: ``"auto"`` is CUDA when available, else the CPU
+    (quietly: the CPU is the normal case here); ``"cpu"``, ``"cuda"``, ``"cuda:N"`` as given.
+
+    Raises
+    ------
+    BackendError
+        An unknown device, or CUDA asked for where there is none (the message lists the
+        allowed values).
+    """
+    from llm2fx_lab.fx.torch_render import resolve_device
+
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return resolve_device(device)
+
+
 def _crop(x: np.ndarray, y: np.ndarray, sr: float, seconds: float) -> tuple[np.ndarray, np.ndarray]:
     from llm2fx_lab.planners.analysis import _crop as crop
 
@@ -133,9 +150,9 @@ class _Problem:
     def __init__(self, dry: np.ndarray, reference: np.ndarray, sr: float, crop_seconds: float, device: str):
         xc, yc = _crop(dry, reference, sr, crop_seconds)
         self.sr = sr
-        self.device = device
-        self.x = torch.from_numpy(np.ascontiguousarray(xc))[None].to(device)
-        self.y = Target(torch.from_numpy(np.ascontiguousarray(yc))[None].to(device))
+        self.device = refine_device(device)
+        self.x = torch.from_numpy(np.ascontiguousarray(xc))[None].to(self.device)
+        self.y = Target(torch.from_numpy(np.ascontiguousarray(yc))[None].to(self.device))
 
     def render(self, names: list[str], params: dict[str, dict[str, Any]]) -> torch.Tensor:
         from llm2fx_lab.fx.torch_render import render_params
@@ -170,7 +187,8 @@ def _descend(problem: _Problem, chain: Chain, steps: int, lr: float, deadline: f
     for call in chain:
         for p in module_spec(call.name).params:
             if (call.name, p.name) not in FROZEN:
-                latents[(call.name, p.name)] = torch.tensor([_to_latent(p, call[p.name])], requires_grad=True)
+                latents[(call.name, p.name)] = torch.tensor([_to_latent(p, call[p.name])], device=problem.device,
+                                                            requires_grad=True)
     if not latents:
         return chain
     opt = torch.optim.Adam(list(latents.values()), lr=lr)
@@ -221,7 +239,7 @@ ADD_SETTINGS = {
 
 def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, steps: int = 25,
                   budget_seconds: float = 15.0, crop_seconds: float = 1.5, lr: float = 0.15,
-                  structure: bool = True, device: str = "cpu",
+                  structure: bool = True, device: str = "auto",
                   stop: threading.Event | None = None) -> Generator[Thinking, None, RefineResult]:
     """Refine ``chain`` and stream "refinement" thinking; the generator returns a :class:`RefineResult`.
 
@@ -236,6 +254,9 @@ def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, step
         Wall-clock budget; the loop stops early when it is spent.
     crop_seconds : float
         Length of the loudest crop the loss is measured on.
+    device : str
+        ``"auto"`` (CUDA when available, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``
+        (see :func:`refine_device`).
     """
     t0 = time.perf_counter()
     deadline = t0 + float(budget_seconds)
@@ -252,7 +273,8 @@ def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, step
         notes.append(text)
         return Thinking(text + "\n", "refinement")
 
-    yield say(f"Refinement on a {crop_seconds:g} s crop: loss (MR-STFT + loudness + stereo) {start:.3f}.")
+    yield say(f"Refinement on a {crop_seconds:g} s crop ({problem.device.type}): "
+              f"loss (MR-STFT + loudness + stereo) {start:.3f}.")
     best_chain, best = chain.active, start
     tuned = _descend(problem, best_chain, steps, lr, deadline)
     value = problem.loss(tuned)

@@ -172,3 +172,34 @@ def test_bfloat16_model_takes_float32_prompt_embeddings():
         want = llm(inputs_embeds=embeds.to(torch.bfloat16)).logits[0, -1].float()
     assert logits.dtype == torch.float32 and torch.allclose(logits[0], want, atol=0.1, rtol=0.05)
     assert len(greedy_generate(llm, embeds, 5, eos_id=-1)) == 5
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+def test_cuda_logits_and_tokens_match_transformers():
+    """On CUDA (float32, no TF32) the decoder's logits are transformers' and greedy tokens equal generate's."""
+    llm = random_qwen3().to("cuda")
+    embeds = torch.randn(1, 11, 64, device="cuda")
+    tokens = [5, 42, 299, 0, 17]
+    dec = Qwen3Decoder(llm)
+    got = torch.cat([dec.prefill(embeds, 11 + len(tokens))] + [dec.step(t) for t in tokens[:-1]])
+    with torch.no_grad():
+        full = torch.cat([embeds, llm.get_input_embeddings()(torch.tensor([tokens[:-1]], device="cuda"))], dim=1)
+        want = llm(inputs_embeds=full).logits[0, 10:]
+        gen = llm.generate(inputs_embeds=embeds, attention_mask=torch.ones(1, 11, dtype=torch.long, device="cuda"),
+                           max_new_tokens=25, do_sample=False, eos_token_id=7, pad_token_id=0)[0].tolist()
+    assert got.device.type == "cuda"
+    assert torch.allclose(got, want, atol=1e-3, rtol=1e-3), (got - want).abs().max()
+    assert greedy_generate(llm, embeds, 25, eos_id=7) == gen
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+def test_cuda_bf16_cache_takes_the_model_dtype():
+    llm = random_qwen3().to("cuda", torch.bfloat16)
+    embeds = torch.randn(1, 6, 64, device="cuda")  # float32 prompt into a bf16 model
+    out = greedy_generate(llm, embeds, 10, eos_id=-1)
+    assert len(out) == 10 and all(0 <= t < 300 for t in out)
+    dec = Qwen3Decoder(llm)
+    dec.prefill(embeds, 8)
+    assert dec.keys[0].dtype == torch.bfloat16 and dec.keys[0].device.type == "cuda"

@@ -50,3 +50,17 @@ def test_estimate_errors(files, capsys):
     assert main(["estimate", str(files / "dry.wav"), str(files / "ref.wav"), "--planner", "nope"]) == 2
     err = capsys.readouterr().err
     assert "unknown planner 'nope'" in err and "analysis" in err
+
+
+def test_device_option(files, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("tests the error where there is no CUDA")
+    args = ["estimate", str(files / "dry.wav"), str(files / "ref.wav"), "--planner", "analysis", "--refine"]
+    assert main(args + ["--device", "cuda"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+    assert main(args + ["--device", "tpu"]) == 2
+    assert "'auto', 'cpu', 'cuda'" in capsys.readouterr().err
+    assert main(args + ["--device", "cpu", "--refine-seconds", "3", "--json"]) == 0
+    assert "crop (cpu)" in json.loads(capsys.readouterr().out)["reasoning"]

@@ -80,3 +80,36 @@ def test_refined_blind_mode_skips(pair):
     _, y, sr = pair
     result = collect(get_planner("analysis+refine").plan(None, y, sr))
     assert "blind mode" in result.reasoning
+
+
+def test_refine_device_choice():
+    import torch
+
+    from llm2fx_lab.errors import BackendError
+    from llm2fx_lab.planners.refine import refine_device
+
+    assert refine_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert refine_device("cpu") == torch.device("cpu")
+    with pytest.raises(BackendError, match="'auto', 'cpu', 'cuda'"):
+        refine_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendError, match="CUDA is not available"):
+            refine_device("cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA")
+def test_refine_on_cuda_matches_cpu(pair):
+    """The same loss on both devices; refining on CUDA lowers it, keeps ranges, says where it ran."""
+    x, y, sr = pair
+    start = Chain((tool_call("gain", {"gain_db": 2}), tool_call("equalizer", {"high_gain_db": 0})))
+    cpu, cuda = _Problem(x, y, sr, 1.0, "cpu"), _Problem(x, y, sr, 1.0, "cuda")
+    assert cuda.device.type == "cuda"
+    assert cuda.loss(start) == pytest.approx(cpu.loss(start), rel=1e-3)
+    result = refine(start, x, y, sr, steps=8, budget_seconds=60, crop_seconds=1.0, structure=False, device="cuda")
+    assert result.loss_after < result.loss_before
+    assert result.chain["gain"]["gain_db"] < 2
+    assert "(cuda)" in result.notes[0]
+    _in_range(result.chain)
+    # the CUDA result, measured on the CPU, is as good as the CPU measured it on CUDA
+    assert cpu.loss(result.chain) == pytest.approx(result.loss_after, rel=1e-2)

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The GPU checks and benchmarks, in one go, on a CUDA machine, from the repository root:
+#
+#   bash benchmarks/gpu_run.sh OUTDIR [PAIRS_FOLDER]
+#
+# 1. the GPU tests (pytest -m gpu: torch renderer parity and gradients, refinement, the fast decoder);
+# 2. with PAIRS_FOLDER (NAME.flac + NAME.json, as `llm2fx bench --folder` reads), refinement on CPU
+#    and GPU: benchmarks/refine.py --json OUTDIR/refine_gpu.json;
+# 3. the Qwen3-4B generation/training figures: benchmarks/model.py --gpu-only --json OUTDIR/model_gpu.json.
+# Logs go to OUTDIR too. Back on the CPU machine, merge the JSON files into docs/benchmarks.md:
+#   python benchmarks/refine.py --folder PAIRS_FOLDER --devices cpu --merge OUTDIR/refine_gpu.json
+#   python benchmarks/model.py --gpu-json OUTDIR/model_gpu.json
+# Python packages the CUDA machine lacks (e.g. pedalboard, soundfile) may be given as wheels in .whl/
+# (or the folder $WHEELS names).
+set -u
+out=${1:?usage: bash benchmarks/gpu_run.sh OUTDIR [PAIRS_FOLDER]}
+pairs=${2:-}
+mkdir -p "$out"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+PY=${PYTHON:-python3}
+wheels=${WHEELS:-.whl}
+if compgen -G "$wheels/*.whl" >/dev/null; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/llm2fx-site "$wheels"/*.whl \
+    && export PYTHONPATH="$PYTHONPATH:/tmp/llm2fx-site" || exit 1
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$out/gpu.txt"
+rc=0
+timeout "${TESTS_SECONDS:-300}" $PY -m pytest -q -m gpu -p no:cacheprovider -o addopts="-ra" \
+  tests/fx tests/model/test_decode.py tests/planners/test_refine.py 2>&1 | tee "$out/gpu_tests.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+if [ -n "$pairs" ]; then
+  timeout "${REFINE_SECONDS:-300}" $PY benchmarks/refine.py --folder "$pairs" --json "$out/refine_gpu.json" \
+    --no-write 2>&1 | tee "$out/refine.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+fi
+timeout "${MODEL_SECONDS:-240}" $PY benchmarks/model.py --gpu-only --json "$out/model_gpu.json" 2>&1 | tee "$out/model.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+exit $rc

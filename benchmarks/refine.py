@@ -1,0 +1,139 @@
+"""Refinement (render -> measure -> refine) time and quality, CPU against GPU, on the same pairs.
+
+Each pair is planned once by the ``analysis`` planner; then the same chain is refined with
+:func:`llm2fx_lab.planners.refine.refine` (its defaults: 25 gradient steps, structure search,
+15 s budget, 1.5 s crop) on each device. Reported per device: seconds per example (the
+analysis planner's time plus refinement, as ``analysis+refine`` costs), how many pairs ran
+into the time budget, the loss before and after, and the paper's metrics of the refined
+chains (audible metrics left out: they do not depend on the device). Targets (the Planners
+issue): with refinement <= 20 s per example on CPU and <= 2 s on one GPU.
+
+Run: ``.venv/bin/python benchmarks/refine.py [--folder PAIRS | --per-length N --seed S]
+[--devices cpu cuda] [--json OUT] [--merge other.json ...] [--no-write]``. Pairs: a folder of
+``NAME.flac`` dry clips with ``NAME.json`` chains (``llm2fx bench --folder``'s format), or
+generated LP-Fx-style test pairs (needs FluidSynth). ``--merge`` adds rows measured on another
+machine (a GPU host) from its ``--json`` output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import machine, markdown_table, write_section  # noqa: E402
+
+from llm2fx_lab.analysis.scoring import score_examples, summarize  # noqa: E402
+from llm2fx_lab.planners import get_planner  # noqa: E402
+from llm2fx_lab.planners.bench import load_pairs_folder, make_test_pairs, run_planner  # noqa: E402
+from llm2fx_lab.planners.refine import refine, refine_device  # noqa: E402
+
+BUDGET_SECONDS = 15.0  # refine()'s default, stated here so the report can count budget hits
+
+
+def overall(pairs: list[dict], chains: list) -> dict:
+    summary = summarize(score_examples(pairs, chains, audibility=False, calibration=False))
+    row = summary[(summary["method"] == "prediction") & (summary["chain_length"] == "all")].iloc[0]
+    return {k: float(row[k]) for k in ("acc", "rank_corr", "mae", "mrs_l", "mrs_r")}
+
+
+def device_label(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+
+
+def run_device(pairs: list[dict], planned: list, device: str) -> dict:
+    dev = refine_device(device)
+    # warm-up (CUDA context, kernels compiled at first use): one short refinement, not timed
+    refine(planned[0], pairs[0]["dry"], pairs[0]["reference_audio"], pairs[0]["sample_rate"], device=dev, steps=2,
+           structure=False)
+    seconds, before, after, chains = [], [], [], []
+    for pair, chain in zip(pairs, planned):
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        t = time.perf_counter()
+        res = refine(chain, pair["dry"], pair["reference_audio"], pair["sample_rate"], device=dev,
+                     budget_seconds=BUDGET_SECONDS)
+        seconds.append(time.perf_counter() - t)
+        before.append(res.loss_before)
+        after.append(res.loss_after)
+        chains.append(res.chain)
+        print(f"{dev.type}: {pair['id']}: {seconds[-1]:.2f} s, loss {res.loss_before:.3f} -> {res.loss_after:.3f}",
+              flush=True)
+    return {"device": device_label(dev), "device_type": dev.type, "n": len(pairs),
+            "refine_s": float(np.mean(seconds)), "refine_s_max": float(np.max(seconds)),
+            "budget_hits": int(sum(s >= 0.98 * BUDGET_SECONDS for s in seconds)),
+            "loss_before": float(np.mean(before)), "loss_after": float(np.mean(after)),
+            "seconds": seconds, **overall(pairs, chains)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--folder", type=Path, help="pairs folder (NAME.flac + NAME.json)")
+    ap.add_argument("--per-length", type=int, default=1, help="generated pairs per chain length (without --folder)")
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--devices", nargs="+", default=None,
+                    help="devices to compare (default: cpu, and cuda when available)")
+    ap.add_argument("--json", type=Path, help="write the rows here as JSON")
+    ap.add_argument("--merge", type=Path, action="append", default=[], help="rows from another machine (--json)")
+    ap.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
+    args = ap.parse_args(argv)
+    devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    for d in devices:
+        refine_device(d)  # a clear error before any work
+    pairs = load_pairs_folder(args.folder) if args.folder else make_test_pairs(args.per_length, seed=args.seed)
+    source = (f"the {len(pairs)} pairs of `{args.folder.name}`" if args.folder else
+              f"{len(pairs)} generated pairs ({args.per_length} per chain length, seed {args.seed})")
+    planned, analysis_s = run_planner(get_planner("analysis"), pairs)
+    host = machine()
+    base = {"machine": host, "pairs": source, "analysis_s": float(np.mean(analysis_s))}
+    rows = [{**base, "device": "none (analysis alone)", "device_type": "none", "n": len(pairs), "refine_s": 0.0,
+             "refine_s_max": 0.0, "budget_hits": 0, "loss_before": float("nan"), "loss_after": float("nan"),
+             "seconds": [], **overall(pairs, planned)}]
+    for d in devices:
+        rows.append({**base, **run_device(pairs, planned, d)})
+        print({k: v for k, v in rows[-1].items() if k != "seconds"}, flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    merged = [r for path in args.merge for r in json.loads(path.read_text())]
+    text = report(rows + merged)
+    print(text)
+    if not args.no_write:
+        write_section("refine", "Refinement: CPU and GPU", text)
+
+
+def report(rows: list[dict]) -> str:
+    machines = list(dict.fromkeys(r["machine"] for r in rows))
+    table = []
+    for r in rows:
+        cpu = next((c for c in rows if c["machine"] == r["machine"] and c["device_type"] == "cpu"), None)
+        total = r["analysis_s"] + r["refine_s"]
+        ratio = ((cpu["analysis_s"] + cpu["refine_s"]) / total
+                 if cpu is not None and r["device_type"] == "cuda" else None)
+        table.append([f"machine {machines.index(r['machine']) + 1}", r["device"], r["n"], r["analysis_s"],
+                      r["refine_s"], r["refine_s_max"], r["budget_hits"], total,
+                      "-" if ratio is None else f"{ratio:.1f}x",
+                      "-" if r["device_type"] == "none" else f"{r['loss_before']:.3f} -> {r['loss_after']:.3f}",
+                      f"{100 * r['acc']:.0f}%", f"{r['rank_corr']:.2f}", f"{r['mae']:.3f}",
+                      f"{r['mrs_l']:.2f} / {r['mrs_r']:.2f}"])
+    lines = [f"Pairs: {rows[0]['pairs']}. Each pair is planned once by `analysis`; the same chain is then refined "
+             f"by `refine()` with its defaults (25 gradient steps, structure search, {BUDGET_SECONDS:g} s budget, "
+             "1.5 s crop) on each device, after one untimed warm-up. Seconds are per example; \"total\" is what "
+             "`analysis+refine` costs (analysis + refinement). Targets: <= 20 s per example on CPU, <= 2 s on one GPU. "
+             "Metrics: the paper's (audible metrics left out).", ""]
+    lines += [f"- machine {i + 1}: {m}" for i, m in enumerate(machines)]
+    lines += ["", markdown_table(["machine", "device", "pairs", "analysis s", "refine s (mean)", "refine s (max)",
+                                  "budget hits", "total s / example", "speed-up vs CPU (same machine)",
+                                  "loss before -> after", "Acc", "Rank Corr", "MAE", "MRS L/R"], table)]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
