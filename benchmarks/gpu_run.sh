@@ -3,7 +3,8 @@
 #
 #   bash benchmarks/gpu_run.sh OUTDIR [PAIRS_FOLDER]
 #
-# 1. the GPU tests (pytest -m gpu: torch renderer parity and gradients, refinement, the fast decoder);
+# 1. the GPU tests (pytest -m gpu: torch renderer parity and gradients, refinement, the fast decoder,
+#    the embedded model on CUDA);
 # 2. with PAIRS_FOLDER (NAME.flac + NAME.json, as `llm2fx bench --folder` reads), refinement on CPU
 #    and GPU: benchmarks/refine.py --json OUTDIR/refine_gpu.json;
 # 3. the Qwen3-4B generation/training figures: benchmarks/model.py --gpu-only --json OUTDIR/model_gpu.json.
@@ -26,13 +27,17 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$out/gpu.txt"
 rc=0
 timeout "${TESTS_SECONDS:-300}" $PY -m pytest -q -m gpu -p no:cacheprovider -o addopts="-ra" \
-  tests/fx tests/model/test_decode.py tests/planners/test_refine.py 2>&1 | tee "$out/gpu_tests.log"
+  tests/fx tests/model/test_decode.py tests/model/test_mini_weights.py tests/planners/test_refine.py \
+  tests/planners/test_registry.py 2>&1 | tee "$out/gpu_tests.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 if [ -n "$pairs" ]; then
   timeout "${REFINE_SECONDS:-300}" $PY benchmarks/refine.py --folder "$pairs" --json "$out/refine_gpu.json" \
     --no-write 2>&1 | tee "$out/refine.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 fi
-timeout "${MODEL_SECONDS:-240}" $PY benchmarks/model.py --gpu-only --json "$out/model_gpu.json" 2>&1 | tee "$out/model.log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+if [ "${MODEL_SECONDS:-240}" != 0 ]; then  # MODEL_SECONDS=0 skips step 3
+  timeout "${MODEL_SECONDS:-240}" $PY benchmarks/model.py --gpu-only --json "$out/model_gpu.json" 2>&1 \
+    | tee "$out/model.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+fi
 exit $rc

@@ -8,8 +8,9 @@ into the time budget, the loss before and after, and the paper's metrics of the 
 chains (audible metrics left out: they do not depend on the device). Targets (the Planners
 issue): with refinement <= 20 s per example on CPU and <= 2 s on one GPU.
 
-Run: ``.venv/bin/python benchmarks/refine.py [--folder PAIRS | --per-length N --seed S]
-[--devices cpu cuda] [--json OUT] [--merge other.json ...] [--no-write]``. Pairs: a folder of
+Run: ``.venv/bin/python benchmarks/refine.py [--folder PAIRS | --per-length N [--subset K] --seed S]
+[--devices cpu cuda] [--json OUT] [--merge other.json ...] [--no-write]``; ``--save-pairs DIR``
+writes the generated pairs for a GPU host and stops (``benchmarks/gpu_run.sh`` takes DIR). Pairs: a folder of
 ``NAME.flac`` dry clips with ``NAME.json`` chains (``llm2fx bench --folder``'s format), or
 generated LP-Fx-style test pairs (needs FluidSynth). ``--merge`` adds rows measured on another
 machine (a GPU host) from its ``--json`` output.
@@ -78,7 +79,13 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folder", type=Path, help="pairs folder (NAME.flac + NAME.json)")
     ap.add_argument("--per-length", type=int, default=1, help="generated pairs per chain length (without --folder)")
+    ap.add_argument("--subset", type=int, default=None,
+                    help="keep only the first K generated pairs of each chain length (e.g. --per-length 100 --subset 2: "
+                         "the first 2 per length of the 900-pair test split)")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--save-pairs", type=Path, default=None,
+                    help="write the generated pairs to this new folder (NAME.flac + NAME.json, README.txt) and stop; "
+                         "for a GPU host without FluidSynth, then --folder there")
     ap.add_argument("--devices", nargs="+", default=None,
                     help="devices to compare (default: cpu, and cuda when available)")
     ap.add_argument("--json", type=Path, help="write the rows here as JSON")
@@ -88,9 +95,24 @@ def main(argv: list[str] | None = None) -> None:
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     for d in devices:
         refine_device(d)  # a clear error before any work
-    pairs = load_pairs_folder(args.folder) if args.folder else make_test_pairs(args.per_length, seed=args.seed)
-    source = (f"the {len(pairs)} pairs of `{args.folder.name}`" if args.folder else
-              f"{len(pairs)} generated pairs ({args.per_length} per chain length, seed {args.seed})")
+    if args.save_pairs and (args.folder or args.save_pairs.exists()):
+        ap.error(f"--save-pairs needs a new folder and generated pairs (no --folder); {args.save_pairs} "
+                 + ("exists" if args.save_pairs.exists() else "was given with --folder"))
+    if args.folder:
+        pairs = load_pairs_folder(args.folder)
+        readme = args.folder / "README.txt"
+        source = (readme.read_text().strip().splitlines()[0] if readme.is_file()
+                  else f"the {len(pairs)} pairs of folder `{args.folder.name}`")
+    else:
+        pairs = make_test_pairs(args.per_length, seed=args.seed)
+        source = f"{len(pairs)} generated pairs ({args.per_length} per chain length 1..9, seed {args.seed})"
+        if args.subset:
+            pairs = [p for i, p in enumerate(pairs) if i % args.per_length < args.subset]
+            source = (f"{len(pairs)} generated pairs: the first {args.subset} per chain length of "
+                      f"{args.per_length} per length (seed {args.seed})")
+        if args.save_pairs:
+            save_pairs(pairs, args.save_pairs, source)
+            return
     planned, analysis_s = run_planner(get_planner("analysis"), pairs)
     host = machine()
     base = {"machine": host, "pairs": source, "analysis_s": float(np.mean(analysis_s))}
@@ -107,6 +129,19 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     if not args.no_write:
         write_section("refine", "Refinement: CPU and GPU", text)
+
+
+def save_pairs(pairs: list[dict], folder: Path, source: str) -> None:
+    """Write pairs as ``llm2fx bench --folder`` reads them: 16-bit FLAC dry clips and chain JSON."""
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=False)  # never into a user's existing folder
+    for p in pairs:
+        name = p["id"].replace(":", "_")
+        sf.write(folder / f"{name}.flac", np.asarray(p["dry"]).T, int(p["sample_rate"]), subtype="PCM_16")
+        (folder / f"{name}.json").write_text(json.dumps(p["reference"].to_tool_calls()))
+    (folder / "README.txt").write_text(f"{source}, dry clips as 16-bit FLAC\nwritten by: {' '.join(sys.argv)}\n")
+    print(f"{len(pairs)} pairs written to {folder}")
 
 
 def report(rows: list[dict]) -> str:

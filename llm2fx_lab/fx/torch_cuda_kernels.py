@@ -11,6 +11,8 @@ for the samples before it).
 
 from __future__ import annotations
 
+import warnings
+
 import cupy
 import torch
 
@@ -120,11 +122,29 @@ _MODULE = cupy.RawModule(code=_SOURCE.replace("@UNROLL@", str(UNROLL)))
 _THREADS = 32
 
 
+def _cupy_stream():
+    """torch's current CUDA stream as a CuPy stream (kernels then queue behind torch's work).
+
+    CuPy >= 14 takes it through the CUDA stream protocol (``Stream.from_external``) and
+    deprecates ``ExternalStream``; older CuPy, or a torch stream without the protocol, use
+    ``ExternalStream`` on the raw handle.
+    """
+    current = torch.cuda.current_stream()
+    from_external = getattr(cupy.cuda.Stream, "from_external", None)
+    if from_external is not None:
+        try:
+            return from_external(current)
+        except (TypeError, AttributeError, ValueError):
+            pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return cupy.cuda.ExternalStream(current.cuda_stream)
+
+
 def _launch(name: str, threads: int, scalars: tuple, *tensors: torch.Tensor) -> None:
     kernel = _MODULE.get_function(name)
     arrays = [cupy.asarray(t.detach()) for t in tensors]
-    stream = cupy.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)
-    with stream:
+    with _cupy_stream():
         kernel(((threads + _THREADS - 1) // _THREADS,), (_THREADS,), (*arrays, *scalars))
 
 

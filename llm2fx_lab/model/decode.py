@@ -16,6 +16,13 @@ float32, logits processors applied to the generated ids (prompt given as embeddi
 end-of-message token, ``max_new_tokens`` or a stop request ends it. Tests check the logits
 against ``transformers`` at every step and the generated text against ``generate``.
 
+On CUDA each single-token step is one replay of a CUDA graph (captured after the prompt, once
+per sequence): a step of a large model launches hundreds of small kernels, and on a slow host
+launching them from Python, not the GPU, sets the pace. The captured step has fixed shapes (the
+position is a tensor, the cache is written with ``index_copy_`` and attention covers the whole
+cache under a mask); it computes what the eager step computes, tested on both devices.
+``LLM2FX_CUDA_GRAPHS=0`` turns it off.
+
 Only what this computation covers is accepted (:func:`unsupported_reason` names anything
 else: a peft/LoRA wrapper, another architecture, rotary scaling, sliding windows, attention
 biases, generation settings that add logits processors); callers fall back to ``generate``.
@@ -24,6 +31,7 @@ biases, generation settings that add logits processors); callers fall back to ``
 from __future__ import annotations
 
 import copy
+import os
 from typing import Callable, Sequence
 
 import torch
@@ -72,6 +80,9 @@ def unsupported_reason(llm: torch.nn.Module) -> str | None:
 #: 756 greedy tokens: 2.3-2.4 s on one thread against 2.7-2.8 s on two, and 2.0-2.3 s
 #: against 3.1-3.3 s for a full streamed estimate (the consumer thread needs the other core).
 SINGLE_THREAD_MAX_PARAMS = 50_000_000
+
+#: Environment variable: ``0`` turns off CUDA-graph steps (eager steps on CUDA, as on the CPU).
+CUDA_GRAPHS_ENV = "LLM2FX_CUDA_GRAPHS"
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -131,8 +142,9 @@ class Qwen3Decoder:
                 down=layer.mlp.down_proj.weight) for layer in llm.model.layers]
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
-        self.cos = self.sin = torch.empty(0)
+        self.cos = self.sin = self.slots = torch.empty(0)
         self.position = 0
+        self._graph: torch.cuda.CUDAGraph | None = None
 
     def _rope(self, length: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Qwen3RotaryEmbedding: angles position * inv_freq in float32, duplicated, cos/sin cast to the model's dtype
@@ -177,7 +189,9 @@ class Qwen3Decoder:
         self.keys = [torch.zeros(shape, dtype=x.dtype, device=x.device) for _ in self.layers]
         self.values = [torch.zeros_like(k) for k in self.keys]
         self.cos, self.sin = self._rope(int(max_length), x)
+        self.slots = torch.arange(int(max_length), device=x.device)
         self.position = 0
+        self._graph = None  # a new cache: a captured step would write into the old one
         return self._forward(x)
 
     @torch.no_grad()
@@ -185,7 +199,61 @@ class Qwen3Decoder:
         """Append one token; the next token's logits ``(1, vocab)``."""
         if not self.keys:
             raise Llm2FxError("step() before prefill()")
+        if self.keys[0].device.type == "cuda" and os.environ.get(CUDA_GRAPHS_ENV, "1") != "0":
+            return self._graph_step(token_id)
         return self._forward(self.embed[token_id].view(1, 1, -1))
+
+    def static_step(self, token: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        """One token at ``position`` with every shape fixed (what a CUDA graph captures).
+
+        ``token``, ``position``: long tensors of shape ``(1,)`` on the model's device. Writes the
+        cache at ``position`` and returns the next token's logits ``(1, vocab)``; does not move
+        :attr:`position` (the caller does).
+        """
+        x = F.embedding(token, self.embed).view(1, 1, -1)
+        cos, sin = self.cos.index_select(0, position), self.sin.index_select(0, position)
+        mask = (self.slots <= position).view(1, 1, 1, -1)
+        nq, nkv, hd = self.n_heads, self.n_kv, self.head_dim
+        for k_cache, v_cache, w in zip(self.keys, self.values, self.layers):
+            qkv = F.linear(_rms(x, w["ln1"], self.eps), w["qkv"]).view(1, 1, nq + 2 * nkv, hd)
+            q = _rms(qkv[:, :, :nq], w["q_norm"], self.eps).transpose(1, 2)
+            k = _rms(qkv[:, :, nq:nq + nkv], w["k_norm"], self.eps).transpose(1, 2)
+            v = qkv[:, :, nq + nkv:].transpose(1, 2)
+            q = q * cos + _rotate_half(q) * sin
+            k = k * cos + _rotate_half(k) * sin
+            k_cache.index_copy_(2, position, k)
+            v_cache.index_copy_(2, position, v)
+            o = F.scaled_dot_product_attention(q, k_cache, v_cache, attn_mask=mask, scale=self.scale,
+                                               enable_gqa=nkv != nq)
+            x = x + F.linear(o.transpose(1, 2).reshape(1, 1, nq * hd), w["o"])
+            gate_up = F.linear(_rms(x, w["ln2"], self.eps), w["gate_up"])
+            x = x + F.linear(F.silu(gate_up[..., :self.inner]) * gate_up[..., self.inner:], w["down"])
+        return F.linear(_rms(x, self.norm, self.eps), self.lm_head)[:, 0].float()
+
+    def _graph_step(self, token_id: int) -> torch.Tensor:
+        p = self.position
+        if p + 1 > self.keys[0].shape[2]:
+            raise Llm2FxError(f"the KV cache holds {self.keys[0].shape[2]} positions; {p + 1} were asked for")
+        if self._graph is None:
+            dev = self.keys[0].device
+            self._token = torch.tensor([token_id], dtype=torch.long, device=dev)
+            self._position = torch.tensor([p], dtype=torch.long, device=dev)
+            # warm-up on a side stream before capture (torch.cuda.graphs' rule); it computes this
+            # very step, so the cache entries it writes are the ones the replay writes again
+            side = torch.cuda.Stream(dev)
+            side.wait_stream(torch.cuda.current_stream(dev))
+            with torch.cuda.stream(side):
+                self.static_step(self._token, self._position)
+            torch.cuda.current_stream(dev).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._logits = self.static_step(self._token, self._position)
+            self._graph = graph
+        self._token.fill_(int(token_id))
+        self._position.fill_(p)
+        self._graph.replay()
+        self.position = p + 1
+        return self._logits.clone()  # the graph's output buffer is overwritten by the next replay
 
 
 def decoder_for(llm: torch.nn.Module) -> Qwen3Decoder:

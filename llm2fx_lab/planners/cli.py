@@ -23,7 +23,8 @@ from typing import Any, Sequence
 from llm2fx_lab.errors import Llm2FxError
 
 EXIT_USAGE = 2
-DEVICE_HELP = "where refinement runs: auto (CUDA when available, the default), cpu, cuda or cuda:N"
+DEVICE_HELP = ("where refinement and a model planner run: auto (CUDA when available), cpu, cuda or cuda:N "
+               "(default: refinement auto, model planners on the CPU)")
 
 
 def _planner(args: argparse.Namespace) -> Any:
@@ -34,10 +35,7 @@ def _planner(args: argparse.Namespace) -> Any:
     if getattr(args, "refine_seconds", None) is not None:
         refine_options["budget_seconds"] = args.refine_seconds
     if getattr(args, "device", None) is not None:
-        from llm2fx_lab.planners.refine import refine_device
-
-        refine_device(args.device)  # a clear error now, before any planning
-        refine_options["device"] = args.device
+        options["device"] = args.device
     if refine_options:
         options["refine_options"] = refine_options
     return default_planner(**options) if args.planner is None else get_planner(args.planner, **options)

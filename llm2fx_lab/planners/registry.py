@@ -67,7 +67,11 @@ def get_planner(name: str, **options: Any) -> Planner:
         followed by ``+refine``.
     **options
         Passed to the planner's constructor; ``refine=True`` wraps it like ``+refine``;
-        ``refine_options={...}`` go to :class:`~llm2fx_lab.planners.refine.Refined`.
+        ``refine_options={...}`` go to :class:`~llm2fx_lab.planners.refine.Refined`;
+        ``device="auto"|"cpu"|"cuda"|"cuda:N"`` is where a model planner (``mini``,
+        ``model:PATH``) and refinement run (``auto``: CUDA when available). Without it a model
+        planner loads on the CPU and refinement takes ``auto``; the ``analysis`` planner and the
+        baselines always run on the CPU.
 
     Raises
     ------
@@ -84,8 +88,16 @@ def get_planner(name: str, **options: Any) -> Planner:
     name = name.strip()
     refine = bool(options.pop("refine", False))
     refine_options = dict(options.pop("refine_options", None) or {})
+    device = options.pop("device", None)
     if name.endswith(REFINE_SUFFIX):
         name, refine = name[: -len(REFINE_SUFFIX)], True
+    if device is not None:
+        from llm2fx_lab.planners.refine import refine_device
+
+        resolved = str(refine_device(device))  # a clear error before anything loads
+        refine_options.setdefault("device", resolved)
+        if name == "mini" or name.startswith("model:"):
+            options.setdefault("device", resolved)
     planner = _base_planner(name, options)
     if refine:
         from llm2fx_lab.planners.refine import Refined

@@ -190,7 +190,30 @@ def test_cuda_logits_and_tokens_match_transformers():
                            max_new_tokens=25, do_sample=False, eos_token_id=7, pad_token_id=0)[0].tolist()
     assert got.device.type == "cuda"
     assert torch.allclose(got, want, atol=1e-3, rtol=1e-3), (got - want).abs().max()
+    assert dec._graph is not None  # the steps above were CUDA-graph replays
     assert greedy_generate(llm, embeds, 25, eos_id=7) == gen
+    assert greedy_generate(llm, embeds, 25, eos_id=7) == gen  # a second sequence captures its own graph
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+def test_cuda_graph_steps_equal_eager_steps(monkeypatch):
+    llm = random_qwen3().to("cuda")
+    embeds = torch.randn(1, 9, 64, device="cuda")
+    tokens = [5, 42, 299, 0, 17, 3, 3]
+    graphed = Qwen3Decoder(llm)
+    graphed.prefill(embeds, 20)
+    got = torch.cat([graphed.step(t) for t in tokens])
+    monkeypatch.setenv("LLM2FX_CUDA_GRAPHS", "0")
+    eager = Qwen3Decoder(llm)
+    eager.prefill(embeds, 20)
+    want = torch.cat([eager.step(t) for t in tokens])
+    assert eager._graph is None and graphed._graph is not None
+    assert torch.allclose(got, want, atol=1e-4, rtol=1e-4), (got - want).abs().max()
+    assert graphed.position == eager.position == 9 + len(tokens)
+    with pytest.raises(Llm2FxError, match="KV cache holds 20"):
+        for t in range(10):
+            graphed.step(t)
 
 
 @pytest.mark.gpu
@@ -203,3 +226,19 @@ def test_cuda_bf16_cache_takes_the_model_dtype():
     dec = Qwen3Decoder(llm)
     dec.prefill(embeds, 8)
     assert dec.keys[0].dtype == torch.bfloat16 and dec.keys[0].device.type == "cuda"
+
+
+@pytest.mark.parametrize("n_heads,n_kv", [(4, 2), (4, 4)])
+def test_static_step_computes_the_eager_step(n_heads, n_kv):
+    """The fixed-shape step (what a CUDA graph captures) gives the eager step's logits and cache."""
+    llm = random_qwen3(n_heads, n_kv)
+    embeds = torch.randn(1, 7, 64)
+    eager, static = Qwen3Decoder(llm), Qwen3Decoder(llm)
+    eager.prefill(embeds, 20)
+    static.prefill(embeds, 20)
+    for i, token in enumerate([5, 42, 299, 0]):
+        want = eager.step(token)
+        got = static.static_step(torch.tensor([token]), torch.tensor([7 + i]))
+        assert torch.allclose(got, want, atol=1e-5, rtol=1e-5), (got - want).abs().max()
+    for a, b in zip(eager.keys + eager.values, static.keys + static.values):
+        assert torch.allclose(a, b, atol=1e-6)

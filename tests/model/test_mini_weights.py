@@ -85,3 +85,17 @@ def test_pinned_module_accuracy(mini):
                             p["reference"]) for p in pairs]
     acc = float(np.mean(accs))
     assert abs(acc - PINNED_ACCURACY) <= TOLERANCE, f"module accuracy {acc:.3f}, pinned {PINNED_ACCURACY:.3f}"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA")
+def test_mini_on_cuda_plans_like_on_the_cpu(mini):
+    """``device="cuda"``: the model loads there and decodes with CUDA-graph steps; float32 on
+    either device gives the same modules in the same order for a bundled example."""
+    gpu = get_planner("mini", device="cuda")
+    assert next(gpu._model.model.parameters()).device.type == "cuda"
+    dry, ref, sr, _ = example_pair("guitar")
+    on_gpu, on_cpu = collect(gpu.plan(dry, ref, sr)), collect(mini.plan(dry, ref, sr))
+    assert {"selection", "order", "parameters"} <= set(on_gpu.reasoning_by_step)
+    Chain.from_tool_calls(on_gpu.chain.to_tool_calls())
+    assert on_gpu.chain.names == on_cpu.chain.names

@@ -44,3 +44,21 @@ def test_baselines_by_name(tmp_path):
     assert isinstance(get_planner("multitask+refine"), Refined)
     with pytest.raises(PlannerError, match="regression.safetensors is missing"):
         get_planner("regression", models_dir=tmp_path)
+
+
+def test_device_option():
+    import torch
+
+    from llm2fx_lab.errors import BackendError
+    from llm2fx_lab.planners.refine import Refined
+
+    wrapped = get_planner("analysis+refine", device="cpu")
+    assert isinstance(wrapped, Refined) and wrapped.options["device"] == "cpu"
+    assert isinstance(get_planner("analysis", device="cpu"), AnalysisPlanner)  # runs on the CPU anyway
+    mini = get_planner("mini", device="cpu")
+    assert next(mini._model.model.parameters()).device == torch.device("cpu")
+    with pytest.raises(BackendError, match="'auto', 'cpu', 'cuda'"):
+        get_planner("analysis", device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendError, match="CUDA is not available"):
+            get_planner("mini", device="cuda")
