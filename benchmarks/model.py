@@ -386,8 +386,9 @@ def main() -> None:
                          f"against {1000 / g['gen_tokens_per_s_batch1']:.0f} ms, host-bound as well."]
             body += ["In bf16 a near-tie between "
                      "two logits (common with random weights) can pick another token, because the fused matrices "
-                     "round differently; from there the two texts part. On the same card in float32, the GPU test "
-                     "(`tests/model/test_decode.py`) finds the same logits (1e-3) and the same tokens as `generate`."]
+                     "(and, in the graph, attention over the whole masked cache) round differently; from there "
+                     "the texts part. On the same card in float32, the GPU test "
+                     "(`tests/model/test_decode.py`) finds the same logits (1e-3) and the same tokens as `generate`, with and without graphs."]
     else:
         body += ["", "GPU (Qwen3-4B, bf16): pending; run `python benchmarks/model.py --gpu-only --json g.json` "
                  "on a CUDA machine, then this script with `--gpu-json g.json`."]

@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path, help="write the rows here as JSON")
     ap.add_argument("--merge", type=Path, action="append", default=[], help="rows from another machine (--json)")
     ap.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
+    ap.add_argument("--note", default="", help="a paragraph added to the section (e.g. how merged rows were made)")
     args = ap.parse_args(argv)
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     for d in devices:
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     merged = [r for path in args.merge for r in json.loads(path.read_text())]
-    text = report(rows + merged)
+    text = report(rows + merged) + (f"\n\n{args.note}" if args.note else "")
     print(text)
     if not args.no_write:
         write_section("refine", "Refinement: CPU and GPU", text)
