@@ -103,13 +103,20 @@ def merge_previous(table: str, sections: list[str], planners: list[str], note: s
         return table, sections
     provenance = re.findall(r"^- (date|command): (.*)$", previous, re.M)
     kept_rows, kept_names = [], []
+    # calibration rows over all the pairs depend on the pairs only: kept when this run measured
+    # them on a subset (", N pairs" in the label) or not at all
+    labels = {line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")}
+    calibration = [line for line in previous.splitlines()
+                   if line.startswith("| calibration: ") and not re.search(r", \d+ pairs$", line.split("|")[1].strip())
+                   and line.split("|")[1].strip() not in labels]
     for line in previous.splitlines():
         m = re.match(r"^\| (\S+) \((\d+) pairs\) \|", line)
         if m and m.group(1) not in planners:
             kept_rows.append(line)
             kept_names.append(m.group(1))
-    if not kept_rows:
+    if not kept_rows and not calibration:
         return table, sections
+    kept_rows = calibration + kept_rows
     blocks = re.findall(r"(Per chain length, `([^`]+)`:\n\n(?:\|.*\n?)+)", previous)
     kept_sections = [b.strip() for b, name in blocks if name in kept_names]
     lines = table.splitlines()
@@ -123,6 +130,9 @@ def merge_previous(table: str, sections: list[str], planners: list[str], note: s
         if names:  # still-kept rows keep the provenance of the run that measured them
             notes.append(f"Rows for {', '.join(f'`{n}`' for n in names)} are kept{tail}")
             carried.update(names)
+    if calibration:
+        notes.append("Calibration rows over all the pairs are kept from the earlier run on the same pairs "
+                     "(they depend on the pairs only).")
     fresh = [n for n in kept_names if n not in carried]
     if fresh:
         where = "; ".join(f"{k} {v}" for k, v in provenance)
