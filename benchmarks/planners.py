@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import REPORT, markdown_table as md_table, write_section  # noqa: E402
 
 from llm2fx_lab.planners import get_planner  # noqa: E402
-from llm2fx_lab.planners.bench import make_test_pairs, markdown_table, run_bench  # noqa: E402
+from llm2fx_lab.planners.bench import first_per_length, make_test_pairs, markdown_table, run_bench  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.planners:
         subset = pairs
         if name.endswith("+refine") and args.refine_subset:
-            subset = [p for i, p in enumerate(pairs) if i % args.per_length < args.refine_subset]
+            subset = first_per_length(pairs, args.per_length, args.refine_subset)
         # calibration rows from the first run over all the pairs (a subset's would mislead)
         calibration = not any(k.startswith("calibration") for k in rows) and (
             len(subset) == len(pairs) or name == args.planners[-1])

@@ -19,6 +19,7 @@ machine (a GPU host) from its ``--json`` output.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import time
@@ -34,10 +35,13 @@ from _report import machine, markdown_table, write_section  # noqa: E402
 
 from llm2fx_lab.analysis.scoring import score_examples, summarize  # noqa: E402
 from llm2fx_lab.planners import get_planner  # noqa: E402
-from llm2fx_lab.planners.bench import load_pairs_folder, make_test_pairs, run_planner  # noqa: E402
-from llm2fx_lab.planners.refine import refine, refine_device  # noqa: E402
+from llm2fx_lab.planners.bench import first_per_length, load_pairs_folder, make_test_pairs, run_planner  # noqa: E402
+from llm2fx_lab.planners.refine import refine, refine_device, refine_stream  # noqa: E402
 
-BUDGET_SECONDS = 15.0  # refine()'s default, stated here so the report can count budget hits
+#: refine()'s defaults (read from its signature), named in the report; the budget counts budget hits
+DEFAULTS = {k: v.default for k, v in inspect.signature(refine_stream).parameters.items()
+            if k in ("steps", "budget_seconds", "crop_seconds")}
+BUDGET_SECONDS = DEFAULTS["budget_seconds"]
 
 
 def overall(pairs: list[dict], chains: list) -> dict:
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         pairs = make_test_pairs(args.per_length, seed=args.seed)
         source = f"{len(pairs)} generated pairs ({args.per_length} per chain length 1..9, seed {args.seed})"
         if args.subset:
-            pairs = [p for i, p in enumerate(pairs) if i % args.per_length < args.subset]
+            pairs = first_per_length(pairs, args.per_length, args.subset)
             source = (f"{len(pairs)} generated pairs: the first {args.subset} per chain length of "
                       f"{args.per_length} per length (seed {args.seed})")
         if args.save_pairs:
@@ -160,8 +164,8 @@ def report(rows: list[dict]) -> str:
                       f"{100 * r['acc']:.0f}%", f"{r['rank_corr']:.2f}", f"{r['mae']:.3f}",
                       f"{r['mrs_l']:.2f} / {r['mrs_r']:.2f}"])
     lines = [f"Pairs: {rows[0]['pairs']}. Each pair is planned once by `analysis`; the same chain is then refined "
-             f"by `refine()` with its defaults (25 gradient steps, structure search, {BUDGET_SECONDS:g} s budget, "
-             "1.5 s crop) on each device, after one untimed warm-up. Seconds are per example; \"total\" is what "
+             f"by `refine()` with its defaults ({DEFAULTS['steps']} gradient steps, structure search, "
+             f"{BUDGET_SECONDS:g} s budget, {DEFAULTS['crop_seconds']:g} s crop) on each device, after one untimed warm-up. Seconds are per example; \"total\" is what "
              "`analysis+refine` costs (analysis + refinement). Targets: <= 20 s per example on CPU, <= 2 s on one GPU. "
              "Metrics: the paper's (audible metrics left out).", ""]
     lines += [f"- machine {i + 1}: {m}" for i, m in enumerate(machines)]

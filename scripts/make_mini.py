@@ -88,10 +88,10 @@ def evaluate(model_dir: Path, per_length: int, refine_per_length: int) -> dict:
     import numpy as np
 
     from llm2fx_lab.planners import get_planner
-    from llm2fx_lab.planners.bench import make_test_pairs, report_rows, run_bench
+    from llm2fx_lab.planners.bench import first_per_length, make_test_pairs, report_rows, run_bench
 
     pairs = make_test_pairs(per_length, seed=EVAL_SEED)
-    subset = [p for i, p in enumerate(pairs) if i % per_length < refine_per_length]
+    subset = first_per_length(pairs, per_length, refine_per_length)
     results: dict = {}
     cache: dict = {}  # audibility of each reference, measured once for all planners
     for label, name, items in (("mini", f"model:{model_dir}", pairs),

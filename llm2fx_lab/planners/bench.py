@@ -69,6 +69,12 @@ def make_test_pairs(per_length: int = 100, seed: int = 1234, source: str = "midi
     return out
 
 
+def first_per_length(pairs: Sequence[dict[str, Any]], per_length: int, k: int) -> list[dict[str, Any]]:
+    """The first ``k`` pairs of each chain length of :func:`make_test_pairs` output made with
+    ``per_length`` pairs per length (e.g. the first 10 per length of the 900-pair split)."""
+    return [p for i, p in enumerate(pairs) if i % per_length < k]
+
+
 def load_pairs_folder(folder: str | Path) -> list[dict[str, Any]]:
     """Pairs from a folder: ``*.wav``/``*.flac`` dry clips, each with ``NAME.json`` holding its chain.
 

@@ -113,3 +113,10 @@ def test_refine_on_cuda_matches_cpu(pair):
     _in_range(result.chain)
     # the CUDA result, measured on the CPU, is as good as the CPU measured it on CUDA
     assert cpu.loss(result.chain) == pytest.approx(result.loss_after, rel=1e-2)
+
+
+def test_first_per_length():
+    from llm2fx_lab.planners.bench import first_per_length
+
+    pairs = [{"id": f"{n}-{k}"} for n in range(1, 4) for k in range(5)]
+    assert [p["id"] for p in first_per_length(pairs, 5, 2)] == ["1-0", "1-1", "2-0", "2-1", "3-0", "3-1"]
