@@ -138,26 +138,26 @@ def refine_device(device: Any = "auto") -> torch.device:
     return resolve_device(device)
 
 
-def _crop(x: np.ndarray, y: np.ndarray, sr: float, seconds: float) -> tuple[np.ndarray, np.ndarray]:
-    from llm2fx_lab.planners.analysis import _crop as crop
-
-    return crop(x, y, sr, seconds)
-
-
 class _Problem:
-    """The crop, the target and the loss of a chain on it."""
+    """The crop (with the dry clip's pre-roll before it, see
+    :func:`~llm2fx_lab.planners.analysis.loudest_span`), the target and the loss of a chain on it."""
 
-    def __init__(self, dry: np.ndarray, reference: np.ndarray, sr: float, crop_seconds: float, device: str):
-        xc, yc = _crop(dry, reference, sr, crop_seconds)
+    def __init__(self, dry: np.ndarray, reference: np.ndarray, sr: float, crop_seconds: float, device: str,
+                 preroll_seconds: float | None = None):
+        from llm2fx_lab.planners.analysis import loudest_span
+
+        span = loudest_span(dry, reference, sr, crop_seconds, preroll_seconds)
         self.sr = sr
+        self.span = span
         self.device = refine_device(device)
-        self.x = torch.from_numpy(np.ascontiguousarray(xc))[None].to(self.device)
-        self.y = Target(torch.from_numpy(np.ascontiguousarray(yc))[None].to(self.device))
+        self.x = torch.from_numpy(np.ascontiguousarray(span.dry))[None].to(self.device)
+        self.y = Target(torch.from_numpy(np.ascontiguousarray(span.reference))[None].to(self.device))
 
     def render(self, names: list[str], params: dict[str, dict[str, Any]]) -> torch.Tensor:
+        """The chain's render of the crop (the pre-roll is rendered, then cut off)."""
         from llm2fx_lab.fx.torch_render import render_params
 
-        return render_params(self.x, self.sr, names, params, device=self.device)
+        return self.span.tail(render_params(self.x, self.sr, names, params, device=self.device))
 
     def loss(self, chain: Chain) -> float:
         chain = chain.active
@@ -239,7 +239,7 @@ ADD_SETTINGS = {
 
 def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, steps: int = 25,
                   budget_seconds: float = 15.0, crop_seconds: float = 1.5, lr: float = 0.15,
-                  structure: bool = True, device: str = "auto",
+                  structure: bool = True, device: str = "auto", preroll_seconds: float | None = None,
                   stop: threading.Event | None = None) -> Generator[Thinking, None, RefineResult]:
     """Refine ``chain`` and stream "refinement" thinking; the generator returns a :class:`RefineResult`.
 
@@ -254,6 +254,10 @@ def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, step
         Wall-clock budget; the loop stops early when it is spent.
     crop_seconds : float
         Length of the loudest crop the loss is measured on.
+    preroll_seconds : float, optional
+        Seconds of the dry clip rendered before the crop and then cut off, so that tails and
+        dynamics state entering the crop match the reference's; default
+        :data:`~llm2fx_lab.planners.analysis.PREROLL_SECONDS`. 0 renders the crop alone.
     device : str
         ``"auto"`` (CUDA when available, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``
         (see :func:`refine_device`).
@@ -263,9 +267,12 @@ def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, step
     sr = check_sample_rate(sample_rate)
     if steps < 0:
         raise ParameterError(f"steps must be >= 0, got {steps}")
+    if preroll_seconds is not None and not (math.isfinite(preroll_seconds) and preroll_seconds >= 0):
+        raise ParameterError(f"preroll_seconds must be a finite number >= 0 (or None for the default), "
+                             f"got {preroll_seconds}")
     chain = as_chain(chain, "lenient")
     problem = _Problem(as_stereo_float32(dry, "dry"), as_stereo_float32(reference, "reference"), sr,
-                       crop_seconds, device)
+                       crop_seconds, device, preroll_seconds)
     start = problem.loss(chain)
     notes: list[str] = []
 
@@ -273,7 +280,9 @@ def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, step
         notes.append(text)
         return Thinking(text + "\n", "refinement")
 
-    yield say(f"Refinement on a {crop_seconds:g} s crop ({problem.device.type}): "
+    pre = problem.span.preroll / sr
+    yield say(f"Refinement on a {crop_seconds:g} s crop" + (f" after {pre:.1f} s of pre-roll" if pre else "")
+              + f" ({problem.device.type}): "
               f"loss (MR-STFT + loudness + stereo) {start:.3f}.")
     best_chain, best = chain.active, start
     tuned = _descend(problem, best_chain, steps, lr, deadline)

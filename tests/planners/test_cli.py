@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -63,4 +64,4 @@ def test_device_option(files, capsys):
     assert main(args + ["--device", "tpu"]) == 2
     assert "'auto', 'cpu', 'cuda'" in capsys.readouterr().err
     assert main(args + ["--device", "cpu", "--refine-seconds", "3", "--json"]) == 0
-    assert "crop (cpu)" in json.loads(capsys.readouterr().out)["reasoning"]
+    assert re.search(r"Refinement on a [0-9.]+ s crop[^\n]*\(cpu\)", json.loads(capsys.readouterr().out)["reasoning"])

@@ -62,6 +62,53 @@ def test_refine_bad_steps(pair):
         refine(Chain(), x, y, sr, steps=-1)
 
 
+@pytest.fixture(scope="module")
+def tail_pair():
+    """A 4 s clip through a chain with long tails and dynamics: the loudest crop is not at its start."""
+    x, sr = load_example("piano")
+    x = x[:, : int(4 * sr)]
+    truth = Chain((tool_call("delay", {"delay_seconds": 0.3, "feedback": 0.4, "mix_ratio": 0.5}),
+                   tool_call("reverb", {"room_size": 0.7, "damping": 0.3, "width": 0.9, "mix_ratio": 0.5}),
+                   tool_call("compressor", {"threshold_db": -30, "ratio": 8, "attack_ms": 5, "release_ms": 300})))
+    return x, render(x, sr, truth), sr, truth
+
+
+def test_preroll_lets_the_true_chain_match_its_reference(tail_pair):
+    """The reference was rendered from the whole clip: without a pre-roll its crop holds tails and
+    compressor state the crop-alone render lacks, and the true chain itself scores badly."""
+    x, y, sr, truth = tail_pair
+    with_preroll, without = _Problem(x, y, sr, 1.0, "cpu"), _Problem(x, y, sr, 1.0, "cpu", preroll_seconds=0)
+    assert with_preroll.span.preroll > 0 and without.span.preroll == 0
+    assert with_preroll.loss(truth) < 0.02
+    assert without.loss(truth) > 10 * max(with_preroll.loss(truth), 0.01)
+    result = refine(truth, x, y, sr, steps=2, budget_seconds=60, crop_seconds=1.0, structure=False)
+    assert "pre-roll" in result.notes[0]
+
+
+def test_loudest_span():
+    from llm2fx_lab.planners.analysis import loudest_span
+
+    sr = 1000.0
+    x = np.zeros((2, 5000), np.float32)
+    x[:, 3000:4000] = 1.0
+    y = 2 * x
+    span = loudest_span(x, y, sr, 1.0, preroll_seconds=2.0)
+    assert span.preroll == 2000 and span.dry.shape == (2, 3000) and span.reference.shape == (2, 1000)
+    assert np.all(span.tail(span.dry) == x[:, 3000:4000]) and np.all(span.reference == 2)
+    # the pre-roll stops at the clip's start, and a clip shorter than the crop is taken whole
+    early = loudest_span(np.roll(x, -2500, axis=1), y, sr, 1.0, preroll_seconds=2.0)
+    assert early.preroll == 500
+    whole = loudest_span(x[:, :800], y[:, :800], sr, 1.0)
+    assert whole.preroll == 0 and whole.dry.shape == whole.reference.shape == (2, 800)
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_refine_bad_preroll(pair, bad):
+    x, y, sr = pair
+    with pytest.raises(ParameterError, match="preroll_seconds"):
+        refine(Chain(), x, y, sr, steps=1, preroll_seconds=bad)
+
+
 def test_refined_planner(pair):
     x, y, sr = pair
     planner = get_planner("analysis", refine=True, refine_options={"steps": 2, "budget_seconds": 60,
