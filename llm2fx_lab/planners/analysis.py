@@ -43,6 +43,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
+from llm2fx_lab.errors import ParameterError
 from llm2fx_lab.fx.chain import Chain, tool_call
 from llm2fx_lab.fx.render import render
 from llm2fx_lab.fx.spec import MODULE_NAMES
@@ -76,6 +77,7 @@ SHAPED_OVERRIDES = True
 #: alone). The override keeps an obvious level change found when the second presence stage,
 #: expecting a short chain, doubts it (-6 dB alone on a clip: probability 0.46).
 GAIN_TREE_MIN_DB = 0.0
+GAIN_OVERRIDE_DB: float | None = 4.5
 #: Seconds of dry clip rendered before each crop (:func:`loudest_span`): the reference was
 #: rendered from the whole clip, so its crop holds reverb and echo tails and compressor state
 #: from before it. Rendering the crop alone scored the *true* chain a median MR-STFT of 0.41
@@ -83,7 +85,6 @@ GAIN_TREE_MIN_DB = 0.0
 #: (make_test_pairs(10, seed=999)); with 0.5 / 1 / 2 / 3 s before it, 0.019 / 0.001 / 0.000
 #: / 0.000 (mean 0.135 / 0.037 / 0.009 / 0.003).
 PREROLL_SECONDS = 2.0
-GAIN_OVERRIDE_DB: float | None = 4.5
 
 
 def commutes(a: str, b: str) -> bool:
@@ -555,25 +556,34 @@ def _why(module_name: str, f: PairFeatures, eq_resid: float,
 class Span:
     """The stretch of a pair that render-based decisions are measured on.
 
-    ``dry`` starts ``preroll`` samples before the crop, so that rendering it gives the
+    ``dry`` starts ``preroll_samples`` before the crop, so that rendering it gives the
     reverb and echo tails and the compressor state that enter the crop in the reference
     (rendered from the whole clip); :meth:`tail` keeps the rendered crop.
     """
 
     dry: np.ndarray
     reference: np.ndarray
-    preroll: int
+    preroll_samples: int
 
     def tail(self, rendered: Any) -> Any:
         """The crop of a render of :attr:`dry` (NumPy array or torch tensor, samples last)."""
-        return rendered[..., self.preroll:self.preroll + self.reference.shape[-1]]
+        return rendered[..., self.preroll_samples:self.preroll_samples + self.reference.shape[-1]]
 
 
 def loudest_span(x: np.ndarray, y: np.ndarray, sr: float, seconds: float,
                  preroll_seconds: float | None = None) -> Span:
     """The loudest ``seconds`` of the pair (by dry energy), with up to ``preroll_seconds``
-    (default :data:`PREROLL_SECONDS`) of the dry clip before it."""
+    (default :data:`PREROLL_SECONDS`) of the dry clip before it.
+
+    Raises
+    ------
+    ParameterError
+        ``preroll_seconds`` negative, NaN or infinite.
+    """
     preroll_seconds = PREROLL_SECONDS if preroll_seconds is None else float(preroll_seconds)
+    if not (math.isfinite(preroll_seconds) and preroll_seconds >= 0):
+        raise ParameterError(f"preroll_seconds must be a finite number >= 0 (or None for the default "
+                             f"{PREROLL_SECONDS:g} s), got {preroll_seconds}")
     n = min(x.shape[1], y.shape[1])
     k = int(seconds * sr)
     if n <= k:
@@ -581,7 +591,7 @@ def loudest_span(x: np.ndarray, y: np.ndarray, sr: float, seconds: float,
     hop = max(k // 4, 1)
     energy = [(float(np.mean(x[:, s:s + k] ** 2)), s) for s in range(0, n - k + 1, hop)]
     s = max(energy)[1]
-    start = max(0, s - int(round(max(preroll_seconds, 0.0) * sr)))
+    start = max(0, s - int(round(preroll_seconds * sr)))
     return Span(x[:, start:s + k], y[:, s:s + k], s - start)
 
 

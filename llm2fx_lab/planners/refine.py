@@ -270,9 +270,6 @@ def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, step
     sr = check_sample_rate(sample_rate)
     if steps < 0:
         raise ParameterError(f"steps must be >= 0, got {steps}")
-    if preroll_seconds is not None and not (math.isfinite(preroll_seconds) and preroll_seconds >= 0):
-        raise ParameterError(f"preroll_seconds must be a finite number >= 0 (or None for the default), "
-                             f"got {preroll_seconds}")
     chain = as_chain(chain, "lenient")
     problem = _Problem(as_stereo_float32(dry, "dry"), as_stereo_float32(reference, "reference"), sr,
                        crop_seconds, device, preroll_seconds)
@@ -283,7 +280,7 @@ def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, step
         notes.append(text)
         return Thinking(text + "\n", "refinement")
 
-    pre = problem.span.preroll / sr
+    pre = problem.span.preroll_samples / sr
     yield say(f"Refinement on a {crop_seconds:g} s crop" + (f" after {pre:.1f} s of pre-roll" if pre else "")
               + f" ({problem.device.type}): "
               f"loss (MR-STFT + loudness + stereo) {start:.3f}.")

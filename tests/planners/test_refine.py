@@ -78,7 +78,7 @@ def test_preroll_lets_the_true_chain_match_its_reference(tail_pair):
     compressor state the crop-alone render lacks, and the true chain itself scores badly."""
     x, y, sr, truth = tail_pair
     with_preroll, without = _Problem(x, y, sr, 1.0, "cpu"), _Problem(x, y, sr, 1.0, "cpu", preroll_seconds=0)
-    assert with_preroll.span.preroll > 0 and without.span.preroll == 0
+    assert with_preroll.span.preroll_samples > 0 and without.span.preroll_samples == 0
     assert with_preroll.loss(truth) < 0.02
     assert without.loss(truth) > 10 * max(with_preroll.loss(truth), 0.01)
     result = refine(truth, x, y, sr, steps=2, budget_seconds=60, crop_seconds=1.0, structure=False)
@@ -93,13 +93,13 @@ def test_loudest_span():
     x[:, 3000:4000] = 1.0
     y = 2 * x
     span = loudest_span(x, y, sr, 1.0, preroll_seconds=2.0)
-    assert span.preroll == 2000 and span.dry.shape == (2, 3000) and span.reference.shape == (2, 1000)
+    assert span.preroll_samples == 2000 and span.dry.shape == (2, 3000) and span.reference.shape == (2, 1000)
     assert np.all(span.tail(span.dry) == x[:, 3000:4000]) and np.all(span.reference == 2)
     # the pre-roll stops at the clip's start, and a clip shorter than the crop is taken whole
     early = loudest_span(np.roll(x, -2500, axis=1), y, sr, 1.0, preroll_seconds=2.0)
-    assert early.preroll == 500
+    assert early.preroll_samples == 500
     whole = loudest_span(x[:, :800], y[:, :800], sr, 1.0)
-    assert whole.preroll == 0 and whole.dry.shape == whole.reference.shape == (2, 800)
+    assert whole.preroll_samples == 0 and whole.dry.shape == whole.reference.shape == (2, 800)
 
 
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
