@@ -2,7 +2,7 @@
 
 Each pair is planned once by the ``analysis`` planner; then the same chain is refined with
 :func:`llm2fx_lab.planners.refine.refine` (its defaults: 25 gradient steps, structure search,
-15 s budget, 1.5 s crop) on each device. Reported per device: seconds per example (the
+15 s budget, 1.5 s crop after 2 s of pre-roll) on each device. Reported per device: seconds per example (the
 analysis planner's time plus refinement, as ``analysis+refine`` costs), how many pairs ran
 into the time budget, the loss before and after, and the paper's metrics of the refined
 chains (audible metrics left out: they do not depend on the device). Targets (the Planners
@@ -35,13 +35,16 @@ from _report import machine, markdown_table, write_section  # noqa: E402
 
 from llm2fx_lab.analysis.scoring import score_examples, summarize  # noqa: E402
 from llm2fx_lab.planners import get_planner  # noqa: E402
+from llm2fx_lab.planners.analysis import PREROLL_SECONDS as ANALYSIS_PREROLL  # noqa: E402
 from llm2fx_lab.planners.bench import first_per_length, load_pairs_folder, make_test_pairs, run_planner  # noqa: E402
 from llm2fx_lab.planners.refine import refine, refine_device, refine_stream  # noqa: E402
 
 #: refine()'s defaults (read from its signature), named in the report; the budget counts budget hits
 DEFAULTS = {k: v.default for k, v in inspect.signature(refine_stream).parameters.items()
-            if k in ("steps", "budget_seconds", "crop_seconds")}
+            if k in ("steps", "budget_seconds", "crop_seconds", "preroll_seconds")}
 BUDGET_SECONDS = DEFAULTS["budget_seconds"]
+#: the dry clip rendered before the crop (refine_stream's default None means this)
+PREROLL_SECONDS = DEFAULTS["preroll_seconds"] if DEFAULTS["preroll_seconds"] is not None else ANALYSIS_PREROLL
 
 
 def overall(pairs: list[dict], chains: list) -> dict:
@@ -165,7 +168,7 @@ def report(rows: list[dict]) -> str:
                       f"{r['mrs_l']:.2f} / {r['mrs_r']:.2f}"])
     lines = [f"Pairs: {rows[0]['pairs']}. Each pair is planned once by `analysis`; the same chain is then refined "
              f"by `refine()` with its defaults ({DEFAULTS['steps']} gradient steps, structure search, "
-             f"{BUDGET_SECONDS:g} s budget, {DEFAULTS['crop_seconds']:g} s crop) on each device, after one untimed warm-up. Seconds are per example; \"total\" is what "
+             f"{BUDGET_SECONDS:g} s budget, {DEFAULTS['crop_seconds']:g} s crop after {PREROLL_SECONDS:g} s of pre-roll) on each device, after one untimed warm-up. Seconds are per example; \"total\" is what "
              "`analysis+refine` costs (analysis + refinement). Targets: <= 20 s per example on CPU, <= 2 s on one GPU. "
              "Metrics: the paper's (audible metrics left out).", ""]
     lines += [f"- machine {i + 1}: {m}" for i, m in enumerate(machines)]
