@@ -15,7 +15,10 @@ interrupted run resumes), and every phase's wall time goes into ``RUN/report.jso
    (refuses to replace shipped weights unless ``--overwrite``).
 
 Run: ``.venv/bin/python scripts/make_mini.py [--run runs/mini] [--install] [--overwrite]``
-(about two hours on 2 CPU cores; ``--eval-only`` re-scores an existing checkpoint).
+(about two hours on 2 CPU cores; ``--eval-only`` re-scores an existing checkpoint;
+``--rescore mini+refine analysis+refine --refine-per-length 10`` re-scores only those rows of
+``RUN/report.json`` on the same test pairs, keeps the others, and the card says which rows
+were re-scored, when and by what command).
 """
 
 from __future__ import annotations
@@ -83,24 +86,46 @@ def phase_train(run_dir: Path) -> list[str]:
     return cmd
 
 
-def evaluate(model_dir: Path, per_length: int, refine_per_length: int) -> dict:
-    """Score mini, mini+refine (subset) and analysis on the same generated test pairs."""
+#: The rows :func:`evaluate` scores: label -> (planner name, {"all" | "subset"}).
+EVAL_ROWS = {"mini": ("model:{model}", "all"), "analysis": ("analysis", "all"),
+             "mini+refine": ("model:{model}+refine", "subset"), "analysis+refine": ("analysis+refine", "subset")}
+
+
+def evaluate(model_dir: Path, per_length: int, refine_per_length: int, labels: tuple[str, ...] = tuple(EVAL_ROWS),
+             previous: dict | None = None) -> dict:
+    """Score mini, mini+refine (subset) and analysis on the same generated test pairs.
+
+    ``labels`` picks the rows to (re)score; the others are kept from ``previous`` (an earlier
+    report's ``evaluation``), whose ``per_length`` must then match.
+    """
     import numpy as np
 
     from llm2fx_lab.planners import get_planner
     from llm2fx_lab.planners.bench import first_per_length, make_test_pairs, report_rows, run_bench
 
+    if previous:
+        if previous["per_length"] != per_length:
+            raise ValueError(f"re-scoring {list(labels)} on {per_length} pairs per length, but the report's other "
+                             f"rows were scored on {previous['per_length']}: pass --eval-per-length "
+                             f"{previous['per_length']} or re-score every row")
+        kept = [label for label in previous["results"] if label not in labels and EVAL_ROWS[label][1] == "subset"]
+        if kept and any(EVAL_ROWS[label][1] == "subset" for label in labels) \
+                and previous["refine_per_length"] != refine_per_length:
+            raise ValueError(f"the kept rows {kept} were scored on the first {previous['refine_per_length']} pairs "
+                             f"per length: re-score them too or pass --refine-per-length "
+                             f"{previous['refine_per_length']}")
+        if not any(EVAL_ROWS[label][1] == "subset" for label in labels):
+            refine_per_length = previous["refine_per_length"]
     pairs = make_test_pairs(per_length, seed=EVAL_SEED)
     subset = first_per_length(pairs, per_length, refine_per_length)
-    results: dict = {}
+    results: dict = dict(previous["results"]) if previous else {}
     cache: dict = {}  # audibility of each reference, measured once for all planners
-    for label, name, items in (("mini", f"model:{model_dir}", pairs),
-                               ("analysis", "analysis", pairs),
-                               ("mini+refine", f"model:{model_dir}+refine", subset),
-                               ("analysis+refine", "analysis+refine", subset)):
+    for label in labels:
+        name, which = EVAL_ROWS[label]
+        items = pairs if which == "all" else subset
         # the card's calibration rows come from the "mini" entry; the others skip them
-        summary, per_example, seconds = run_bench(get_planner(name), items, progress=True,
-                                                  audibility_crop_seconds=3.0, calibration=not results,
+        summary, per_example, seconds = run_bench(get_planner(name.format(model=model_dir)), items, progress=True,
+                                                  audibility_crop_seconds=3.0, calibration=label == "mini",
                                                   cache=cache)
         results[label] = {"n_pairs": len(items), "seconds_per_example": float(np.mean(seconds)),
                           "rows": report_rows(summary)}
@@ -311,8 +336,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", type=Path, default=ROOT / "runs" / "mini", help="working folder")
     p.add_argument("--workers", type=int, default=None, help="data generation processes (default: all cores)")
-    p.add_argument("--eval-per-length", type=int, default=EVAL_PER_LENGTH)
-    p.add_argument("--refine-per-length", type=int, default=REFINE_PER_LENGTH)
+    p.add_argument("--eval-per-length", type=int, default=None,
+                   help=f"test pairs per chain length (default {EVAL_PER_LENGTH}; with --rescore, the report's)")
+    p.add_argument("--refine-per-length", type=int, default=None,
+                   help=f"+refine rows: the first N pairs per length (default {REFINE_PER_LENGTH}; with --rescore, "
+                        "the report's)")
+    p.add_argument("--rescore", nargs="+", choices=list(EVAL_ROWS), metavar="ROW",
+                   help=f"re-score only these rows of RUN/report.json ({', '.join(EVAL_ROWS)}), keep the others "
+                        "and record the command in the card")
     p.add_argument("--eval-only", action="store_true", help="skip data and training (re-score RUN/model)")
     p.add_argument("--card-only", action="store_true", help="rewrite MODEL_CARD.md from RUN/report.json")
     p.add_argument("--install", action="store_true", help=f"copy the result into {INSTALL_DIR.relative_to(ROOT)}")
@@ -334,6 +365,30 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     model_dir = run_dir / "model"
+    if args.rescore:
+        if "evaluation" not in report:
+            print(f"--rescore needs an evaluated run: {report_path} has no evaluation", file=sys.stderr)
+            return 2
+        previous = report["evaluation"]
+        per_length = args.eval_per_length or previous["per_length"]
+        refine_per_length = args.refine_per_length or previous["refine_per_length"]
+        t0 = time.perf_counter()
+        try:
+            report["evaluation"] = evaluate(model_dir, per_length, refine_per_length, tuple(args.rescore), previous)
+        except ValueError as e:
+            print(e, file=sys.stderr)
+            return 2
+        report["evaluation"]["rescored"] = previous.get("rescored", []) + [{
+            "rows": list(args.rescore), "date": dt.date.today().isoformat(), "machine": machine(),
+            "minutes": round((time.perf_counter() - t0) / 60, 1),
+            "command": (f"python scripts/make_mini.py --run RUN --rescore {' '.join(args.rescore)} "
+                        f"--eval-per-length {per_length} --refine-per-length {refine_per_length}")}]
+        report_path.write_text(json.dumps(report, indent=2))
+        (model_dir / "MODEL_CARD.md").write_text(model_card(report, model_dir))
+        print(f"wrote {model_dir / 'MODEL_CARD.md'}")
+        return install(run_dir, report) if args.install else 0
+    args.eval_per_length = args.eval_per_length or EVAL_PER_LENGTH
+    args.refine_per_length = args.refine_per_length or REFINE_PER_LENGTH
     if args.card_only:
         (model_dir / "MODEL_CARD.md").write_text(model_card(report, model_dir))
         print(f"wrote {model_dir / 'MODEL_CARD.md'}")
@@ -358,7 +413,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _eval_command_line(report: dict) -> str:
     cmd = report.get("commands", {}).get("evaluate")
-    return f"Scored by `{cmd}`.\n" if cmd else ""
+    line = f"Scored by `{cmd}`.\n" if cmd else ""
+    for r in report["evaluation"].get("rescored", []):
+        line += (f"Re-scored later ({r['date']}, {r['minutes']:.0f} min, the same test pairs): "
+                 f"{', '.join(r['rows'])}, by `{r['command']}`.\n")
+    return line
 
 
 def _decoder_note(decoder: str) -> str:

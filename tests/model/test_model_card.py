@@ -42,3 +42,31 @@ def test_card_states_what_the_model_is_and_how_it_was_measured(make_mini):
         assert "fast decoder" in card
     if "evaluate" in report.get("commands", {}):
         assert report["commands"]["evaluate"] in card
+
+
+def _previous(per_length: int, refine_per_length: int) -> dict:
+    return {"eval_seed": 1234, "per_length": per_length, "refine_per_length": refine_per_length,
+            "results": {label: {"n_pairs": 0, "seconds_per_example": 0.0, "rows": []}
+                        for label in ("mini", "analysis", "mini+refine", "analysis+refine")}}
+
+
+def test_rescoring_refuses_rows_that_would_not_match_the_kept_ones(make_mini, tmp_path):
+    # other pairs per length than the kept rows: refused before any pair is made
+    with pytest.raises(ValueError, match="--eval-per-length 100"):
+        make_mini.evaluate(tmp_path, 6, 1, ("mini+refine",), _previous(100, 1))
+    # one +refine row on another subset than the kept +refine row
+    with pytest.raises(ValueError, match=r"kept rows \['analysis\+refine'\].*--refine-per-length 1"):
+        make_mini.evaluate(tmp_path, 100, 10, ("mini+refine",), _previous(100, 1))
+
+
+def test_card_names_rescored_rows_and_their_command(make_mini):
+    report = {"commands": {"evaluate": "python scripts/make_mini.py --run RUN --eval-only"},
+              "evaluation": {"rescored": [{"rows": ["mini+refine", "analysis+refine"], "date": "2026-11-26",
+                                           "minutes": 21.4, "machine": "x",
+                                           "command": "python scripts/make_mini.py --run RUN --rescore "
+                                                      "mini+refine analysis+refine --refine-per-length 10"}]}}
+    text = make_mini._eval_command_line(report)
+    assert text.startswith("Scored by `python scripts/make_mini.py --run RUN --eval-only`.")
+    assert "Re-scored later (2026-11-26, 21 min, the same test pairs): mini+refine, analysis+refine, by " \
+           "`python scripts/make_mini.py --run RUN --rescore mini+refine analysis+refine --refine-per-length 10`" \
+           in text
