@@ -109,13 +109,12 @@ def evaluate(model_dir: Path, per_length: int, refine_per_length: int, labels: t
                              f"rows were scored on {previous['per_length']}: pass --eval-per-length "
                              f"{previous['per_length']} or re-score every row")
         kept = [label for label in previous["results"] if label not in labels and EVAL_ROWS[label][1] == "subset"]
-        if kept and any(EVAL_ROWS[label][1] == "subset" for label in labels) \
-                and previous["refine_per_length"] != refine_per_length:
+        if not any(EVAL_ROWS[label][1] == "subset" for label in labels):
+            refine_per_length = previous["refine_per_length"]
+        elif kept and previous["refine_per_length"] != refine_per_length:
             raise ValueError(f"the kept rows {kept} were scored on the first {previous['refine_per_length']} pairs "
                              f"per length: re-score them too or pass --refine-per-length "
                              f"{previous['refine_per_length']}")
-        if not any(EVAL_ROWS[label][1] == "subset" for label in labels):
-            refine_per_length = previous["refine_per_length"]
     pairs = make_test_pairs(per_length, seed=EVAL_SEED)
     subset = first_per_length(pairs, per_length, refine_per_length)
     results: dict = dict(previous["results"]) if previous else {}
@@ -365,6 +364,15 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     model_dir = run_dir / "model"
+
+    def finish(save_report: bool = True) -> int:
+        """Write the report (unless only the card is asked for) and the card; install with --install."""
+        if save_report:
+            report_path.write_text(json.dumps(report, indent=2))
+        (model_dir / "MODEL_CARD.md").write_text(model_card(report, model_dir))
+        print(f"wrote {model_dir / 'MODEL_CARD.md'}")
+        return install(run_dir, report) if args.install else 0
+
     if args.rescore:
         if "evaluation" not in report:
             print(f"--rescore needs an evaluated run: {report_path} has no evaluation", file=sys.stderr)
@@ -383,16 +391,11 @@ def main(argv: list[str] | None = None) -> int:
             "minutes": round((time.perf_counter() - t0) / 60, 1),
             "command": (f"python scripts/make_mini.py --run RUN --rescore {' '.join(args.rescore)} "
                         f"--eval-per-length {per_length} --refine-per-length {refine_per_length}")}]
-        report_path.write_text(json.dumps(report, indent=2))
-        (model_dir / "MODEL_CARD.md").write_text(model_card(report, model_dir))
-        print(f"wrote {model_dir / 'MODEL_CARD.md'}")
-        return install(run_dir, report) if args.install else 0
+        return finish()
     args.eval_per_length = args.eval_per_length or EVAL_PER_LENGTH
     args.refine_per_length = args.refine_per_length or REFINE_PER_LENGTH
     if args.card_only:
-        (model_dir / "MODEL_CARD.md").write_text(model_card(report, model_dir))
-        print(f"wrote {model_dir / 'MODEL_CARD.md'}")
-        return install(run_dir, report) if args.install else 0
+        return finish(save_report=False)
     if not args.eval_only:
         report["commands"]["data"] = timed("data", phase_data, run_dir, args.workers)
         report["commands"]["train"] = timed("train", phase_train, run_dir)
@@ -405,10 +408,7 @@ def main(argv: list[str] | None = None) -> int:
                                       f"--refine-per-length {args.refine_per_length}")
     report["latency"] = latency(model_dir)
     report["machine"], report["date"] = machine(), dt.date.today().isoformat()
-    report_path.write_text(json.dumps(report, indent=2))
-    (model_dir / "MODEL_CARD.md").write_text(model_card(report, model_dir))
-    print(f"wrote {model_dir / 'MODEL_CARD.md'}")
-    return install(run_dir, report) if args.install else 0
+    return finish()
 
 
 def _eval_command_line(report: dict) -> str:
