@@ -44,19 +44,19 @@ def test_card_states_what_the_model_is_and_how_it_was_measured(make_mini):
         assert report["commands"]["evaluate"] in card
 
 
-def _previous(per_length: int, refine_per_length: int) -> dict:
+def _previous(make_mini, per_length: int, refine_per_length: int) -> dict:
     return {"eval_seed": 1234, "per_length": per_length, "refine_per_length": refine_per_length,
             "results": {label: {"n_pairs": 0, "seconds_per_example": 0.0, "rows": []}
-                        for label in ("mini", "analysis", "mini+refine", "analysis+refine")}}
+                        for label in make_mini.EVAL_ROWS}}
 
 
 def test_rescoring_refuses_rows_that_would_not_match_the_kept_ones(make_mini, tmp_path):
     # other pairs per length than the kept rows: refused before any pair is made
     with pytest.raises(ValueError, match="--eval-per-length 100"):
-        make_mini.evaluate(tmp_path, 6, 1, ("mini+refine",), _previous(100, 1))
+        make_mini.evaluate(tmp_path, 6, 1, ("mini+refine",), _previous(make_mini, 100, 1))
     # one +refine row on another subset than the kept +refine row
     with pytest.raises(ValueError, match=r"kept rows \['analysis\+refine'\].*--refine-per-length 1"):
-        make_mini.evaluate(tmp_path, 100, 10, ("mini+refine",), _previous(100, 1))
+        make_mini.evaluate(tmp_path, 100, 10, ("mini+refine",), _previous(make_mini, 100, 1))
 
 
 def test_card_names_rescored_rows_and_their_command(make_mini):
