@@ -71,8 +71,9 @@ def test_no_tool_call_is_a_clear_error(tiny_model, dialogues):
 
 @pytest.fixture(scope="module")
 def quick_trained(tokenizer, dialogues, tmp_path_factory):
+    # a partly trained model (valid calls, unsure digits): 120 steps at the full constant rate
     torch.manual_seed(0)
-    model = Llm2FxModel(tiny_config(train={"stage2_steps": 120}), tokenizer)
+    model = Llm2FxModel(tiny_config(train={"stage2_steps": 120, "schedule": "constant"}), tokenizer)
     train(model, dialogues, tmp_path_factory.mktemp("scores_run"), progress=False)
     return model.eval()
 
