@@ -58,8 +58,8 @@ from llm2fx_lab.planners.trees import (load_order_models, load_param_models, loa
 STUDIO_ORDER = ("equalizer", "compressor", "distortion", "gain", "panner", "stereo_widener",
                 "delay", "reverb", "limiter")
 #: Coherence of the mid transfer above which presence comes from the measured rules, not the
-#: trees; None: always the trees (held-out presence accuracy 0.800 for the trees alone against
-#: 0.788 with the rules on coherent pairs, 4,000 train rows; scripts/train_analysis_planner.py
+#: trees; None: always the trees (held-out presence accuracy 0.804 for the trees alone against
+#: 0.792 with the rules on coherent pairs, 10,000 train rows; scripts/train_analysis_planner.py
 #: prints both).
 CLEAN_COHERENCE: float | None = None
 #: Relative residual of the channel-matrix fit below which pan and width keep their closed forms.
