@@ -1,21 +1,18 @@
-"""Module order: the permutation search over learned pairwise probabilities, and the shipped
-order trees on a clear case (distortion before or after a strong EQ)."""
+"""Module order: the permutation search over learned pairwise probabilities, and the analysis
+planner on a clear case (distortion before or after a strong EQ)."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 
 from llm2fx_lab.examples import load_example
 from llm2fx_lab.fx.chain import Chain, tool_call
 from llm2fx_lab.fx.render import render
-from llm2fx_lab.planners.analysis import (EXHAUSTIVE_ORDER_MAX, best_gain_position, best_order,
-                                          order_log_probabilities)
-from llm2fx_lab.planners.estimators import model_features
-from llm2fx_lab.planners.pair_features import pair_features
-from llm2fx_lab.planners.trees import load_order_models
+from llm2fx_lab.planners.analysis import EXHAUSTIVE_ORDER_MAX, best_gain_position, best_order
+from llm2fx_lab.planners.events import collect
+from llm2fx_lab.planners.registry import get_planner
 
 
 def _logp(prefs: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
@@ -60,9 +57,6 @@ def test_gain_position():
                    "in the distortion-first one")
 def test_planner_hears_distortion_against_eq():
     """A strong low boost before a heavy drive distorts differently than after it."""
-    from llm2fx_lab.planners.events import collect
-    from llm2fx_lab.planners.registry import get_planner
-
     dry, sr = load_example("guitar")
     dry = dry[:, : int(4 * sr)]
     eq = tool_call("equalizer", {"low_gain_db": 14, "low_cutoff_freq": 300, "high_gain_db": -12,
