@@ -254,6 +254,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--refit", action="store_true",
                         help="refit the shipped models on all rows (held-out ones included) after scoring")
     args = parser.parse_args(argv)
+    # checked before the (long) measuring, not when the first tree is fitted
+    if args.presence_leaves < 2 or args.presence_iterations < 1 or not 0 < args.presence_learning_rate <= 1:
+        parser.error(f"presence trees need --presence-leaves >= 2 (got {args.presence_leaves}), --presence-iterations "
+                     f">= 1 (got {args.presence_iterations}) and 0 < --presence-learning-rate <= 1 "
+                     f"(got {args.presence_learning_rate})")
 
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from tqdm import tqdm

@@ -64,3 +64,12 @@ def test_argument_errors(datasets, tmp_path):
         script.main(["--data", *map(str, datasets), "--n-rows", "1", "2", "3", "--cache", str(tmp_path)])
     with pytest.raises(SystemExit):  # the same folder twice would share one cache
         script.main(["--data", str(datasets[0]), str(datasets[0]), "--cache", str(tmp_path)])
+
+
+@pytest.mark.parametrize("flag, value", [("--presence-leaves", "1"), ("--presence-iterations", "0"),
+                                         ("--presence-learning-rate", "0"), ("--presence-learning-rate", "1.5")])
+def test_bad_presence_settings_fail_before_measuring(datasets, tmp_path, capsys, flag, value):
+    with pytest.raises(SystemExit):
+        _script().main(["--data", str(datasets[0]), "--cache", str(tmp_path / "cache"), flag, value])
+    assert flag in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()  # nothing was measured
