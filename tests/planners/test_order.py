@@ -68,3 +68,51 @@ def test_planner_hears_distortion_against_eq():
         names = collect(planner.plan(dry, render(dry, sr, Chain(calls)), sr)).chain.names
         found[label] = [n for n in names if n in ("equalizer", "distortion")]
     assert found == {"eq first": ["equalizer", "distortion"], "distortion first": ["distortion", "equalizer"]}, found
+
+
+def _search(calls, true_order, start_order, seconds=3.0):
+    from llm2fx_lab.data.mrstft import mrstft_spectra
+    from llm2fx_lab.planners.analysis import loudest_span, search_order
+
+    dry, sr = load_example("drums")
+    dry = dry[:, : int(seconds * sr)]
+    by_name = {c.name: c for c in calls}
+    reference = render(dry, sr, Chain(tuple(by_name[n] for n in true_order)))
+    span = loudest_span(dry, reference, sr, 1.0)
+    return search_order(list(start_order), by_name, span, mrstft_spectra(span.reference), sr)
+
+
+def test_order_search_finds_the_audible_order_from_the_wrong_start():
+    """Gain before a hard compressor is squashed; after it, it is not: the render tells them apart."""
+    calls = (tool_call("gain", {"gain_db": 14}), tool_call("compressor", {"threshold_db": -30, "ratio": 10}),
+             tool_call("reverb", {"mix_ratio": 0.6, "room_size": 0.8}))
+    for true_order in (["gain", "compressor", "reverb"], ["reverb", "compressor", "gain"]):
+        order, notes = _search(calls, true_order, true_order[::-1])
+        assert order == true_order, notes
+        assert "taken" in notes[-1] and "MR-STFT" in notes[-1]
+
+
+def test_order_search_keeps_interchangeable_modules_and_a_right_order():
+    """Gain, EQ and delay commute: no order of them is better, so the given one is kept."""
+    calls = (tool_call("gain", {"gain_db": -6}), tool_call("equalizer", {"low_gain_db": 8}),
+             tool_call("delay", {"delay_seconds": 0.2, "feedback": 0.3, "mix_ratio": 0.4}))
+    order, notes = _search(calls, ["delay", "gain", "equalizer"], ["equalizer", "gain", "delay"])
+    assert order == ["equalizer", "gain", "delay"]
+    assert "kept" in notes[-1] and "1 distinct order" in notes[-1]
+    order, notes = _search(calls[:2] + (tool_call("distortion", {"drive_db": 18}),),
+                           ["gain", "equalizer", "distortion"], ["gain", "equalizer", "distortion"])
+    assert order == ["gain", "equalizer", "distortion"] and "kept" in notes[-1], notes
+
+
+def test_order_search_beyond_exhaustive_uses_moves():
+    from llm2fx_lab.planners.analysis import ORDER_SEARCH_EXHAUSTIVE_MAX
+
+    calls = (tool_call("gain", {"gain_db": 14}), tool_call("compressor", {"threshold_db": -30, "ratio": 10}),
+             tool_call("reverb", {"mix_ratio": 0.6, "room_size": 0.8}), tool_call("panner", {"pan": 0.5}),
+             tool_call("equalizer", {"high_gain_db": -10}), tool_call("distortion", {"drive_db": 12}))
+    assert len(calls) > ORDER_SEARCH_EXHAUSTIVE_MAX
+    true_order = [c.name for c in calls]
+    start = ["compressor", "gain"] + true_order[2:]
+    order, notes = _search(calls, true_order, start)
+    assert order.index("gain") < order.index("compressor"), notes
+    assert "every module tried at every position" in notes[-1]
