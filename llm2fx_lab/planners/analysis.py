@@ -292,9 +292,10 @@ def search_order(names: list[str], calls: dict[str, Any], span: "Span", target: 
     by more than :data:`ORDER_SEARCH_MIN_GAIN`, so inaudible differences keep the order of
     the trees. With the true parameters, this kind of search ordered 48 development pairs
     (chain lengths 2-9) with Spearman 0.72, against 0.01 for their random start; with the
-    planner's parameters it raised Spearman from 0.20 to 0.29 on 120 development pairs
-    (make_test_pairs(30, seed=4321); scratch study of 2026-11-26), where the earlier
-    adjacent-swap test with a 0.01 margin reached 0.25.
+    planner's own parameters (MAE about 0.15) most of that is lost: on 135 development pairs
+    (make_test_pairs(30, seed=4321), the first 15 per length; 2026-11-26) the planner's
+    Spearman went from 0.199 with the earlier adjacent-swap test to 0.215, and its MRS from
+    1.364 to 1.172, at 1.8 s per pair instead of 0.3 s on 2 CPU cores.
 
     Returns
     -------
