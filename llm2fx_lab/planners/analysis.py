@@ -46,7 +46,7 @@ import numpy as np
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
 from llm2fx_lab.errors import ParameterError
 from llm2fx_lab.fx.chain import Chain, tool_call
-from llm2fx_lab.fx.render import render
+from llm2fx_lab.fx.render import apply_module, render, render_stages
 from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.fx.spec import module as module_spec
 from llm2fx_lab.planners import estimators as E
@@ -302,11 +302,9 @@ def search_order(names: list[str], calls: dict[str, Any], span: "Span", target: 
     (list of str, list of str)
         The order and the reasoning lines.
     """
-    from llm2fx_lab.fx.render import apply_module
-
     given = list(names)
     rank = {name: k for k, name in enumerate(given)}
-    start = _loss(span.tail(render_modules(span.dry, sample_rate, [calls[n] for n in given])), target)
+    start = _loss(span.tail(render(span.dry, sample_rate, Chain(tuple(calls[n] for n in given)))), target)
     if len(given) <= ORDER_SEARCH_EXHAUSTIVE_MAX:
         found: list[tuple[float, list[str]]] = []
 
@@ -331,25 +329,11 @@ def search_order(names: list[str], calls: dict[str, Any], span: "Span", target: 
     return given, [f"Order search on the crop ({how}): no order beats this one (MR-STFT {start:.3f}); kept."]
 
 
-def render_modules(x: np.ndarray, sample_rate: float, calls: list[Any]) -> np.ndarray:
-    """``x`` through ``calls`` in order (no validation: the calls are already tool calls)."""
-    from llm2fx_lab.fx.render import apply_module
-
-    for call in calls:
-        x = apply_module(x, sample_rate, call)
-    return x
-
-
 def _local_order_search(order: list[str], calls: dict[str, Any], span: "Span", target: list, sample_rate: float,
                         passes: int, best: float) -> tuple[list[str], float, str]:
     """Move single modules while that lowers the distance (see :func:`search_order`)."""
-    from llm2fx_lab.fx.render import apply_module
-
     def stages_of(names: list[str]) -> list[np.ndarray]:
-        out = [span.dry]
-        for name in names:
-            out.append(apply_module(out[-1], sample_rate, calls[name]))
-        return out
+        return [x for _, x in render_stages(span.dry, sample_rate, Chain(tuple(calls[n] for n in names)))]
 
     order, stages, n, used = list(order), stages_of(order), len(order), 0
     for _ in range(max(int(passes), 0)):
@@ -364,14 +348,15 @@ def _local_order_search(order: list[str], calls: dict[str, Any], span: "Span", t
                 trial = order[:i] + order[i + 1:]
                 trial.insert(j, moved)
                 first = min(i, j)
-                value = _loss(span.tail(render_modules(stages[first], sample_rate,
-                                                       [calls[m] for m in trial[first:]])), target)
+                value = _loss(span.tail(render(stages[first], sample_rate,
+                                               Chain(tuple(calls[m] for m in trial[first:])))), target)
                 if value < best - ORDER_SEARCH_MIN_GAIN:
                     order, best, improved = trial, value, True
                     stages = stages_of(order)
         if not improved:
             break
     return order, best, f"every module tried at every position, {used} pass{'es' if used > 1 else ''}"
+
 
 def order_log_probabilities(names: list[str], x: np.ndarray, models: dict | None) -> dict[tuple[str, str], float]:
     """``(a, b) -> log P(a before b)`` for every ordered pair of ``names`` the order trees know."""
