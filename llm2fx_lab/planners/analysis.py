@@ -304,7 +304,6 @@ def search_order(names: list[str], calls: dict[str, Any], span: "Span", target: 
     """
     given = list(names)
     rank = {name: k for k, name in enumerate(given)}
-    start = _loss(span.tail(render(span.dry, sample_rate, Chain(tuple(calls[n] for n in given)))), target)
     if len(given) <= ORDER_SEARCH_EXHAUSTIVE_MAX:
         found: list[tuple[float, list[str]]] = []
 
@@ -319,10 +318,11 @@ def search_order(names: list[str], calls: dict[str, Any], span: "Span", target: 
                 visit(prefix + [name], apply_module(x, sample_rate, calls[name]))
 
         visit([], span.dry)
+        start = found[0][0]  # the given order is visited first and never pruned
         best, order = min(found, key=lambda t: t[0])
         how = f"all {len(found)} distinct orders rendered"
     else:
-        order, best, how = _local_order_search(given, calls, span, target, sample_rate, passes, start)
+        order, start, best, how = _local_order_search(given, calls, span, target, sample_rate, passes)
     if best < start - ORDER_SEARCH_MIN_GAIN:
         return order, [f"Order search on the crop ({how}): {' -> '.join(order)} lowers the MR-STFT distance "
                        f"{start:.3f} -> {best:.3f}; taken."]
@@ -330,12 +330,16 @@ def search_order(names: list[str], calls: dict[str, Any], span: "Span", target: 
 
 
 def _local_order_search(order: list[str], calls: dict[str, Any], span: "Span", target: list, sample_rate: float,
-                        passes: int, best: float) -> tuple[list[str], float, str]:
-    """Move single modules while that lowers the distance (see :func:`search_order`)."""
+                        passes: int) -> tuple[list[str], float, float, str]:
+    """Move single modules while that lowers the distance (see :func:`search_order`).
+
+    Returns the order, the given order's distance, the order's distance and a description.
+    """
     def stages_of(names: list[str]) -> list[np.ndarray]:
         return [x for _, x in render_stages(span.dry, sample_rate, Chain(tuple(calls[n] for n in names)))]
 
     order, stages, n, used = list(order), stages_of(order), len(order), 0
+    start = best = _loss(span.tail(stages[-1]), target)
     for _ in range(max(int(passes), 0)):
         used += 1
         improved = False
@@ -355,7 +359,7 @@ def _local_order_search(order: list[str], calls: dict[str, Any], span: "Span", t
                     stages = stages_of(order)
         if not improved:
             break
-    return order, best, f"every module tried at every position, {used} pass{'es' if used > 1 else ''}"
+    return order, start, best, f"every module tried at every position, {used} pass{'es' if used > 1 else ''}"
 
 
 def order_log_probabilities(names: list[str], x: np.ndarray, models: dict | None) -> dict[tuple[str, str], float]:
