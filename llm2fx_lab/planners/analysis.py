@@ -520,17 +520,16 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
     d.stereo = fits["stereo"]
     eq_resid = fits["eq"][2]
 
-    models = load_presence_models() if use_trees else None
+    own, stacked = tree_probabilities(x) if use_trees else (None, None)
     probs: dict[str, float] = {}
-    if models is not None:
-        probs = {m: models[m].probability(x) for m in MODULE_NAMES if m in models}
-        stack = load_presence_stack()
+    if own is not None:
+        probs = own
         head = "Presence from the trained trees: "
-        if stack is not None and all(m in probs for m in stack.modules):
+        if stacked is not None:
             sel.append("Each module's own tree: " + ", ".join(f"{m} {probs[m]:.2f}" for m in MODULE_NAMES
                                                               if m in probs)
                        + f" (about {sum(probs.values()):.1f} modules expected).")
-            probs = {**probs, **stack.probabilities(probs)}
+            probs = stacked
             head = "Presence, weighing every module's tree and the expected chain length together: "
         if CLEAN_COHERENCE is not None and f.coherence >= CLEAN_COHERENCE:
             # a nearly linear, well explained pair (short chains): the measurements speak directly
@@ -557,16 +556,10 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
             present.discard("limiter")
             sel.append("Limiter is not proposed: saturation alone lowers the crest factor this much.")
     learned = load_param_models() if use_trees else None
-    # where a closed form's own fit explains the pair it is exact, and a regressor (trained for
-    # the median over all pairs) would only pull it towards the middle
-    exact = set()
-    if d.stereo["residual"] < EXACT_STEREO_RESIDUAL:
-        exact |= {"panner.pan", "stereo_widener.width"}
-    if shaped:
-        exact.add("distortion.drive_db")
+    exact = _exact_params(fits, shaped)
     for m in MODULE_NAMES:
         if m in present and est.get(m) is not None:
-            d.params[m], d.learned[m] = learned_params(m, est[m], x, learned, frozenset(exact))
+            d.params[m], d.learned[m] = learned_params(m, est[m], x, learned, exact)
     sel.append("Selected: " + (", ".join(m for m in MODULE_NAMES if m in d.params) or "nothing")
                + " (gain is decided after the others are rendered).")
     for m in MODULE_NAMES:
@@ -574,6 +567,61 @@ def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decis
             par.append(f"{m}: " + ", ".join(f"{_PARAM_WORDS.get(k, k)} {v:.3g}" for k, v in d.params[m].items())
                        + _why(m, f, eq_resid, d.learned.get(m, {})))
     return d
+
+
+def _exact_params(fits: dict[str, Any], shaped: bool) -> frozenset[str]:
+    """Parameters (``"module.param"``) whose closed form is exact: where a closed form's own fit
+    explains the pair, a regressor (trained for the median over all pairs) would only pull it
+    towards the middle."""
+    exact = set()
+    if fits["stereo"]["residual"] < EXACT_STEREO_RESIDUAL:
+        exact |= {"panner.pan", "stereo_widener.width"}
+    if shaped:
+        exact.add("distortion.drive_db")
+    return frozenset(exact)
+
+
+def tree_probabilities(x: np.ndarray) -> tuple[dict[str, float] | None, dict[str, float] | None]:
+    """Presence probabilities of the shipped trees for the model features ``x``
+    (:func:`~llm2fx_lab.planners.estimators.model_features`): ``(each module's own tree, after
+    the second stage)``; ``None`` where the trees (or the second stage) are not shipped."""
+    models = load_presence_models()
+    if models is None:
+        return None, None
+    own = {m: models[m].probability(x) for m in MODULE_NAMES if m in models}
+    stack = load_presence_stack()
+    if stack is None or not all(m in own for m in stack.modules):
+        return own, None
+    return own, {**own, **stack.probabilities(own)}
+
+
+@dataclass
+class PresencePriors:
+    """What the pair's measurements say about every module, for a structure search.
+
+    ``probability``: the presence trees' probability per module (after the second stage;
+    empty without shipped trees); ``candidates``: the settings a module gets when it is
+    added (its closed form, or its regressor where that is shipped, as the planner would set
+    it; gain is left out, its level is closed by rendering).
+    """
+
+    probability: dict[str, float]
+    candidates: dict[str, dict[str, float]]
+
+
+def presence_priors(dry: np.ndarray, reference: np.ndarray, sample_rate: float,
+                    max_seconds: float = 10.0) -> PresencePriors:
+    """Measure the pair as :func:`decide` does and return :class:`PresencePriors`."""
+    sr = check_sample_rate(sample_rate)
+    f = pair_features(as_stereo_float32(dry, "dry"), as_stereo_float32(reference, "reference"), sr, max_seconds)
+    x, fits = E.model_features(f, sr)
+    est, _, shaped, _ = closed_forms(f, sr, fits)
+    own, stacked = tree_probabilities(x)
+    learned = load_param_models()
+    exact = _exact_params(fits, shaped)
+    candidates = {m: learned_params(m, est[m], x, learned, exact)[0] for m in MODULE_NAMES
+                  if m != "gain" and est.get(m) is not None}
+    return PresencePriors(dict(stacked or own or {}), candidates)
 
 
 def learned_params(module_name: str, closed: dict[str, float], x: np.ndarray, learned: dict[str, Any] | None,

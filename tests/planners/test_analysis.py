@@ -100,3 +100,23 @@ def test_bad_input(dry):
 
     with pytest.raises(AudioError):
         collect(get_planner("analysis").plan(x, np.full_like(x, np.nan), sr))
+
+
+def test_presence_priors_match_the_planner(dry):
+    """The refinement's priors are the planner's own presence probabilities and settings."""
+    from llm2fx_lab.fx.spec import MODULE_NAMES, TOOLSET
+    from llm2fx_lab.planners.analysis import presence_priors
+
+    x, sr = dry
+    truth = Chain((tool_call("reverb", {"room_size": 0.8, "damping": 0.3, "width": 0.9, "mix_ratio": 0.6}),))
+    ref = render(x, sr, truth)
+    priors = presence_priors(x, ref, sr)
+    result = collect(get_planner("analysis").plan(x, ref, sr))
+    assert set(priors.probability) == set(MODULE_NAMES) and priors.probability["reverb"] > 0.9
+    assert {m for m, p in priors.probability.items() if p >= 0.5 and m != "gain"} == set(result.chain.names) - {"gain"}
+    assert set(priors.candidates) == set(MODULE_NAMES) - {"gain"}
+    assert priors.candidates["reverb"] == pytest.approx(dict(result.chain["reverb"].params), rel=1e-5)
+    for name, params in priors.candidates.items():
+        for p in TOOLSET[name].params:
+            if p.name in params:
+                assert p.lowest_valid <= params[p.name] <= p.maximum

@@ -167,3 +167,67 @@ def test_first_per_length():
 
     pairs = [{"id": f"{n}-{k}"} for n in range(1, 4) for k in range(5)]
     assert [p["id"] for p in first_per_length(pairs, 5, 2)] == ["1-0", "1-1", "2-0", "2-1", "3-0", "3-1"]
+
+
+# --- structure search ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def reverb_pair():
+    x, sr = load_example("piano")
+    x = x[:, : int(3 * sr)]
+    truth = Chain((tool_call("gain", {"gain_db": -6}),
+                   tool_call("reverb", {"room_size": 0.8, "damping": 0.3, "width": 0.9, "mix_ratio": 0.6})))
+    return x, render(x, sr, truth), sr, truth
+
+
+def _refined(chain, pair, **options):
+    x, y, sr, _ = pair
+    return refine(chain, x, y, sr, steps=6, budget_seconds=120, crop_seconds=1.0, **options)
+
+
+def test_structure_adds_a_missing_module(reverb_pair):
+    result = _refined(Chain((tool_call("gain", {"gain_db": -6}),)), reverb_pair)
+    assert "reverb" in result.chain.names
+    assert any(n.startswith("reverb (trees") and n.endswith("; added.") for n in result.notes)
+    assert result.loss_after < result.loss_before / 2
+    _in_range(result.chain)
+
+
+def test_structure_removes_a_spurious_module(reverb_pair):
+    x, y, sr, truth = reverb_pair
+    start = Chain(truth.calls + (tool_call("distortion", {"drive_db": 20}),))
+    result = _refined(start, reverb_pair)
+    assert "distortion" not in result.chain.names and {"gain", "reverb"} <= set(result.chain.names)
+    assert any(n.startswith("distortion (trees") and n.endswith("; removed.") for n in result.notes)
+
+
+def test_structure_without_trees_lets_the_loss_decide(reverb_pair, monkeypatch):
+    """Without shipped trees every prior is 0.5: a module stays exactly when it lowers the loss."""
+    from llm2fx_lab.planners import analysis
+    from llm2fx_lab.planners.analysis import PresencePriors
+
+    monkeypatch.setattr(analysis, "presence_priors", lambda *a, **k: PresencePriors({}, {}))
+    result = _refined(Chain((tool_call("gain", {"gain_db": -6}),)), reverb_pair)
+    assert "reverb" in result.chain.names
+    lines = [n for n in result.notes if "(trees 0.50" in n]
+    assert len(lines) >= 8  # every module toggled: none is sure
+    for line in lines:
+        evidence = float(line.split("evidence ")[1].split(";")[0])
+        assert (line.rsplit("; ", 1)[1] in ("kept.", "added.")) == (evidence > 0)
+
+
+def test_structure_keeps_the_prior_when_the_loss_cannot_tell(reverb_pair, monkeypatch):
+    """A module that changes nothing audible (an equalizer at 0 dB in every band) gives no loss
+    evidence: the trees' prior decides, and the result is never worse than the start."""
+    from llm2fx_lab.planners import analysis
+    from llm2fx_lab.planners.analysis import PresencePriors
+
+    x, y, sr, truth = reverb_pair
+    probs = {m: (0.99 if m in truth else 0.01) for m in TOOLSET}
+    probs["equalizer"] = 0.3
+    monkeypatch.setattr(analysis, "presence_priors", lambda *a, **k: PresencePriors(probs, {}))
+    flat = tool_call("equalizer", {"low_gain_db": 0.0, "mid_gain_db": 0.0, "high_gain_db": 0.0})
+    result = refine(Chain((flat,) + truth.calls), x, y, sr, steps=0, budget_seconds=120, crop_seconds=1.0)
+    assert result.chain.names == ("gain", "reverb")
+    line = next(n for n in result.notes if n.startswith("equalizer (trees 0.30"))
+    assert abs(float(line.split("evidence ")[1].split(";")[0])) < 0.05 and line.endswith("; removed.")
+    assert result.loss_after <= result.loss_before + 1e-6
