@@ -528,7 +528,10 @@ print("pairs:", ", ".join(PAIRS), f"({SECONDS:g} s each)")
 
 - `analysis`: measurement and closed forms, no neural network.
 - `analysis+refine`: the same, then gradient descent on the chain through the differentiable
-  renderer (`llm2fx_lab.planners.refine.Refined`).
+  renderer (`llm2fx_lab.planners.refine.Refined`), an order search with the tuned settings, and a
+  presence check: each module the trees are unsure about is removed or added, the chain re-tuned,
+  and the change kept when the loss it saves outweighs the trees' prior (its reasoning shows the
+  sums).
 - `mini`: the embedded llm2fx-mini model, a small model with the paper's architecture trained from
   scratch on this project's synthetic data (its card: `llm2fx_lab/model/weights/mini/MODEL_CARD.md`;
   it is not the paper's Qwen3-4B model). Its reasoning numbers are generated, not measured: watch the
