@@ -348,13 +348,6 @@ def _structure_search(problem: _Problem, dry: np.ndarray, reference: np.ndarray,
               + f": each of {', '.join(doubtful) or 'none'} is toggled and the chain tuned "
               f"{tune_steps} steps; a module stays present when the trees' log-odds plus "
               f"{PRESENCE_LOSS_WEIGHT:g} x ln(loss without / loss with) is positive.")
-    if doubtful and not halted():
-        # each trial is tuned tune_steps steps from the current chain: tune the current chain as
-        # much first, so that the extra tuning alone does not count as evidence for a change
-        tuned = _descend(problem, state.chain, tune_steps, lr, deadline)
-        value = problem.loss(tuned)
-        if value < state.loss:
-            state.take(tuned, value)
     changed = False
     for name in doubtful:
         if halted():
