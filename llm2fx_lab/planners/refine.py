@@ -3,7 +3,8 @@
 :func:`refine_stream` improves a chain against a (dry, reference) pair and streams its
 reasoning ("reverb mix 0.62 -> 0.41, loss 3.4 -> 2.7"):
 
-1. **gradient descent** on every continuous parameter through the torch renderer
+1. **gradient descent** on the continuous parameters (all but the delay's time and
+   feedback, see :data:`FROZEN`) through the torch renderer
    (:func:`llm2fx_lab.fx.torch_render.render_params`) against a multi-resolution STFT
    loss (auraloss's definition) plus a loudness and a stereo (side/mid) term. Parameters
    live in the normalised space of the spec: ``value = denormalize(lo + (1 - lo) sigmoid(z))``,
@@ -42,8 +43,14 @@ from llm2fx_lab.fx.spec import LOG_OFFSET, MODULE_NAMES, ParamSpec
 from llm2fx_lab.fx.spec import module as module_spec
 from llm2fx_lab.planners.events import Event, Final, Response, StreamClock, Thinking, ToolCallEvent
 
-#: Parameters gradient descent leaves alone (the torch delay rounds its time to samples).
-FROZEN = {("delay", "delay_seconds")}
+#: Parameters gradient descent leaves alone: the delay time (the torch delay rounds it to
+#: samples) and the delay feedback, whose descent on the crop made it worse. On 108
+#: development pairs (``make_test_pairs(30, seed=4321)``, the first 12 per length; the
+#: AnalysisPlanner's chains, then 25 steps; /work/exp/parmae2.py, 2026-11-26) the feedback's
+#: normalised error rose 0.138 -> 0.205 (standard error 0.028), often from a fair estimate to
+#: near 0, while every other parameter's fell or rose within its standard error; keeping the
+#: measured feedback lowers the pairs' parameter MAE 0.135 -> 0.132.
+FROZEN = {("delay", "delay_seconds"), ("delay", "feedback")}
 #: auraloss MultiResolutionSTFTLoss defaults: (n_fft, hop, win_length).
 RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
 #: Weights of the loudness (per dB) and stereo (per dB of side/mid) terms.

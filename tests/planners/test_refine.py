@@ -85,6 +85,17 @@ def test_preroll_lets_the_true_chain_match_its_reference(tail_pair):
     assert "pre-roll" in result.notes[0]
 
 
+def test_descent_leaves_the_delay_time_and_feedback(tail_pair):
+    """Descent tunes the delay's mix but keeps its time and feedback as measured (see FROZEN)."""
+    x, y, sr, truth = tail_pair
+    start = Chain((tool_call("delay", {"delay_seconds": 0.3, "feedback": 0.2, "mix_ratio": 0.2}),) + truth.calls[1:])
+    result = refine(start, x, y, sr, steps=6, budget_seconds=60, crop_seconds=1.0, structure=False)
+    assert result.loss_after < result.loss_before
+    delay = result.chain["delay"]
+    assert delay["delay_seconds"] == pytest.approx(0.3) and delay["feedback"] == pytest.approx(0.2)
+    assert delay["mix_ratio"] > 0.2  # moved towards the true 0.5
+
+
 def test_loudest_span():
     from llm2fx_lab.planners.analysis import loudest_span
 
