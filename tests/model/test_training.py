@@ -61,14 +61,29 @@ def test_stream_order_thinking_then_calls_then_response(trained, dialogues):
     assert final.timings.first_token_seconds is not None and final.timings.tokens > 10
 
 
+class _StopAfterChecks(threading.Event):
+    """A stop event that sets itself at the generator's ``checks``-th look at it (one look per token).
+
+    Setting the event from the consumer on its first Thinking event raced the generation thread:
+    on a busy machine that thread could finish before the consumer ran, and the test failed
+    about one run in three of tests/model."""
+
+    def __init__(self, checks: int) -> None:
+        super().__init__()
+        self.checks = checks
+
+    def is_set(self) -> bool:
+        self.checks -= 1
+        if self.checks <= 0:
+            self.set()
+        return super().is_set()
+
+
 def test_stop_interrupts_generation(trained, dialogues):
     d = dialogues[0]
-    stop = threading.Event()
-    events = []
-    for e in estimate_stream(trained[0], d.dry, d.reference, d.instruction, stop=stop):
-        events.append(e)
-        if isinstance(e, Thinking):
-            stop.set()
+    stop = _StopAfterChecks(4)
+    events = list(estimate_stream(trained[0], d.dry, d.reference, d.instruction, stop=stop))
+    assert any(isinstance(e, Thinking) for e in events)
     assert isinstance(events[-1], Final) and events[-1].stopped
     assert not any(isinstance(e, ToolCallEvent) for e in events)
     assert events[-1].timings.tokens < 10
