@@ -123,16 +123,32 @@ class AnalysisPlanner:
         2 CPU cores for chains of 5-9 modules).
     order_model : bool
         Order the modules by the learned pairwise order trees (``models/order.json``).
+    device : None, "auto", "cpu", "cuda" or "cuda:N"
+        Where the order search renders. None or ``"cpu"``: pedalboard on the CPU
+        (:func:`search_order`). A CUDA device: the batched torch renderer there
+        (:func:`search_order_torch`); ``"auto"`` picks CUDA when available, else the CPU.
+        The measurements and trees run on the CPU either way.
+
+    Raises
+    ------
+    ParameterError, BackendError
+        An unknown device, or CUDA asked for where there is none.
     """
 
     name = "analysis"
 
     def __init__(self, max_seconds: float = 10.0, crop_seconds: float = 2.0, order_search: bool = True,
-                 order_model: bool = True) -> None:
+                 order_model: bool = True, device: Any = None) -> None:
         self.max_seconds = float(max_seconds)
         self.crop_seconds = float(crop_seconds)
         self.order_search = bool(order_search)
         self.order_model = bool(order_model)
+        self.device = None
+        if device is not None:
+            from llm2fx_lab.planners.refine import refine_device
+
+            resolved = refine_device(device)
+            self.device = None if resolved.type == "cpu" else resolved
 
     # --- the stream ---------------------------------------------------------------------
     def plan(self, dry: np.ndarray | None, reference: np.ndarray, sample_rate: float,
@@ -211,7 +227,8 @@ class AnalysisPlanner:
                                 "learned order places it best.\n", "order")
             if self.order_search and len(names) >= 2:
                 calls_by_name = {n: tool_call(n, decisions.params[n], mode="lenient") for n in names}
-                names, search_notes = search_order(names, calls_by_name, span, target, sr)
+                names, search_notes = (search_order(names, calls_by_name, span, target, sr) if self.device is None
+                                       else search_order_torch(names, calls_by_name, span, sr, self.device))
                 for text in search_notes:
                     yield think(text + "\n", "order")
             for text in decisions.notes["parameters"]:
@@ -313,9 +330,8 @@ def search_order(names: list[str], calls: dict[str, Any], span: "Span", target: 
                 found.append((_loss(span.tail(x), target), prefix))
                 return
             for name in rest:
-                if prefix and commutes(prefix[-1], name) and rank[prefix[-1]] > rank[name]:
-                    continue  # the same output as an order visited with these two swapped
-                visit(prefix + [name], apply_module(x, sample_rate, calls[name]))
+                if not _repeats_an_order(prefix, name, rank):
+                    visit(prefix + [name], apply_module(x, sample_rate, calls[name]))
 
         visit([], span.dry)
         start = found[0][0]  # the given order is visited first and never pruned
@@ -323,10 +339,128 @@ def search_order(names: list[str], calls: dict[str, Any], span: "Span", target: 
         how = f"all {len(found)} distinct orders rendered"
     else:
         order, start, best, how = _local_order_search(given, calls, span, target, sample_rate, passes)
+    return _order_verdict(given, order, start, best, how)
+
+
+def _repeats_an_order(prefix: list[str], name: str, rank: dict[str, int]) -> bool:
+    """True when ``prefix + [name]`` renders like an order visited before: its last two
+    modules commute and stand against the given order (``rank``)."""
+    return bool(prefix) and commutes(prefix[-1], name) and rank[prefix[-1]] > rank[name]
+
+
+def _distinct_orders(given: list[str]) -> list[list[str]]:
+    """Every order of ``given`` that can sound different (see :func:`_repeats_an_order`),
+    the given order first, in :func:`search_order`'s depth-first sequence."""
+    rank = {name: k for k, name in enumerate(given)}
+    out: list[list[str]] = []
+
+    def visit(prefix: list[str]) -> None:
+        rest = [n for n in given if n not in prefix]
+        if not rest:
+            out.append(prefix)
+        for name in rest:
+            if not _repeats_an_order(prefix, name, rank):
+                visit(prefix + [name])
+
+    visit([])
+    return out
+
+
+def _move(order: list[str], i: int, j: int) -> list[str] | None:
+    """``order`` with its ``i``-th module moved to position ``j``, or None where that crosses
+    only interchangeable modules (or ``i == j``): the same output."""
+    moved = order[i]
+    crossed = order[i + 1:j + 1] if j > i else order[j:i]
+    if i == j or all(commutes(moved, other) for other in crossed):
+        return None
+    trial = order[:i] + order[i + 1:]
+    trial.insert(j, moved)
+    return trial
+
+
+def _order_verdict(given: list[str], order: list[str], start: float, best: float,
+                   how: str) -> tuple[list[str], list[str]]:
     if best < start - ORDER_SEARCH_MIN_GAIN:
         return order, [f"Order search on the crop ({how}): {' -> '.join(order)} lowers the MR-STFT distance "
                        f"{start:.3f} -> {best:.3f}; taken."]
     return given, [f"Order search on the crop ({how}): no order beats this one (MR-STFT {start:.3f}); kept."]
+
+
+#: Orders rendered per call of the torch renderer in :func:`search_order_torch` (its memory
+#: grows with this times the crop's samples: 64 orders of a 4 s stereo crop hold about 45 MB
+#: per stage).
+ORDER_SEARCH_BATCH = 64
+#: Rounds of :func:`search_order_torch`'s local search; each renders every single-module move
+#: of the :data:`ORDER_SEARCH_BEAM` best orders found so far at once.
+ORDER_SEARCH_ROUNDS = 6
+ORDER_SEARCH_BEAM = 2
+
+
+def search_order_torch(names: list[str], calls: dict[str, Any], span: "Span", sample_rate: float,
+                       device: Any) -> tuple[list[str], list[str]]:
+    """:func:`search_order` with the batched torch renderer, for a GPU.
+
+    The same candidates and the same MR-STFT distance (auraloss's definition, computed in
+    torch), rendered many orders per call (:func:`~llm2fx_lab.fx.torch_render.render_torch`,
+    :data:`ORDER_SEARCH_BATCH` at a time) instead of one by one through pedalboard on the CPU.
+    Up to :data:`ORDER_SEARCH_EXHAUSTIVE_MAX` modules every distinct order is rendered; longer
+    chains get a local search that renders all single-module moves of the current order at
+    once and takes the best (the CPU search takes the first that helps, since its renders
+    are sequential anyway), for up to :data:`ORDER_SEARCH_ROUNDS` rounds. The torch renderer
+    matches pedalboard within the parity tests' tolerances, not bit for bit, so a near tie
+    may go the other way than on the CPU.
+
+    Returns
+    -------
+    (list of str, list of str)
+        The order and the reasoning lines.
+    """
+    import torch
+
+    from llm2fx_lab.fx.torch_render import render_torch, resolve_device
+    from llm2fx_lab.planners.refine import Target, mrstft_loss
+
+    dev = resolve_device(device)
+    x = torch.from_numpy(np.ascontiguousarray(span.dry, dtype=np.float32))[None].to(dev)
+    target = Target(torch.from_numpy(np.ascontiguousarray(span.reference, dtype=np.float32))[None].to(dev))
+
+    def distances(orders: list[list[str]]) -> list[float]:
+        out: list[float] = []
+        with torch.no_grad():
+            for k in range(0, len(orders), ORDER_SEARCH_BATCH):
+                part = orders[k:k + ORDER_SEARCH_BATCH]
+                y = render_torch(x.expand(len(part), -1, -1), sample_rate,
+                                 [Chain(tuple(calls[m] for m in o)) for o in part], device=dev)
+                out += mrstft_loss(span.tail(y), target.magnitudes).tolist()
+        return out
+
+    given = list(names)
+    if len(given) <= ORDER_SEARCH_EXHAUSTIVE_MAX:
+        orders = _distinct_orders(given)
+        values = distances(orders)
+        k = int(np.argmin(values))
+        start, best, order = values[0], values[k], orders[k]
+        how = f"all {len(orders)} distinct orders rendered in batches on {dev.type}"
+    else:
+        start = distances([given])[0]
+        beam, seen, rounds = [(start, given)], {tuple(given)}, 0
+        for rounds in range(1, ORDER_SEARCH_ROUNDS + 1):
+            trials = []
+            for _, kept in beam:
+                for i in range(len(kept)):
+                    for j in range(len(kept)):
+                        trial = _move(kept, i, j)
+                        if trial is not None and tuple(trial) not in seen:
+                            seen.add(tuple(trial))
+                            trials.append(trial)
+            grown = sorted(beam + list(zip(distances(trials), trials)), key=lambda t: t[0])[:ORDER_SEARCH_BEAM]
+            if [o for _, o in grown] == [o for _, o in beam]:
+                break  # no move of any kept order beats the kept ones
+            beam = grown
+        best, order = beam[0]
+        how = (f"single-module moves of the {ORDER_SEARCH_BEAM} best orders rendered at once on {dev.type}, "
+               f"{rounds} round{'s' if rounds > 1 else ''}")
+    return _order_verdict(given, order, start, best, how)
 
 
 def _local_order_search(order: list[str], calls: dict[str, Any], span: "Span", target: list, sample_rate: float,
@@ -345,12 +479,9 @@ def _local_order_search(order: list[str], calls: dict[str, Any], span: "Span", t
         improved = False
         for i in range(n):
             for j in range(n):
-                moved = order[i]
-                crossed = order[i + 1:j + 1] if j > i else order[j:i]
-                if i == j or all(commutes(moved, other) for other in crossed):
-                    continue  # crossing only interchangeable modules changes nothing
-                trial = order[:i] + order[i + 1:]
-                trial.insert(j, moved)
+                trial = _move(order, i, j)  # of the current order: a taken move changes the rest
+                if trial is None:
+                    continue
                 first = min(i, j)
                 value = _loss(span.tail(render(stages[first], sample_rate,
                                                Chain(tuple(calls[m] for m in trial[first:])))), target)

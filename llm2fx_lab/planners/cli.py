@@ -23,8 +23,8 @@ from typing import Any, Sequence
 from llm2fx_lab.errors import Llm2FxError
 
 EXIT_USAGE = 2
-DEVICE_HELP = ("where refinement and a model planner run: auto (CUDA when available), cpu, cuda or cuda:N "
-               "(default: refinement auto, model planners on the CPU)")
+DEVICE_HELP = ("where refinement, a model planner and the analysis planner's order search run: auto (CUDA when "
+               "available), cpu, cuda or cuda:N (default: refinement auto, the rest on the CPU)")
 
 
 def _planner(args: argparse.Namespace) -> Any:

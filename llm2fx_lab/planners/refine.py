@@ -294,14 +294,19 @@ def _toggled(problem: _Problem, chain: Chain, name: str, candidates: dict[str, d
 
 
 def _search_order(problem: _Problem, chain: Chain, sr: float) -> tuple[Chain, list[str]]:
-    """:func:`~llm2fx_lab.planners.analysis.search_order` on the refinement's crop."""
+    """:func:`~llm2fx_lab.planners.analysis.search_order` on the refinement's crop (on a GPU,
+    :func:`~llm2fx_lab.planners.analysis.search_order_torch` there)."""
     from llm2fx_lab.data.mrstft import mrstft_spectra
-    from llm2fx_lab.planners.analysis import search_order
+    from llm2fx_lab.planners.analysis import search_order, search_order_torch
 
     if len(chain) < 2:
         return chain, []
     calls = {c.name: c for c in chain}
-    names, notes = search_order(list(chain.names), calls, problem.span, mrstft_spectra(problem.span.reference), sr)
+    if problem.device.type == "cpu":
+        names, notes = search_order(list(chain.names), calls, problem.span, mrstft_spectra(problem.span.reference),
+                                    sr)
+    else:
+        names, notes = search_order_torch(list(chain.names), calls, problem.span, sr, problem.device)
     return Chain(tuple(calls[n] for n in names)), notes
 
 

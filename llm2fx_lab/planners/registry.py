@@ -69,9 +69,9 @@ def get_planner(name: str, **options: Any) -> Planner:
         Passed to the planner's constructor; ``refine=True`` wraps it like ``+refine``;
         ``refine_options={...}`` go to :class:`~llm2fx_lab.planners.refine.Refined`;
         ``device="auto"|"cpu"|"cuda"|"cuda:N"`` is where a model planner (``mini``,
-        ``model:PATH``) and refinement run (``auto``: CUDA when available). Without it a model
-        planner loads on the CPU and refinement takes ``auto``; the ``analysis`` planner and the
-        baselines always run on the CPU.
+        ``model:PATH``), the ``analysis`` planner's order search and refinement run (``auto``:
+        CUDA when available). Without it a model planner loads on the CPU, the order search
+        renders on the CPU and refinement takes ``auto``; the baselines always run on the CPU.
 
     Raises
     ------
@@ -96,7 +96,7 @@ def get_planner(name: str, **options: Any) -> Planner:
 
         resolved = str(refine_device(device))  # a clear error before anything loads
         refine_options.setdefault("device", resolved)
-        if name == "mini" or name.startswith("model:"):
+        if name in ("analysis", "mini") or name.startswith("model:"):
             options.setdefault("device", resolved)
     planner = _base_planner(name, options)
     if refine:

@@ -4,6 +4,7 @@ planner on a clear case (distortion before or after a strong EQ)."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -70,41 +71,66 @@ def test_planner_hears_distortion_against_eq():
     assert found == {"eq first": ["equalizer", "distortion"], "distortion first": ["distortion", "equalizer"]}, found
 
 
-def _search(calls, true_order, start_order, seconds=3.0):
+#: The order search's two renderers: pedalboard (search_order, the CPU default) and the batched
+#: torch renderer (search_order_torch, for a GPU; here on the CPU).
+BACKENDS = ["pedalboard", "torch"]
+
+
+def _search(calls, true_order, start_order, backend="pedalboard", seconds=3.0):
     from llm2fx_lab.data.mrstft import mrstft_spectra
-    from llm2fx_lab.planners.analysis import loudest_span, search_order
+    from llm2fx_lab.planners.analysis import loudest_span, search_order, search_order_torch
 
     dry, sr = load_example("drums")
     dry = dry[:, : int(seconds * sr)]
     by_name = {c.name: c for c in calls}
     reference = render(dry, sr, Chain(tuple(by_name[n] for n in true_order)))
     span = loudest_span(dry, reference, sr, 1.0)
+    if backend in ("torch", "cuda"):
+        return search_order_torch(list(start_order), by_name, span, sr, "cpu" if backend == "torch" else "cuda")
     return search_order(list(start_order), by_name, span, mrstft_spectra(span.reference), sr)
 
 
-def test_order_search_finds_the_audible_order_from_the_wrong_start():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_order_search_finds_the_audible_order_from_the_wrong_start(backend):
     """Gain before a hard compressor is squashed; after it, it is not: the render tells them apart."""
     calls = (tool_call("gain", {"gain_db": 14}), tool_call("compressor", {"threshold_db": -30, "ratio": 10}),
              tool_call("reverb", {"mix_ratio": 0.6, "room_size": 0.8}))
     for true_order in (["gain", "compressor", "reverb"], ["reverb", "compressor", "gain"]):
-        order, notes = _search(calls, true_order, true_order[::-1])
+        order, notes = _search(calls, true_order, true_order[::-1], backend)
         assert order == true_order, notes
         assert "taken" in notes[-1] and "MR-STFT" in notes[-1]
 
 
-def test_order_search_keeps_interchangeable_modules_and_a_right_order():
+def test_both_order_searches_measure_the_same_distances():
+    """The torch search's MR-STFT distance is auraloss's, like the pedalboard search's: the
+    distances they quote for the given and the found order agree."""
+    calls = (tool_call("gain", {"gain_db": 14}), tool_call("compressor", {"threshold_db": -30, "ratio": 10}),
+             tool_call("reverb", {"mix_ratio": 0.6, "room_size": 0.8}))
+    true_order = ["gain", "compressor", "reverb"]
+    quoted = {}
+    for backend in BACKENDS:
+        order, notes = _search(calls, true_order, true_order[::-1], backend)
+        quoted[backend] = [float(v) for v in re.findall(r"(\d+\.\d+)", notes[-1])]
+        assert order == true_order
+    assert len(quoted["torch"]) == 2 and quoted["torch"] == pytest.approx(quoted["pedalboard"], abs=0.011), quoted
+    assert "rendered in batches on cpu" in notes[-1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_order_search_keeps_interchangeable_modules_and_a_right_order(backend):
     """Gain, EQ and delay commute: no order of them is better, so the given one is kept."""
     calls = (tool_call("gain", {"gain_db": -6}), tool_call("equalizer", {"low_gain_db": 8}),
              tool_call("delay", {"delay_seconds": 0.2, "feedback": 0.3, "mix_ratio": 0.4}))
-    order, notes = _search(calls, ["delay", "gain", "equalizer"], ["equalizer", "gain", "delay"])
+    order, notes = _search(calls, ["delay", "gain", "equalizer"], ["equalizer", "gain", "delay"], backend)
     assert order == ["equalizer", "gain", "delay"]
     assert "kept" in notes[-1] and "1 distinct order" in notes[-1]
     order, notes = _search(calls[:2] + (tool_call("distortion", {"drive_db": 18}),),
-                           ["gain", "equalizer", "distortion"], ["gain", "equalizer", "distortion"])
+                           ["gain", "equalizer", "distortion"], ["gain", "equalizer", "distortion"], backend)
     assert order == ["gain", "equalizer", "distortion"] and "kept" in notes[-1], notes
 
 
-def test_order_search_beyond_exhaustive_uses_moves():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_order_search_beyond_exhaustive_uses_moves(backend):
     from llm2fx_lab.planners.analysis import ORDER_SEARCH_EXHAUSTIVE_MAX
 
     calls = (tool_call("gain", {"gain_db": 14}), tool_call("compressor", {"threshold_db": -30, "ratio": 10}),
@@ -113,6 +139,42 @@ def test_order_search_beyond_exhaustive_uses_moves():
     assert len(calls) > ORDER_SEARCH_EXHAUSTIVE_MAX
     true_order = [c.name for c in calls]
     start = ["compressor", "gain"] + true_order[2:]
-    order, notes = _search(calls, true_order, start)
+    order, notes = _search(calls, true_order, start, backend)
     assert order.index("gain") < order.index("compressor"), notes
-    assert "every module tried at every position" in notes[-1]
+    assert ("every module tried at every position" if backend == "pedalboard"
+            else "single-module moves of the 2 best orders rendered at once on cpu") in notes[-1]
+
+
+def test_analysis_planner_order_search_device():
+    """The planner's order search renders on the CPU with pedalboard unless given a GPU; a
+    device that does not exist is a clear error."""
+    import torch
+
+    from llm2fx_lab.errors import BackendError
+    from llm2fx_lab.planners.analysis import AnalysisPlanner
+
+    assert AnalysisPlanner().device is None
+    assert AnalysisPlanner(device="cpu").device is None
+    assert get_planner("analysis", device="cpu").device is None
+    assert AnalysisPlanner(device="auto").device == (torch.device("cuda") if torch.cuda.is_available() else None)
+    with pytest.raises(BackendError, match="'auto', 'cpu', 'cuda'"):
+        AnalysisPlanner(device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendError, match="CUDA"):
+            AnalysisPlanner(device="cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA")
+def test_order_search_on_cuda():
+    """On a GPU the order search renders there, finds the audible order, and the analysis
+    planner given the device uses it."""
+    calls = (tool_call("gain", {"gain_db": 14}), tool_call("compressor", {"threshold_db": -30, "ratio": 10}),
+             tool_call("reverb", {"mix_ratio": 0.6, "room_size": 0.8}))
+    true_order = ["gain", "compressor", "reverb"]
+    order, notes = _search(calls, true_order, true_order[::-1], "cuda")
+    assert order == true_order and "rendered in batches on cuda" in notes[-1], notes
+    dry, sr = load_example("drums")
+    dry = dry[:, : int(4 * sr)]
+    result = collect(get_planner("analysis", device="cuda").plan(dry, render(dry, sr, Chain(calls)), sr))
+    assert len(result.chain) >= 2 and "on cuda" in result.reasoning, result.reasoning

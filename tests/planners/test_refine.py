@@ -211,6 +211,19 @@ def test_structure_removes_a_spurious_module(reverb_pair):
     assert any(n.startswith("distortion (trees") and n.endswith("; removed.") for n in result.notes)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA")
+def test_structure_search_on_cuda(reverb_pair):
+    """On a GPU the structure search orders with the batched torch renderer there and still
+    removes a spurious module."""
+    x, y, sr, truth = reverb_pair
+    start = Chain(truth.calls + (tool_call("distortion", {"drive_db": 20}),))
+    result = _refined(start, reverb_pair, device="cuda")
+    assert "distortion" not in result.chain.names and {"gain", "reverb"} <= set(result.chain.names)
+    assert any(n.startswith("Order search on the crop") and "on cuda" in n for n in result.notes), result.notes
+    _in_range(result.chain)
+
+
 def test_structure_without_trees_lets_the_loss_decide(reverb_pair, monkeypatch):
     """Without shipped trees every prior is 0.5: a module stays exactly when it lowers the loss."""
     from llm2fx_lab.planners import analysis
