@@ -196,8 +196,8 @@ class AnalysisPlanner:
             yield think(blind_note + "\n", "selection")
 
         x = as_stereo_float32(dry, "dry")
-        f = pair_features(x, ref, sr, self.max_seconds)
-        decisions = decide(f, sr)
+        f, features, fits = measure_pair(x, ref, sr, self.max_seconds)
+        decisions = decide(f, sr, measured=(features, fits))
         for text in decisions.notes["selection"]:
             yield think(text + "\n", "selection")
             if stop is not None and stop.is_set():
@@ -634,17 +634,62 @@ def closed_forms(f: PairFeatures, sample_rate: float, fits: dict[str, Any]
     return est, rule, shaped, sel
 
 
-def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True) -> Decisions:
+#: How many pairs' measurements :func:`measure_pair` keeps.
+MEASURED_PAIRS_KEPT = 2
+_measured: dict[tuple, tuple[PairFeatures, np.ndarray, dict[str, Any]]] = {}
+_measured_lock = threading.Lock()
+
+
+def _digest(a: np.ndarray) -> tuple:
+    import hashlib
+
+    a = np.ascontiguousarray(a)
+    return a.shape, str(a.dtype), hashlib.blake2b(a.view(np.uint8).reshape(-1), digest_size=16).digest()
+
+
+def measure_pair(dry: np.ndarray, reference: np.ndarray, sample_rate: float,
+                 max_seconds: float = 10.0) -> tuple[PairFeatures, np.ndarray, dict[str, Any]]:
+    """The pair's measurements: :func:`~llm2fx_lab.planners.pair_features.pair_features`, then
+    :func:`~llm2fx_lab.planners.estimators.model_features` (the trees' inputs and the fits).
+
+    The last :data:`MEASURED_PAIRS_KEPT` pairs are kept, keyed by the clips' contents, so that
+    refinement's presence check (:func:`presence_priors`) does not measure again the pair the
+    planner just measured: per pair, 0.24 s -> 0.01 s on 2 CPU cores (6 of the refine benchmark's
+    pairs, /work/exp/cache_gain.py, 2026-11-27); on the H200 host of docs/benchmarks.md the
+    measuring took 0.8-1.0 s of presence_priors' time in a profile (not re-timed with the cache).
+    Callers get copies of the fits.
+    """
+    import copy
+
+    key = (_digest(dry), _digest(reference), float(sample_rate), float(max_seconds))
+    with _measured_lock:
+        kept = _measured.get(key)
+    if kept is None:
+        f = pair_features(dry, reference, sample_rate, max_seconds)
+        x, fits = E.model_features(f, sample_rate)
+        kept = (f, x, fits)
+        with _measured_lock:
+            _measured[key] = kept
+            while len(_measured) > MEASURED_PAIRS_KEPT:
+                del _measured[next(iter(_measured))]
+    f, x, fits = kept
+    return f, x.copy(), copy.deepcopy(fits)
+
+
+def decide(f: PairFeatures, sample_rate: float, use_trees: bool = True,
+           measured: tuple[np.ndarray, dict[str, Any]] | None = None) -> Decisions:
     """Presence and parameters of every module except gain (closed later) from the features.
 
     Presence comes from the shipped gradient-boosted trees (``models/presence.json``) when
     present, else from the thresholds of :data:`~llm2fx_lab.planners.estimators.THRESHOLDS`;
     each parameter from its closed form, or from its learned regressor
     (``models/params.json``) where that beat the closed form on held-out pairs.
+    ``measured``: ``f``'s :func:`~llm2fx_lab.planners.estimators.model_features` where the
+    caller has them (:func:`measure_pair`).
     """
     d = Decisions()
     sel, par = d.notes["selection"], d.notes["parameters"]
-    x, fits = E.model_features(f, sample_rate)
+    x, fits = measured if measured is not None else E.model_features(f, sample_rate)
     d.features = x
     est, rule, shaped, notes = closed_forms(f, sample_rate, fits)
     sel.extend(notes)
@@ -744,8 +789,8 @@ def presence_priors(dry: np.ndarray, reference: np.ndarray, sample_rate: float,
                     max_seconds: float = 10.0) -> PresencePriors:
     """Measure the pair as :func:`decide` does and return :class:`PresencePriors`."""
     sr = check_sample_rate(sample_rate)
-    f = pair_features(as_stereo_float32(dry, "dry"), as_stereo_float32(reference, "reference"), sr, max_seconds)
-    x, fits = E.model_features(f, sr)
+    f, x, fits = measure_pair(as_stereo_float32(dry, "dry"), as_stereo_float32(reference, "reference"), sr,
+                              max_seconds)
     est, _, shaped, _ = closed_forms(f, sr, fits)
     own, stacked = tree_probabilities(x)
     learned = load_param_models()

@@ -120,3 +120,30 @@ def test_presence_priors_match_the_planner(dry):
         for p in TOOLSET[name].params:
             if p.name in params:
                 assert p.lowest_valid <= params[p.name] <= p.maximum
+
+
+def test_measurements_are_kept_for_the_presence_check(dry, monkeypatch):
+    """Refinement's presence check reuses the measurements of the pair the planner just
+    measured (keyed by content), measures any other pair, and gets the same priors either way."""
+    import llm2fx_lab.planners.analysis as A
+
+    dry, sr = dry
+    wet = render(dry, sr, Chain((tool_call("reverb", {"mix_ratio": 0.5}),)))
+    monkeypatch.setattr(A, "_measured", {})
+    fresh = A.presence_priors(dry, wet, sr)
+    calls = []
+    real = A.pair_features
+    monkeypatch.setattr(A, "pair_features", lambda *a, **k: calls.append(1) or real(*a, **k))
+    collect(get_planner("analysis").plan(dry, wet, sr))
+    kept = A.presence_priors(dry.copy(), wet.copy(), sr)  # same contents, other arrays
+    assert calls == [] and kept.probability == fresh.probability and kept.candidates == fresh.candidates
+    other = render(dry, sr, Chain((tool_call("gain", {"gain_db": -3}),)))
+    A.presence_priors(dry, other, sr)
+    A.presence_priors(dry, wet * 0.5, sr)
+    assert len(calls) == 2 and len(A._measured) == A.MEASURED_PAIRS_KEPT
+    # callers may change what they get without changing what is kept
+    f, x, fits = A.measure_pair(dry, other, sr)
+    x[:] = 0
+    fits.clear()
+    f2, x2, fits2 = A.measure_pair(dry, other, sr)
+    assert f2 is f and np.any(x2 != 0) and fits2 and len(calls) == 2
