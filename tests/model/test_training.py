@@ -89,6 +89,35 @@ def test_stop_interrupts_generation(trained, dialogues):
     assert events[-1].timings.tokens < 10
 
 
+class _WaitsForTheConsumer(threading.Event):
+    """A stop event the consumer sets, as the studio's Stop button does from another thread.
+
+    Each look of the generation thread waits (up to 2 s) until the consumer has reacted to a
+    Thinking event, so the generator cannot run to the end before the consumer's stop lands
+    (the race that :class:`_StopAfterChecks` avoids by setting itself)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reacted = threading.Event()
+
+    def is_set(self) -> bool:
+        self.reacted.wait(timeout=2.0)
+        return super().is_set()
+
+
+def test_stop_set_by_the_consumer_interrupts_generation(trained, dialogues):
+    d = dialogues[0]
+    stop, events = _WaitsForTheConsumer(), []
+    for event in estimate_stream(trained[0], d.dry, d.reference, d.instruction, stop=stop):
+        events.append(event)
+        if isinstance(event, Thinking) and not stop.reacted.is_set():
+            stop.set()
+            stop.reacted.set()
+    assert isinstance(events[-1], Final) and events[-1].stopped
+    assert not any(isinstance(e, ToolCallEvent) for e in events)
+    assert events[-1].timings.tokens < 10
+
+
 def test_sampled_decoding_and_blind_input(trained, dialogues):
     d = dialogues[3]
     final = list(estimate_stream(trained[0], d.dry, d.reference, d.instruction, do_sample=True,
