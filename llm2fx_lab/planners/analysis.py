@@ -387,7 +387,7 @@ def _order_verdict(given: list[str], order: list[str], start: float, best: float
 
 
 #: Orders rendered per call of the torch renderer in :func:`search_order_torch` (its memory
-#: grows with this times the crop's samples: 64 orders of a 4 s stereo crop hold about 45 MB
+#: grows with this times the crop's samples: 64 orders of a 4 s stereo crop hold about 90 MB
 #: per stage).
 ORDER_SEARCH_BATCH = 64
 #: Rounds of :func:`search_order_torch`'s local search; each renders every single-module move
