@@ -653,6 +653,12 @@ def _digest(a: np.ndarray) -> tuple:
     return a.shape, str(a.dtype), hashlib.blake2b(a.view(np.uint8).reshape(-1), digest_size=16).digest()
 
 
+def clear_measurements() -> None:
+    """Forget the pairs :func:`measure_pair` keeps (e.g. between a timed warm-up and a timed run)."""
+    with _measured_lock:
+        _measured.clear()
+
+
 def measure_pair(dry: np.ndarray, reference: np.ndarray, sample_rate: float,
                  max_seconds: float = 10.0) -> tuple[PairFeatures, np.ndarray, dict[str, Any]]:
     """The pair's measurements: :func:`~llm2fx_lab.planners.pair_features.pair_features`, then

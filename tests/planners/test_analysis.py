@@ -147,3 +147,6 @@ def test_measurements_are_kept_for_the_presence_check(dry, monkeypatch):
     fits.clear()
     f2, x2, fits2 = A.measure_pair(dry, other, sr)
     assert f2 is f and np.any(x2 != 0) and fits2 and len(calls) == 2
+    A.clear_measurements()
+    A.measure_pair(dry, other, sr)
+    assert len(calls) == 3
