@@ -33,8 +33,11 @@ from llm2fx_lab.data.cot import ORDER_HEADS, PARAM_HEADS, SELECTION_HEADS
 from llm2fx_lab.data.format import (END_OF_MESSAGE, THINK_END, THINK_START, TOOL_CALL_END, TOOL_CALL_START,
                                     parse_tool_calls)
 from llm2fx_lab.errors import AudioError, Llm2FxError
+from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.model.data import fit_clip, prompt_text
 from llm2fx_lab.model.encoders import check_waveform
+from llm2fx_lab.model.guide import (PRESENCE_FLOOR, PRESENCE_THRESHOLD, PresenceGuide, optional_set,
+                                    presence_set)
 from llm2fx_lab.planners.events import (Event, Final, Response, StreamClock, Thinking, ToolCallEvent)
 
 _STEP_WORDS = (("refine", "refinement"), ("parameter", "parameters"), ("order", "order"),
@@ -152,6 +155,20 @@ class LoopGuard:
                 scores[b] = float("-inf")
                 scores[b, forced] = 0.0
         return scores
+
+
+def _chain(processors: list) -> Any:
+    """One logits processor that applies ``processors`` in turn (None for none)."""
+    if not processors:
+        return None
+    if len(processors) == 1:
+        return processors[0]
+
+    def apply(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        for p in processors:
+            scores = p(input_ids, scores)
+        return scores
+    return apply
 
 
 class _StopOnEvent:
@@ -297,10 +314,13 @@ def resolve_decoder(llm, decoder: str = "auto", do_sample: bool = False) -> str:
 
 def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = None,
                     sample_rate: float | None = None, *, do_sample: bool = False, temperature: float = 0.7,
-                    top_p: float = 0.95, max_new_tokens: int = 1024, stop: threading.Event | None = None,
+                    top_p: float = 0.95, max_new_tokens: int = 1536, stop: threading.Event | None = None,
                     planner: str = "model", seed: int | None = None, loop_guard: bool = True,
                     loop_window_tokens: int = LOOP_WINDOW_TOKENS,
-                    max_reasoning_tokens: int = MAX_REASONING_TOKENS, decoder: str = "auto") -> Iterator[Event]:
+                    max_reasoning_tokens: int = MAX_REASONING_TOKENS, decoder: str = "auto",
+                    presence_guide: bool = False,
+                    presence_threshold: float = PRESENCE_THRESHOLD,
+                    presence_floor: float = PRESENCE_FLOOR) -> Iterator[Event]:
     """Estimate the chain that turns ``dry`` into ``reference``, streaming events.
 
     Parameters
@@ -325,6 +345,14 @@ def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = N
         ``"hf"``: ``transformers``' ``generate``; ``"auto"`` (default): fast when decoding
         is greedy and the model is one the fast decoder covers
         (:func:`~llm2fx_lab.model.decode.unsupported_reason`), else ``generate``.
+    presence_guide : bool
+        Steer the text to the modules the model's presence head (its chain probe) gives a
+        probability above ``presence_threshold`` (:class:`~llm2fx_lab.model.guide.PresenceGuide`),
+        never to a module below ``presence_floor``, and leave those between to the model;
+        the sets and the number of steered tokens are listed in ``Final.repairs``. Off by
+        default: on the shipped mini it names more of the right modules but renders further
+        from the reference (its model card has both). :class:`Llm2FxError` for a model
+        without a chain probe.
 
     Yields
     ------
@@ -344,8 +372,16 @@ def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = N
     ids = tok(prompt_text(model.cfg, instruction, has_dry), add_special_tokens=False, return_tensors="pt")
     input_ids = ids["input_ids"].to(model.device)
     with torch.no_grad():
-        audio = model.audio_embeddings(ref, dry_t, torch.tensor([has_dry]))
+        audio, presence = model.audio_embeddings_and_presence(ref, dry_t, torch.tensor([has_dry]))
         embeds = model.inputs_embeds(input_ids, audio, torch.tensor([has_dry]))
+    guide = None
+    if presence_guide:
+        if presence is None:
+            raise Llm2FxError("presence_guide needs a model with a chain probe (TrainConfig.aux_coef > 0); "
+                              "this one has none")
+        probabilities = dict(zip(MODULE_NAMES, presence[0].tolist()))
+        guide = PresenceGuide(tok, presence_set(probabilities, presence_threshold),
+                              optional_set(probabilities, presence_threshold, presence_floor))
     streamer = TextIteratorStreamer(tok, skip_prompt=False, skip_special_tokens=False, timeout=600)
     kwargs = dict(inputs_embeds=embeds, attention_mask=ids["attention_mask"].to(model.device),
                   max_new_tokens=max_new_tokens, do_sample=do_sample, streamer=streamer,
@@ -355,7 +391,11 @@ def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = N
     if loop_guard:
         guard = LoopGuard(tok, tok.convert_tokens_to_ids(THINK_END), model.eos_id, loop_window_tokens,
                           max_reasoning_tokens)
-        kwargs["logits_processor"] = LogitsProcessorList([guard])
+    # the guide masks first, so a token the loop guard forces always wins
+    processors = [p for p in (guide, guard) if p is not None]
+    if processors:
+        kwargs["logits_processor"] = LogitsProcessorList(processors)
+    process = _chain(processors)
     if do_sample:
         kwargs.update(temperature=temperature, top_p=top_p)
     else:
@@ -368,7 +408,7 @@ def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = N
             if seed is not None:
                 torch.manual_seed(seed)
             if fast:
-                tokens = greedy_generate(model.llm, embeds, max_new_tokens, model.eos_id, guard, stop.is_set,
+                tokens = greedy_generate(model.llm, embeds, max_new_tokens, model.eos_id, process, stop.is_set,
                                          lambda t: streamer.put(torch.tensor([t])))
                 streamer.end()
                 n_tokens[0] = len(tokens)
@@ -396,7 +436,7 @@ def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = N
     if errors:
         raise errors[0]
     chain, repairs = parse_tool_calls(splitter.text)
-    repairs = list(guard.notes if guard else []) + list(repairs)
+    repairs = list(guide.summary() if guide else []) + list(guard.notes if guard else []) + list(repairs)
     yield Final(chain=chain, reasoning=splitter.reasoning, response=splitter.response,
                 timings=clock.timings(n_tokens[0]), repairs=tuple(repairs), stopped=stop_was_set,
                 planner=planner)

@@ -215,6 +215,17 @@ class Llm2FxModel(nn.Module):
         """
         return self._flatten(*self._audio_tokens(reference, dry, has_dry, audio_features))
 
+    def audio_embeddings_and_presence(self, reference: torch.Tensor, dry: torch.Tensor | None = None,
+                                      has_dry: torch.Tensor | None = None
+                                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`audio_embeddings` and, from the same audio tokens, the presence head's
+        probabilities ``(B, 9)`` in toolset order (None when the model has no chain probe)."""
+        groups = self._audio_tokens(reference, dry, has_dry, None)
+        presence = None
+        if self.chain_probe is not None:
+            presence = torch.sigmoid(self.probe(*groups)[:, :N_MODULES])
+        return self._flatten(*groups), presence
+
     def _audio_tokens(self, reference, dry, has_dry, audio_features):
         """(reference tokens (B, Q, H), dry tokens of the rows with dry, comparison tokens of those
         rows or None, the indices of those rows)."""
