@@ -29,22 +29,19 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from llm2fx_lab.data.cot import ORDER_HEADS, PARAM_HEADS, SELECTION_HEADS
+from llm2fx_lab.data.cot import ORDER_HEADS, PARAM_HEADS
 from llm2fx_lab.data.format import (END_OF_MESSAGE, THINK_END, THINK_START, TOOL_CALL_END, TOOL_CALL_START,
                                     parse_tool_calls)
 from llm2fx_lab.errors import AudioError, Llm2FxError
 from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.model.data import fit_clip, prompt_text
 from llm2fx_lab.model.encoders import check_waveform
-from llm2fx_lab.model.guide import (PRESENCE_FLOOR, PRESENCE_THRESHOLD, PresenceGuide, optional_set,
-                                    presence_set)
+from llm2fx_lab.model.guide import (PRESENCE_FLOOR, PRESENCE_THRESHOLD, STEP_HEADS, PresenceGuide,
+                                    last_heading, optional_set, presence_set)
 from llm2fx_lab.planners.events import (Event, Final, Response, StreamClock, Thinking, ToolCallEvent)
 
 _STEP_WORDS = (("refine", "refinement"), ("parameter", "parameters"), ("order", "order"),
                ("select", "selection"))
-#: the step headings the training dialogues use (one source: :mod:`llm2fx_lab.data.cot`)
-STEP_HEADS = (("selection", tuple(SELECTION_HEADS)), ("order", tuple(ORDER_HEADS)),
-              ("parameters", tuple(PARAM_HEADS)))
 
 
 def _step_of(line: str, current: str) -> str:
@@ -60,13 +57,7 @@ def _step_of(line: str, current: str) -> str:
 
 def reasoning_step(text: str) -> str:
     """The step (selection, order, parameters) whose heading comes last in ``text``; selection if none."""
-    best, step = -1, "selection"
-    for name, heads in STEP_HEADS:
-        for head in heads:
-            at = text.rfind(head)
-            if at > best:
-                best, step = at, name
-    return step
+    return last_heading(text)[0] or "selection"
 
 
 #: Measured on the 4,000 generated training dialogues of the mini model (seed 2026): the

@@ -42,6 +42,9 @@ NAME_WORDS: dict[str, tuple[str, ...]] = {
     "equalizer": ("equalizer", "EQ"), "compressor": ("compressor",), "stereo_widener": ("stereo", "widener"),
     "gain": ("gain",), "panner": ("panner",), "distortion": ("distortion",), "reverb": ("reverb",),
     "delay": ("delay",), "limiter": ("limiter",)}
+#: The step headings the training dialogues use (one source: :mod:`llm2fx_lab.data.cot`).
+STEP_HEADS = (("selection", tuple(SELECTION_HEADS)), ("order", tuple(ORDER_HEADS)),
+              ("parameters", tuple(PARAM_HEADS)))
 #: Summary openings of the selection step (:func:`llm2fx_lab.data.cot.chain_of_thought`).
 SUMMARY_STARTS = ("That gives", "So the chain uses", "Selected:")
 _MENTION = re.compile(r"\b(equalizer|EQ|compressor|widener|gain|panner|distortion|reverb|delay|limiter)\b")
@@ -144,29 +147,40 @@ def _decimal_point(text: str) -> bool:
     return number is not None and "." not in number.group(0)
 
 
+def _split_summary(body: str) -> tuple[str, str]:
+    """A selection paragraph's (clauses, summary); the summary is "" until one starts."""
+    at = [body.rfind(s) for s in SUMMARY_STARTS if s in body]
+    return (body[:max(at)], body[max(at):]) if at else (body, "")
+
+
 def _selection_clauses(think: str) -> str:
     """The clause part of the selection paragraph in ``think`` (before its summary), or ""."""
     starts = [think.find(h) for h in SELECTION_HEADS if h in think]
     if not starts:
         return ""
-    body = think[min(starts):].split("\n\n", 1)[0]
-    at = [body.rfind(s) for s in SUMMARY_STARTS if s in body]
-    return body[:max(at)] if at else body
+    return _split_summary(think[min(starts):].split("\n\n", 1)[0])[0]
+
+
+def last_heading(think: str) -> tuple[str, int]:
+    """(step, where its text starts) of the step heading (:data:`STEP_HEADS`) that comes last
+    in ``think``; ``("", -1)`` without one."""
+    best, step, end = -1, "", -1
+    for name, heads in STEP_HEADS:
+        for head in heads:
+            at = think.rfind(head)
+            if at > best:
+                best, step, end = at, name, at + len(head)
+    return step, end
 
 
 def _paragraph(think: str) -> tuple[str, str]:
     """(step, its text so far) of the reasoning paragraph being written: ``"selection"``,
     ``"order"`` or ``"parameters"`` after that step's heading, ``""`` before any heading or
     after a finished parameters paragraph."""
-    best, step, head_len = -1, "", 0
-    for name, heads in (("selection", SELECTION_HEADS), ("order", ORDER_HEADS), ("parameters", PARAM_HEADS)):
-        for head in heads:
-            at = think.rfind(head)
-            if at > best:
-                best, step, head_len = at, name, len(head)
-    if best < 0:
+    step, end = last_heading(think)
+    if not step:
         return "", ""
-    body = think[best + head_len:]
+    body = think[end:]
     if "\n\n" in body.rstrip(" "):
         return "", ""
     return step, body
@@ -206,7 +220,6 @@ class PresenceGuide:
 
         self.name_ids = {m: ids(NAME_WORDS[m][:1] if m == "stereo_widener" else NAME_WORDS[m])
                          for m in MODULE_NAMES}
-        self.all_name_ids = set().union(*self.name_ids.values()) | ids(["widener"])
         self.article_ids = {a: ids([a]) for a in ("a", "an")}
         self.call_ids = {m: {vocab[tokenizer.tokenize(m)[0]]} for m in MODULE_NAMES}
         # every token that holds the punctuation (e.g. ``).`` and ``);`` as well as ``.``)
@@ -246,9 +259,8 @@ class PresenceGuide:
         return ban
 
     def _selection(self, body: str) -> tuple[set[int], int | None]:
-        at = [body.rfind(s) for s in SUMMARY_STARTS if s in body]
-        if at:  # the summary: a list of S
-            summary = body[max(at):]
+        summary = _split_summary(body)[1]
+        if summary:  # the summary: a list of S
             if summary == "That gives":
                 return set(), self.space_id
             if summary == "That gives ":
