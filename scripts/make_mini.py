@@ -8,8 +8,9 @@ interrupted run resumes), and every phase's wall time goes into ``RUN/report.jso
 2. ``llm2fx train --preset mini-probe --data RUN/data --out RUN/model`` (both stages; the
    shipped model's preset, ``PRESET``);
 3. evaluation on LP-Fx-style test pairs (``planners.bench.make_test_pairs``, seed 1234, the
-   benchmark's pairs; never the training data): ``mini``, ``mini+refine`` on a subset and
-   the ``analysis`` planner on the same pairs, with the paper's metrics;
+   benchmark's pairs; never the training data): ``mini``, ``mini-guided`` (the presence-guided
+   option), ``mini+refine`` and ``analysis+refine`` on a subset, and the ``analysis`` planner
+   on the same pairs, with the paper's metrics;
 4. ``RUN/model/MODEL_CARD.md`` written from the measured numbers;
 5. with ``--install``: checkpoint and card copied to ``llm2fx_lab/model/weights/mini``
    (refuses to replace shipped weights unless ``--overwrite``).
@@ -96,7 +97,8 @@ EVAL_ROWS = {"mini": ("model:{model}", "all", {}), "mini-guided": ("model:{model
 
 def evaluate(model_dir: Path, per_length: int, refine_per_length: int, labels: tuple[str, ...] = tuple(EVAL_ROWS),
              previous: dict | None = None) -> dict:
-    """Score mini, mini+refine (subset) and analysis on the same generated test pairs.
+    """Score the :data:`EVAL_ROWS` planners on the same generated test pairs (``+refine`` rows
+    on the first ``refine_per_length`` pairs of each length).
 
     ``labels`` picks the rows to (re)score; the others are kept from ``previous`` (an earlier
     report's ``evaluation``), whose ``per_length`` must then match.
@@ -362,14 +364,15 @@ the probe chose and how many tokens were steered.
 
 Guided ({row('mini-guided')}, row `mini-guided`) it names many more of the right modules, but
 its renders are further from the reference. The parameters it writes for the modules it would
-not have named itself are guesses. On 36 dev pairs, EQ and distortion settings far off the
-true ones caused most of the loss. Giving those modules mid-range settings instead still left
-the mean MRS above the default's. So the guide is an option, not the default. With
-refinement it did not help on 18 dev pairs (accuracy 80.9% guided against 82.7%), because the
-refinement's presence check already re-examines every module. The threshold was chosen on
-270 dev pairs (seed 4321), never on the test pairs. The two rows' times come from different
-runs; in one run on 36 dev pairs the guided model took 0.73 s per pair against 0.45 s, as it
-writes longer chains.
+not have named itself are guesses. In a one-off look at 36 dev pairs, EQ and distortion
+settings far off the true ones caused most of the loss. Giving those modules mid-range
+settings instead still left the mean MRS above the default's. So the guide is an option, not
+the default. With refinement it did not help in a one-off run on 18 dev pairs (accuracy 80.9%
+guided against 82.7%), because the refinement's presence check already re-examines every
+module. The threshold was chosen on 270 dev pairs (seed 4321), never on the test pairs:
+`python scripts/tune_presence_guide.py --per-length 30 --seed 4321`. The two rows' times come
+from different runs; in one run on 36 dev pairs the guided model took 0.73 s per pair against
+0.45 s, as it writes longer chains.
 
 """
 

@@ -178,3 +178,22 @@ def test_mini_text_and_chain_follow_its_presence_head():
     loose = collect(get_planner("mini", presence_guide=True, presence_floor=floor).plan(dry, ref, sr))
     assert chosen <= set(loose.chain.names) <= chosen | left
     assert "and left" in loose.repairs[0]
+
+
+@pytest.mark.skipif(not mini_available(), reason="shipped mini weights missing")
+def test_threshold_tuning_script(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "tune_presence_guide.py"
+    spec = importlib.util.spec_from_file_location("tune_presence_guide", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--per-length", "1", "--seed", "1234"]) == 2  # the test pairs: refused
+    assert "tune on other pairs" in capsys.readouterr().err
+    assert module.main(["--per-length", "1", "--seed", "99"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0.")]
+    assert [r.split("|")[1].strip() for r in rows] == [f"{t:g}" for t in module.THRESHOLDS]
+    for r in rows:  # accuracy in percent, modules per chain between 1 and 9
+        acc, size = float(r.split("|")[2].strip(" %")), float(r.split("|")[3])
+        assert 0 <= acc <= 100 and 1 <= size <= 9
