@@ -27,10 +27,21 @@ DEVICE_HELP = ("where refinement, a model planner and the analysis planner's ord
                "available), cpu, cuda or cuda:N (default: refinement auto, the rest on the CPU)")
 
 
+def _check_presence_guide(args: argparse.Namespace) -> None:
+    """``--presence-guide`` needs a model planner named outright (checked before any work)."""
+    name = args.planner or ""
+    base = name[:-len("+refine")] if name.endswith("+refine") else name
+    if getattr(args, "presence_guide", False) and not (base == "mini" or base.startswith("model:")):
+        raise Llm2FxError("--presence-guide steers a model planner's decoding: pass --planner mini or "
+                          f"--planner model:PATH, got {name or 'the default planner'!r}")
+
+
 def _planner(args: argparse.Namespace) -> Any:
     from llm2fx_lab.planners.registry import default_planner, get_planner
 
     options: dict[str, Any] = {"refine": bool(args.refine)}
+    if getattr(args, "presence_guide", False):
+        options["presence_guide"] = True
     refine_options: dict[str, Any] = {}
     if getattr(args, "refine_seconds", None) is not None:
         refine_options["budget_seconds"] = args.refine_seconds
@@ -60,6 +71,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         raise Llm2FxError("--out renders the dry clip through the estimate; it needs a DRY file, not 'none'")
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise Llm2FxError(f"{args.out} exists; pass --overwrite to replace it")
+    _check_presence_guide(args)
     dry, reference, sr = _load_pair(args.dry, args.reference)
     planner = _planner(args)
     stream = planner.plan(dry, reference, sr, instruction=args.instruction)
@@ -104,6 +116,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from llm2fx_lab.planners.bench import load_pairs_folder, make_test_pairs, report_rows, run_bench
 
+    _check_presence_guide(args)
     if args.folder:
         pairs = load_pairs_folder(args.folder)
     else:
@@ -141,6 +154,9 @@ def add_planner_parsers(subparsers: Any) -> None:
     p.add_argument("--out", default=None, help="render DRY through the estimate into this .wav/.flac")
     p.add_argument("--tail-seconds", type=float, default=0.0, help="tail appended when rendering --out")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--presence-guide", action="store_true",
+                   help="a model planner (mini, model:PATH) names the modules its chain probe hears "
+                        "(llm2fx_lab.model.guide; more right modules, renders further off: see the model card)")
     p.set_defaults(func=cmd_estimate)
 
     p = subparsers.add_parser("bench", help="benchmark a planner on LP-Fx-style test pairs")
@@ -156,6 +172,9 @@ def add_planner_parsers(subparsers: Any) -> None:
     p.add_argument("--no-audibility", action="store_true", help="skip the audible-module/order metrics")
     p.add_argument("--audibility-crop-seconds", type=float, default=3.0)
     p.add_argument("--json", default=None, help="also write the summary rows to this JSON file")
+    p.add_argument("--presence-guide", action="store_true",
+                   help="a model planner (mini, model:PATH) names the modules its chain probe hears "
+                        "(llm2fx_lab.model.guide; more right modules, renders further off: see the model card)")
     p.set_defaults(func=cmd_bench)
 
 

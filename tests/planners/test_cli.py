@@ -65,3 +65,24 @@ def test_device_option(files, capsys):
     assert "'auto', 'cpu', 'cuda'" in capsys.readouterr().err
     assert main(args + ["--device", "cpu", "--refine-seconds", "3", "--json"]) == 0
     assert re.search(r"Refinement on a [0-9.]+ s crop[^\n]*\(cpu\)", json.loads(capsys.readouterr().out)["reasoning"])
+
+
+def test_presence_guide_option(files, capsys):
+    from llm2fx_lab.planners.registry import mini_available
+
+    # only a model planner named outright decodes with it; refused before any audio is read
+    for planner in (["--planner", "analysis"], [], ["--planner", "analysis+refine"]):
+        assert main(["estimate", str(files / "dry.wav"), str(files / "missing.wav"), "--presence-guide",
+                     *planner]) == 2
+        err = capsys.readouterr().err
+        assert "--presence-guide" in err and "--planner mini" in err and "model:PATH" in err
+    assert main(["bench", "--planner", "analysis", "--presence-guide", "--per-length", "1"]) == 2
+    assert "--presence-guide" in capsys.readouterr().err
+    if not mini_available():
+        pytest.skip("shipped mini weights missing")
+    assert main(["estimate", str(files / "dry.wav"), str(files / "ref.wav"), "--planner", "mini",
+                 "--presence-guide", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["repairs"][0].startswith("presence guide: the presence head required")
+    assert main(["estimate", str(files / "dry.wav"), str(files / "ref.wav"), "--planner", "mini", "--json"]) == 0
+    assert not any(r.startswith("presence guide") for r in json.loads(capsys.readouterr().out)["repairs"])
