@@ -25,13 +25,16 @@ from llm2fx_lab.errors import Llm2FxError
 EXIT_USAGE = 2
 DEVICE_HELP = ("where refinement, a model planner and the analysis planner's order search run: auto (CUDA when "
                "available), cpu, cuda or cuda:N (default: refinement auto, the rest on the CPU)")
+GUIDE_HELP = ("a model planner (mini, model:PATH) names the modules its chain probe hears "
+              "(llm2fx_lab.model.guide; more right modules, renders further off: see the model card)")
 
 
 def _check_presence_guide(args: argparse.Namespace) -> None:
     """``--presence-guide`` needs a model planner named outright (checked before any work)."""
+    from llm2fx_lab.planners.registry import is_model_planner
+
     name = args.planner or ""
-    base = name[:-len("+refine")] if name.endswith("+refine") else name
-    if getattr(args, "presence_guide", False) and not (base == "mini" or base.startswith("model:")):
+    if getattr(args, "presence_guide", False) and not is_model_planner(name):
         raise Llm2FxError("--presence-guide steers a model planner's decoding: pass --planner mini or "
                           f"--planner model:PATH, got {name or 'the default planner'!r}")
 
@@ -154,9 +157,7 @@ def add_planner_parsers(subparsers: Any) -> None:
     p.add_argument("--out", default=None, help="render DRY through the estimate into this .wav/.flac")
     p.add_argument("--tail-seconds", type=float, default=0.0, help="tail appended when rendering --out")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
-    p.add_argument("--presence-guide", action="store_true",
-                   help="a model planner (mini, model:PATH) names the modules its chain probe hears "
-                        "(llm2fx_lab.model.guide; more right modules, renders further off: see the model card)")
+    p.add_argument("--presence-guide", action="store_true", help=GUIDE_HELP)
     p.set_defaults(func=cmd_estimate)
 
     p = subparsers.add_parser("bench", help="benchmark a planner on LP-Fx-style test pairs")
@@ -172,9 +173,7 @@ def add_planner_parsers(subparsers: Any) -> None:
     p.add_argument("--no-audibility", action="store_true", help="skip the audible-module/order metrics")
     p.add_argument("--audibility-crop-seconds", type=float, default=3.0)
     p.add_argument("--json", default=None, help="also write the summary rows to this JSON file")
-    p.add_argument("--presence-guide", action="store_true",
-                   help="a model planner (mini, model:PATH) names the modules its chain probe hears "
-                        "(llm2fx_lab.model.guide; more right modules, renders further off: see the model card)")
+    p.add_argument("--presence-guide", action="store_true", help=GUIDE_HELP)
     p.set_defaults(func=cmd_bench)
 
 

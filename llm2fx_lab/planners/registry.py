@@ -34,6 +34,17 @@ MINI_ENV = "LLM2FX_MINI_DIR"
 REFINE_SUFFIX = "+refine"
 
 
+def is_model_planner(name: str) -> bool:
+    """Whether ``name`` (``+refine`` or not) names a model planner: ``mini`` or ``model:PATH``.
+
+    >>> is_model_planner("mini+refine"), is_model_planner("model:runs/x"), is_model_planner("analysis")
+    (True, True, False)
+    """
+    base = name.strip()
+    base = base[: -len(REFINE_SUFFIX)] if base.endswith(REFINE_SUFFIX) else base
+    return base == "mini" or base.startswith("model:")
+
+
 def mini_weights_dir() -> Path:
     """Where the embedded llm2fx-mini checkpoint is looked for.
 
