@@ -363,7 +363,10 @@ def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = N
     ids = tok(prompt_text(model.cfg, instruction, has_dry), add_special_tokens=False, return_tensors="pt")
     input_ids = ids["input_ids"].to(model.device)
     with torch.no_grad():
-        audio, presence = model.audio_embeddings_and_presence(ref, dry_t, torch.tensor([has_dry]))
+        if presence_guide:  # the probe runs only when it guides
+            audio, presence = model.audio_embeddings_and_presence(ref, dry_t, torch.tensor([has_dry]))
+        else:
+            audio = model.audio_embeddings(ref, dry_t, torch.tensor([has_dry]))
         embeds = model.inputs_embeds(input_ids, audio, torch.tensor([has_dry]))
     guide = None
     if presence_guide:
