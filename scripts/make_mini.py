@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -299,7 +300,7 @@ batch {cfg.train.batch_size}, {cfg.train.schedule} schedule, batches grouped by 
 {val_line}
 
 Machine: {report['machine']}. Wall time: data {minutes.get('data', 0):.0f} min, training
-{minutes.get('train', 0):.0f} min, evaluation {minutes.get('evaluate', 0):.0f} min ({report['date']}).
+{minutes.get('train', 0):.0f} min, evaluation {minutes.get('evaluate', 0):.0f} min ({report['date']}).{_sittings_text(report)}
 {report.get('timing_note', '')}
 
 ## Scores
@@ -377,6 +378,10 @@ from different runs; in one run on 36 dev pairs the guided model took 0.73 s per
 """
 
 
+def _terminate(signum: int, frame) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", type=Path, default=ROOT / "runs" / "mini", help="working folder")
@@ -394,6 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--install", action="store_true", help=f"copy the result into {INSTALL_DIR.relative_to(ROOT)}")
     p.add_argument("--overwrite", action="store_true", help="replace already installed weights")
     args = p.parse_args(argv)
+    # SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C: the running phase's time is recorded
+    # and subprocess.run stops the phase's child; its checkpoints let the next run resume.
+    signal.signal(signal.SIGTERM, _terminate)
     run_dir = args.run.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     report_path = run_dir / "report.json"
@@ -402,10 +410,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{INSTALL_DIR} already holds weights; pass --overwrite to replace them", file=sys.stderr)
         return 2
 
-    def timed(name: str, fn, *a):
+    def timed(name: str, fn, *a, resumes: bool = True):
+        """Run a phase and add its wall time to the report. A phase that ``resumes`` (data,
+        training: they continue from what is on disk) keeps the time of an interrupted sitting
+        (Ctrl-C, SIGTERM) too, and counts the interruption, so a run done in several sittings
+        reports their sum; one that does not (evaluation starts over) records only a finished run."""
         t0 = time.perf_counter()
-        out = fn(*a)
-        report["phase_seconds"][name] = report["phase_seconds"].get(name, 0.0) + time.perf_counter() - t0
+        try:
+            out = fn(*a)
+        except BaseException:
+            if resumes:
+                report["phase_seconds"][name] = report["phase_seconds"].get(name, 0.0) + time.perf_counter() - t0
+                interrupted = report.setdefault("interrupted", {})
+                interrupted[name] = interrupted.get(name, 0) + 1
+                report_path.write_text(json.dumps(report, indent=2))
+            raise
+        earlier = report["phase_seconds"].get(name, 0.0) if resumes else 0.0
+        report["phase_seconds"][name] = earlier + time.perf_counter() - t0
         report_path.write_text(json.dumps(report, indent=2))
         return out
 
@@ -446,15 +467,23 @@ def main(argv: list[str] | None = None) -> int:
         report["commands"]["data"] = timed("data", phase_data, run_dir, args.workers)
         report["commands"]["train"] = timed("train", phase_train, run_dir)
     report["training"] = training_facts(model_dir)
-    if args.eval_only:  # the evaluation phase is then timed on its own, not added to an earlier one
-        report["phase_seconds"].pop("evaluate", None)
-    report["evaluation"] = timed("evaluate", evaluate, model_dir, args.eval_per_length, args.refine_per_length)
+    report["evaluation"] = timed("evaluate", evaluate, model_dir, args.eval_per_length, args.refine_per_length,
+                                 resumes=False)
     report["commands"]["evaluate"] = (f"python scripts/make_mini.py --run RUN{' --eval-only' if args.eval_only else ''} "
                                       f"--eval-per-length {args.eval_per_length} "
                                       f"--refine-per-length {args.refine_per_length}")
     report["latency"] = latency(model_dir)
     report["machine"], report["date"] = machine(), dt.date.today().isoformat()
     return finish()
+
+
+def _sittings_text(report: dict) -> str:
+    """The phases that were interrupted and resumed (their times above are the sums)."""
+    interrupted = report.get("interrupted", {})
+    if not interrupted:
+        return ""
+    return (" Interrupted and resumed from its last checkpoint: "
+            + ", ".join(f"{k} {n}x" for k, n in interrupted.items()) + "; the times above add up every sitting.")
 
 
 def _eval_command_line(report: dict) -> str:

@@ -70,3 +70,47 @@ def test_card_names_rescored_rows_and_their_command(make_mini):
     assert "Re-scored later (2026-11-26, 21 min, the same test pairs): mini+refine, analysis+refine, by " \
            "`python scripts/make_mini.py --run RUN --rescore mini+refine analysis+refine --refine-per-length 10`" \
            in text
+
+
+def test_an_interrupted_run_resumes_and_reports_every_sitting(make_mini, tmp_path, monkeypatch):
+    """Data and training resume from disk, so an interrupted sitting's time counts and the card says
+    so; the evaluation starts over, so only its finished run is timed."""
+    calls = []
+
+    def fake_phase(name, interrupt):
+        def phase(*_):
+            calls.append(name)
+            if interrupt and calls.count(name) == 1:
+                raise KeyboardInterrupt(f"stopped during {name}")
+            return [name]
+        return phase
+
+    monkeypatch.setattr(make_mini.signal, "signal", lambda *a: None)  # leave pytest's SIGTERM alone
+    monkeypatch.setattr(make_mini, "phase_data", fake_phase("data", False))
+    monkeypatch.setattr(make_mini, "phase_train", fake_phase("train", True))
+    monkeypatch.setattr(make_mini, "training_facts", lambda model_dir: {"stages": {}})
+    monkeypatch.setattr(make_mini, "evaluate", lambda *a, **k: {"results": {}})
+    monkeypatch.setattr(make_mini, "latency", lambda model_dir: {})
+    monkeypatch.setattr(make_mini, "model_card", lambda report, model_dir: make_mini._sittings_text(report))
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    with pytest.raises(KeyboardInterrupt, match="during train"):
+        make_mini.main(["--run", str(run)])
+    first = json.loads((run / "report.json").read_text())
+    assert first["interrupted"] == {"train": 1}
+    assert set(first["phase_seconds"]) == {"data", "train"}
+    assert "evaluation" not in first
+
+    assert make_mini.main(["--run", str(run)]) == 0
+    assert calls == ["data", "train", "data", "train"]
+    second = json.loads((run / "report.json").read_text())
+    assert second["interrupted"] == {"train": 1}
+    for phase in ("data", "train"):  # the interrupted sitting's time is kept and added to
+        assert second["phase_seconds"][phase] >= first["phase_seconds"][phase]
+    card = (run / "model" / "MODEL_CARD.md").read_text()
+    assert card == " Interrupted and resumed from its last checkpoint: train 1x; the times above add up every sitting."
+
+
+def test_sigterm_unwinds_like_ctrl_c(make_mini):
+    with pytest.raises(KeyboardInterrupt, match="signal 15"):
+        make_mini._terminate(15, None)
