@@ -33,6 +33,10 @@ re-render only the modules after the one you touched, and the spectra follow.
 
 - **Audio**: upload wav/flac/ogg/mp3 for the *dry* and *reference* slots, or pick an example.
   Tick *No dry clip* for blind estimation from the reference alone.
+- **Planner**: pick who estimates the chain: `analysis` (measurements and small trees, no neural
+  network), `mini` (the embedded llm2fx-mini model, small and trained on a CPU; see its model card),
+  `mini` presence-guided, or the `regression` / `multitask` baselines. Tick *+ refine* to polish
+  the chain by rendering (a few seconds more). In code: `studio.pick_planner("mini", refine=True)`.
 - **Reasoning**: the planner's stream, step by step, with tool calls as cards. *Stop* ends it
   early; type a request ("less reverb", "make it brighter") to continue the conversation. Each turn
   can be undone.

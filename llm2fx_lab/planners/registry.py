@@ -12,13 +12,16 @@ name               planner
 =================  ==========================================================================
 
 Any name may end in ``+refine`` (``analysis+refine``) to wrap the planner in
-:class:`~llm2fx_lab.planners.refine.Refined`. :func:`default_planner` is ``mini`` when its
+:class:`~llm2fx_lab.planners.refine.Refined`. The studio's planner menu lists
+:func:`planner_choices` (these names, with ``mini``'s presence-guided option as an entry of
+its own). :func:`default_planner` is ``mini`` when its
 weights are present and its own evaluation shows it at least as accurate as ``analysis``, else
 ``analysis``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -138,6 +141,57 @@ def _base_planner(name: str, options: dict[str, Any]) -> Planner:
 
         return baseline_planner(name, **options)
     raise PlannerError(f"unknown planner {name!r}; allowed: {_allowed()}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannerChoice:
+    """One entry of the studio's planner menu: a registry name with fixed options.
+
+    ``key`` is the entry's name in the menu and in code (``Studio.planner = "mini-guided"`` is
+    not a registry name; ``studio.pick_planner("mini-guided")`` is the way).
+    """
+
+    key: str
+    label: str
+    name: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def make(self, refine: bool = False) -> Planner:
+        """The planner, named ``key`` (so its streams say ``mini-guided``, not ``mini``), wrapped
+        in refinement when ``refine``."""
+        planner = get_planner(self.name, **dict(self.options))
+        planner.name = self.key
+        if refine:
+            from llm2fx_lab.planners.refine import Refined
+
+            planner = Refined(planner)
+        return planner
+
+
+#: Every entry the menu can show, in menu order; :func:`planner_choices` keeps those that load here.
+PLANNER_CHOICES: tuple[PlannerChoice, ...] = (
+    PlannerChoice("analysis", "analysis: measurements + small trees, no neural network", "analysis"),
+    PlannerChoice("mini", "mini: the embedded llm2fx-mini model", "mini"),
+    PlannerChoice("mini-guided", "mini, presence-guided (its probe picks the modules)", "mini",
+                  (("presence_guide", True),)),
+    PlannerChoice("regression", "regression baseline (parameters only)", "regression"),
+    PlannerChoice("multitask", "multitask baseline (classifier + regressor)", "multitask"),
+)
+
+
+def planner_choices() -> tuple[PlannerChoice, ...]:
+    """The :data:`PLANNER_CHOICES` whose weights are here: ``analysis`` always (its trees ship
+    with the package), ``mini`` entries when :func:`mini_available`, a baseline when its files are."""
+    from llm2fx_lab.planners.baselines import weight_paths
+
+    def here(choice: PlannerChoice) -> bool:
+        if choice.name == "mini":
+            return mini_available()
+        if choice.name in ("regression", "multitask"):
+            return all(p.is_file() for p in weight_paths(choice.name))
+        return True
+
+    return tuple(c for c in PLANNER_CHOICES if here(c))
 
 
 def mini_beats_analysis() -> bool:

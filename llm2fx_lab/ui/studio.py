@@ -12,6 +12,8 @@ Each part is an independent widget (usable alone); this module only wires them t
   clip incrementally through the stage cache (abandoned between modules when a newer edit
   arrives) and replaces the preview: exact spectrum, waveform, gain reduction, player
   render source (bytes sent lazily), status line;
+- the planner menu (the registry's :func:`~llm2fx_lab.planners.registry.planner_choices`, with
+  a "+ refine" box) -> the planner the reasoning view runs next;
 - the planner's final chain -> the editor's estimate (undoable, resettable);
 - undoing a conversation turn -> the chain from before that turn.
 """
@@ -28,7 +30,9 @@ import numpy as np
 
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.fx.chain import Chain, as_chain
-from llm2fx_lab.planners.events import Final
+from llm2fx_lab.planners.events import Final, PlannerError
+from llm2fx_lab.planners.refine import Refined
+from llm2fx_lab.planners.registry import REFINE_SUFFIX, planner_choices
 from llm2fx_lab.ui.audio_input import AudioInput
 from llm2fx_lab.ui.chain_editor import ChainEditor
 from llm2fx_lab.ui.listening import Player
@@ -101,7 +105,9 @@ class Studio(widgets.VBox):
     Parameters
     ----------
     planner : planner object, registry name or None
-        See :func:`resolve_planner`.
+        See :func:`resolve_planner`. The planner menu shows it: a registry name (or the
+        default) selects its entry and the "+ refine" box; any other planner is listed as
+        "custom". Picking another entry builds that planner (:meth:`pick_planner`).
     example : str, optional
         A bundled example pair to load at once (``"drums"``, ``"bass"``...).
     tail_seconds : float
@@ -142,6 +148,18 @@ class Studio(widgets.VBox):
         self._render_callbacks: list[Any] = []
         self.inputs = AudioInput()
         self.reasoning = ReasoningView(resolve_planner(planner))
+        self.planner_menu = widgets.Dropdown(description="Planner", style={"description_width": "initial"},
+                                             layout=widgets.Layout(width="auto", max_width="100%"))
+        self.planner_menu.add_class("l2f-planner-menu")
+        self.refine_box = widgets.Checkbox(value=False, description="+ refine", indent=False,
+                                           tooltip="Refine the planner's chain by rendering (a few seconds more)",
+                                           layout=widgets.Layout(width="auto"))
+        self.refine_box.add_class("l2f-planner-refine")
+        self.planner_error = widgets.HTML("")
+        self._choices = {c.key: c for c in planner_choices()}
+        self._custom: Any = None          # a planner the menu did not build (its base, without refinement)
+        self._menu_busy = False
+        self._show_planner(planner, self.reasoning.planner)
         self.editor = ChainEditor()
         self.player = Player()
         self.plots = PlotsView()
@@ -163,8 +181,12 @@ class Studio(widgets.VBox):
         self.reasoning.on_final(self._on_final)
         self.reasoning.on_undo_turn(self._on_undo_turn)
         self.backend.observe(self._on_backend, "value")
+        self.planner_menu.observe(self._on_planner_pick, "value")
+        self.refine_box.observe(self._on_planner_pick, "value")
 
-        left = widgets.VBox([self.reasoning, self.player], layout=widgets.Layout(flex="1 1 0", min_width="320px", margin="0 16px 0 0"))
+        menu = widgets.HBox([self.planner_menu, self.refine_box],
+                            layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
+        left = widgets.VBox([menu, self.planner_error, self.reasoning, self.player], layout=widgets.Layout(flex="1 1 0", min_width="320px", margin="0 16px 0 0"))
         right = widgets.VBox([self.editor], layout=widgets.Layout(flex="1 1 0", min_width="380px"))
         super().__init__([
             widgets.HTML("<h3 style='margin:4px 0'>llm2fx studio</h3>"),
@@ -196,6 +218,33 @@ class Studio(widgets.VBox):
     def planner(self, planner: Any) -> None:
         self.reasoning.planner = resolve_planner(planner)
         self.reasoning._refresh_can_plan()
+        self._show_planner(planner, self.reasoning.planner)
+
+    def pick_planner(self, key: str, refine: bool | None = None) -> None:
+        """Switch to the menu entry ``key`` (``"analysis"``, ``"mini"``, ``"mini-guided"``...,
+        see :data:`~llm2fx_lab.planners.registry.PLANNER_CHOICES`; ``"custom"`` for the planner
+        given in code), refined or not (None keeps the "+ refine" box as it is).
+
+        Raises
+        ------
+        PlannerError
+            ``key`` is not in the menu (the message lists it), its planner cannot load, or the
+            current planner is still running.
+        """
+        refine = self.refine_box.value if refine is None else bool(refine)
+        allowed = list(self._choices) + (["custom"] if self._custom is not None else [])
+        if key not in allowed:
+            raise PlannerError(f"no planner {key!r} in the menu; allowed: {', '.join(allowed)}")
+        if self.reasoning.running:
+            raise PlannerError("the planner is still running: press Stop first")
+        if key == "custom":
+            planner = Refined(self._custom) if refine else self._custom
+        else:
+            planner = self._choices[key].make(refine)
+        self.reasoning.planner = planner
+        self.reasoning._refresh_can_plan()
+        self._set_menu(key, refine)
+        self.planner_error.value = ""
 
     def load_example(self, name: str) -> None:
         """Load a bundled example pair into the dry and reference slots."""
@@ -309,6 +358,43 @@ class Studio(widgets.VBox):
     def _render_failed(self, exc: BaseException) -> None:
         self.error.value = (f"<div role='alert' style='color: var(--jp-error-color1, #c62828)'>⚠ render failed: "
                             f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</div>")
+
+    def _show_planner(self, asked: Any, planner: Any) -> None:
+        """Point the menu at ``planner`` (``asked`` is what the caller passed: None, a name, an object)."""
+        if asked is None:
+            asked = os.environ.get("LLM2FX_PLANNER") or None
+        name = asked if isinstance(asked, str) else getattr(planner, "name", None) if asked is None else None
+        if isinstance(name, str) and not name.startswith("py:"):
+            base, refine = (name[: -len(REFINE_SUFFIX)], True) if name.endswith(REFINE_SUFFIX) else (name, False)
+            if base in self._choices and not self._choices[base].options:  # a custom entry stays listed
+                self._set_menu(base, refine)
+                return
+        refine = isinstance(planner, Refined)
+        self._custom = planner.planner if refine else planner
+        self._set_menu("custom" if planner is not None else None, refine)
+
+    def _set_menu(self, key: str | None, refine: bool) -> None:
+        options = [(c.label, c.key) for c in self._choices.values()]
+        if self._custom is not None:
+            options.insert(0, (f"custom: {getattr(self._custom, 'name', type(self._custom).__name__)}", "custom"))
+        self._menu_busy = True
+        try:
+            self.planner_menu.options = options
+            self.planner_menu.value = key
+            self.refine_box.value = refine
+        finally:
+            self._menu_busy = False
+        self._menu_key = key
+
+    def _on_planner_pick(self, change: dict[str, Any]) -> None:
+        if self._menu_busy or self.planner_menu.value is None:
+            return
+        try:
+            self.pick_planner(self.planner_menu.value, self.refine_box.value)
+        except Llm2FxError as exc:  # show it and put the menu back on the planner still in use
+            self.planner_error.value = (f"<div role='alert' style='color: var(--jp-error-color1, #c62828)'>"
+                                        f"⚠ {html.escape(str(exc))}</div>")
+            self._set_menu(self._menu_key, isinstance(self.reasoning.planner, Refined))
 
     def _on_final(self, final: Final, turn: Turn) -> None:
         if len(final.chain) or not final.stopped:

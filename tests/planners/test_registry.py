@@ -1,6 +1,6 @@
 import pytest
 
-from llm2fx_lab.planners import PLANNER_NAMES, PlannerError, default_planner, get_planner
+from llm2fx_lab.planners import PLANNER_NAMES, PlannerError, default_planner, get_planner, mini_available
 from llm2fx_lab.planners.analysis import AnalysisPlanner
 
 
@@ -62,3 +62,24 @@ def test_device_option():
     if not torch.cuda.is_available():
         with pytest.raises(BackendError, match="CUDA is not available"):
             get_planner("mini", device="cuda")
+
+
+def test_planner_choices_list_what_loads_here(monkeypatch, tmp_path):
+    from llm2fx_lab.planners import baselines
+    from llm2fx_lab.planners.registry import PLANNER_CHOICES, planner_choices
+
+    assert [c.key for c in PLANNER_CHOICES] == ["analysis", "mini", "mini-guided", "regression", "multitask"]
+    assert {c.name for c in PLANNER_CHOICES} <= {n for n in PLANNER_NAMES if n != "model:PATH"}
+    assert ({"mini", "mini-guided"} <= {c.key for c in planner_choices()}) == mini_available()
+    monkeypatch.setenv("LLM2FX_MINI_DIR", str(tmp_path / "no-mini"))  # no mini weights
+    monkeypatch.setattr(baselines, "MODELS_DIR", tmp_path / "no-baselines")
+    assert [c.key for c in planner_choices()] == ["analysis"]
+
+
+def test_planner_choice_names_its_planner_by_its_key():
+    from llm2fx_lab.planners.registry import PlannerChoice
+
+    choice = PlannerChoice("analysis", "analysis", "analysis")
+    assert choice.make().name == "analysis"
+    refined = choice.make(refine=True)
+    assert refined.name == "analysis+refine" and refined.planner.name == "analysis"

@@ -158,6 +158,11 @@ def test_studio_in_chromium(jupyter):
     assert res["after_slider"]["renders"] > res["after_drag"]["renders"]
     assert res["plot_redrawn"]
     assert res["player_src_loaded"]
+    # The planner menu lists the registry's planners; picking the embedded model re-planned with it.
+    assert res["menu_options"][0].startswith("analysis") and any(o.startswith("mini:") for o in res["menu_options"])
+    assert res["picked"] == {"planner": "mini", "menu": "mini", "error": ""}
+    assert res["after_pick"]["planner_name"] == "mini" and res["after_pick"]["status"] == "done"
+    assert "tokens/s" in res["status_after_pick"]
     assert sorted(p.name for p in ARTIFACTS.glob("*.png"))
     assert not [e for e in res["console_errors"] if "l2f" in e or "anywidget" in e.lower()], res["console_errors"]
     assert np.isfinite(res["after_slider"]["edit_ms"])

@@ -297,6 +297,78 @@ def test_studio_default_planner_from_registry():
     assert s.reasoning.can_plan
 
 
+def test_studio_planner_menu_follows_the_planner_given(monkeypatch):
+    from llm2fx_lab.planners.registry import planner_choices
+
+    monkeypatch.delenv("LLM2FX_PLANNER", raising=False)
+    keys = [c.key for c in planner_choices()]
+    s = Studio()  # the default planner's entry
+    assert [v for _label, v in s.planner_menu.options] == keys and "analysis" in keys
+    assert s.planner_menu.value == s.planner.name and not s.refine_box.value
+    s = Studio(planner="analysis+refine")  # a registry name: its entry and the refine box
+    assert (s.planner_menu.value, s.refine_box.value, s.planner.name) == ("analysis", True, "analysis+refine")
+    scripted = ScriptedPlanner()
+    s = Studio(planner=scripted)  # a planner object: listed first as "custom"
+    assert s.planner_menu.options[0] == ("custom: scripted (test double)", "custom")
+    assert s.planner_menu.value == "custom" and s.planner is scripted
+    s.planner = "analysis"  # the setter moves the menu too, and keeps the custom entry
+    assert s.planner_menu.value == "analysis" and s.planner_menu.options[0][1] == "custom"
+
+
+def test_studio_planner_menu_switches_planners_and_refinement(studio):
+    scripted = studio.planner
+    studio.planner_menu.value = "analysis"
+    assert studio.planner.name == "analysis" and studio.planner_error.value == ""
+    studio.refine_box.value = True
+    assert studio.planner.name == "analysis+refine" and studio.planner.planner.name == "analysis"
+    studio.planner_menu.value = "custom"  # back to the planner given in code, refined as the box says
+    assert studio.planner.name == "scripted (test double)+refine" and studio.planner.planner is scripted
+    studio.refine_box.value = False
+    assert studio.planner is scripted
+    studio.plan()
+    assert studio.wait(30) and studio.reasoning.planner_name == "scripted (test double)"
+    assert studio.chain == CHAIN
+
+
+def test_studio_planner_menu_mini_entries():
+    from llm2fx_lab.planners.registry import mini_available
+
+    if not mini_available():
+        pytest.skip("no llm2fx-mini weights here")
+    s = Studio()
+    s.planner_menu.value = "mini-guided"
+    assert s.planner.name == "mini-guided" and s.planner._model.options == {"presence_guide": True}
+    s.pick_planner("mini", refine=True)
+    assert s.planner.name == "mini+refine" and s.planner.planner._model.options == {}
+    assert (s.planner_menu.value, s.refine_box.value) == ("mini", True)
+
+
+def test_studio_planner_menu_bad_picks(studio, monkeypatch):
+    from llm2fx_lab.planners import PlannerError
+    from llm2fx_lab.planners import registry
+
+    with pytest.raises(PlannerError, match="no planner 'nope' in the menu; allowed: analysis"):
+        studio.pick_planner("nope")
+    # a planner that cannot load: the error is shown and the menu stays on the planner in use
+    scripted = studio.planner
+
+    def broken(self, refine=False):
+        raise PlannerError(f"no weights for {self.key} (test)")
+
+    monkeypatch.setattr(registry.PlannerChoice, "make", broken)
+    studio.planner_menu.value = "analysis"
+    assert "no weights for analysis (test)" in studio.planner_error.value
+    assert studio.planner is scripted and studio.planner_menu.value == "custom"
+    # no switch while a plan is streaming
+    monkeypatch.undo()
+    studio.planner = ScriptedPlanner(delay_seconds=0.05)
+    studio.plan()
+    studio.planner_menu.value = "analysis"
+    assert "still running" in studio.planner_error.value and studio.planner_menu.value == "custom"
+    studio.reasoning.stop()
+    assert studio.wait(30)
+
+
 def test_worker_thread_does_not_block_the_kernel(studio):
     slow = ScriptedPlanner(delay_seconds=0.05)
     studio.planner = slow

@@ -139,6 +139,20 @@ try {
   await page.waitForFunction(() => (document.querySelector(".l2f-player audio")?.src || "").startsWith("blob:"), null, { timeout: 15000 });
   result.player_src_loaded = true;
   await screenshot("player");
+  // 5. Pick another planner in the menu and estimate again with it.
+  await page.setViewportSize({ width: 1400, height: 1000 });
+  const menu = page.locator(".l2f-planner-menu select");
+  await menu.scrollIntoViewIfNeeded();
+  result.menu_options = await menu.locator("option").allTextContents();
+  await menu.selectOption({ label: result.menu_options.find((o) => o.startsWith("mini:")) });
+  result.picked = JSON.parse(await py("import json; print(json.dumps({'planner': studio.planner.name, 'menu': studio.planner_menu.value, 'error': studio.planner_error.value}))"));
+  await page.click(".l2f-reasoning .l2f-plan");
+  // The kernel takes the click's message before this code, so wait() covers the new estimate.
+  result.after_pick = JSON.parse(await py("studio.wait(120)\nimport json; print(json.dumps({'planner_name': studio.reasoning.planner_name, 'status': studio.reasoning.status, 'names': list(studio.chain.names)}))"));
+  await page.waitForSelector('.l2f-reasoning[data-status="done"]', { timeout: 30000 });
+  result.status_after_pick = await page.textContent(".l2f-reasoning .l2f-stats");
+  log(`picked ${JSON.stringify(result.picked)}, planned: ${JSON.stringify(result.after_pick)}`);
+  await screenshot("picked-planner");
   await page.setViewportSize({ width: 1400, height: 3000 });
   await page.locator(".l2f-studio").first().screenshot({ path: `${cfg.artifacts}/${String(++shot).padStart(2, "0")}-studio-full.png` });
 } catch (err) {
