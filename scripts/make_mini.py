@@ -19,7 +19,9 @@ Run: ``.venv/bin/python scripts/make_mini.py [--run runs/mini] [--install] [--ov
 (about two hours on 2 CPU cores; ``--eval-only`` re-scores an existing checkpoint;
 ``--rescore mini+refine analysis+refine --refine-per-length 10`` re-scores only those rows of
 ``RUN/report.json`` on the same test pairs, keeps the others, and the card says which rows
-were re-scored, when and by what command).
+were re-scored, when and by what command; ``--compare OTHER/report.json LABEL`` adds another
+run of the recipe to the card's reproducibility table). An interrupted run (Ctrl-C, SIGTERM)
+resumes where it stopped when started again with the same ``--run``.
 """
 
 from __future__ import annotations
@@ -64,6 +66,17 @@ def cpu_name() -> str:
 
 def machine() -> str:
     return f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (with ``+changes`` when its tracked files differ), or None outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=ROOT).returncode != 0
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
 
 
 def run(cmd: list[str]) -> None:
@@ -320,7 +333,7 @@ Latency on this machine, bundled 10 s guitar pair (median of 3): first reasoning
 {lat.get('first_token_seconds', float('nan')):.2f} s, full estimate {lat.get('total_seconds', float('nan')):.2f} s
 ({_decoder_note(lat.get('decoder', 'hf'))}).
 
-## Known failure modes
+{_reproducibility_text(report)}## Known failure modes
 
 {chr(10).join(f"- {line}" for line in report.get("findings", []))}
 - Trained on synthetic General MIDI material only: real mixes, vocals and recordings with
@@ -338,6 +351,46 @@ Latency on this machine, bundled 10 s guitar pair (median of 3): first reasoning
 GPL-3.0-or-later, like the rest of llm2fx-lab (the weights were produced by its code from
 data it generated; FluidR3 GM is MIT-licensed).
 """
+
+
+def run_summary(report: dict, label: str) -> dict:
+    """What the card's reproducibility table keeps of another run's ``report.json``: when, where,
+    how long, how many steps, and its ``mini`` and ``analysis`` scores on its test pairs."""
+    ev = report["evaluation"]
+    rows = {k: overall(ev["results"][k]["rows"]) for k in ("mini", "analysis") if k in ev["results"]}
+    return {"label": label, "date": report.get("date"), "commit": report.get("commit"),
+            "machine": report.get("machine"), "minutes": {k: round(v / 60, 1) for k, v in report["phase_seconds"].items()},
+            "steps": {s: v["steps"] for s, v in report.get("training", {}).get("stages", {}).items()},
+            "pairs": {"per_length": ev["per_length"], "eval_seed": ev["eval_seed"]},
+            "scores": {k: {m: r[m] for m in ("acc", "rank_corr", "mae", "mrs_l", "mrs_r")} for k, r in rows.items() if r}}
+
+
+def _reproducibility_text(report: dict) -> str:
+    """The card's table of this run against the other runs listed with ``--compare`` (their
+    summaries are kept in the report, so the card can be rewritten without their files)."""
+    others = report.get("other_runs", [])
+    if not others:
+        return ""
+    this = run_summary(report, "this checkpoint")
+
+    def line(run: dict) -> str:
+        m, a = run["scores"].get("mini"), run["scores"].get("analysis")
+        f = lambda r, k, p: "-" if r is None or r.get(k) is None else p.format(r[k] * (100 if k == "acc" else 1))  # noqa: E731
+        steps = " + ".join(f"{v:,}" for _, v in sorted(run["steps"].items())) or "-"
+        minutes = sum(v for k, v in run["minutes"].items() if k in ("data", "train"))
+        return (f"| {run['label']} | {run['date'] or '-'} | {steps} | {minutes:.0f} min | {f(m, 'acc', '{:.1f}%')} | "
+                f"{f(m, 'rank_corr', '{:.2f}')} | {f(m, 'mae', '{:.3f}')} | {f(m, 'mrs_l', '{:.2f}')} / "
+                f"{f(m, 'mrs_r', '{:.2f}')} | {f(a, 'acc', '{:.1f}%')} |")
+
+    same = all(o["pairs"] == this["pairs"] for o in others)
+    return ("## Reproducibility\n\n"
+            "The same recipe run again (or an earlier run of it), scored the same way. "
+            + ("All rows use the same test pairs." if same else "**Rows differ in their test pairs** (see each run's "
+               "report), so compare with care.")
+            + " Stage steps: stage 1 + stage 2; minutes: data generation + training.\n\n"
+            "| run | date | steps | data + training | mini Acc | Rank Corr | MAE | MRS L/R | analysis Acc (same pairs) |\n"
+            "|---|---|---|---|---|---|---|---|---|\n"
+            + "\n".join(line(r) for r in [this, *others]) + "\n\n")
 
 
 def _guide_text(ev: dict) -> str:
@@ -398,10 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--card-only", action="store_true", help="rewrite MODEL_CARD.md from RUN/report.json")
     p.add_argument("--install", action="store_true", help=f"copy the result into {INSTALL_DIR.relative_to(ROOT)}")
     p.add_argument("--overwrite", action="store_true", help="replace already installed weights")
+    p.add_argument("--compare", nargs=2, action="append", metavar=("REPORT", "LABEL"), default=[],
+                   help="list another run's report.json under LABEL in the card's reproducibility table "
+                        "(kept in RUN/report.json; repeatable)")
     args = p.parse_args(argv)
-    # SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C: the running phase's time is recorded
-    # and subprocess.run stops the phase's child; its checkpoints let the next run resume.
-    signal.signal(signal.SIGTERM, _terminate)
     run_dir = args.run.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     report_path = run_dir / "report.json"
@@ -409,6 +462,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.install and INSTALL_DIR.exists() and any(INSTALL_DIR.iterdir()) and not args.overwrite:
         print(f"{INSTALL_DIR} already holds weights; pass --overwrite to replace them", file=sys.stderr)
         return 2
+    for path, label in args.compare:
+        try:
+            summary = run_summary(json.loads(Path(path).read_text()), label)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"--compare {path}: not a finished run's report.json ({type(e).__name__}: {e})", file=sys.stderr)
+            return 2
+        report["other_runs"] = [r for r in report.get("other_runs", []) if r["label"] != label] + [summary]
+        report_path.write_text(json.dumps(report, indent=2))
 
     def timed(name: str, fn, *a, resumes: bool = True):
         """Run a phase and add its wall time to the report. A phase that ``resumes`` (data,
@@ -473,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
                                       f"--eval-per-length {args.eval_per_length} "
                                       f"--refine-per-length {args.refine_per_length}")
     report["latency"] = latency(model_dir)
-    report["machine"], report["date"] = machine(), dt.date.today().isoformat()
+    report["machine"], report["date"], report["commit"] = machine(), dt.date.today().isoformat(), git_commit()
     return finish()
 
 
@@ -517,4 +578,7 @@ def install(run_dir: Path, report: dict) -> int:
 
 
 if __name__ == "__main__":
+    # SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C: the running phase's time is recorded
+    # and subprocess.run stops the phase's child; its checkpoints let the next run resume.
+    signal.signal(signal.SIGTERM, _terminate)
     sys.exit(main())

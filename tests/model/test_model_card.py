@@ -85,7 +85,6 @@ def test_an_interrupted_run_resumes_and_reports_every_sitting(make_mini, tmp_pat
             return [name]
         return phase
 
-    monkeypatch.setattr(make_mini.signal, "signal", lambda *a: None)  # leave pytest's SIGTERM alone
     monkeypatch.setattr(make_mini, "phase_data", fake_phase("data", False))
     monkeypatch.setattr(make_mini, "phase_train", fake_phase("train", True))
     monkeypatch.setattr(make_mini, "training_facts", lambda model_dir: {"stages": {}})
@@ -114,3 +113,36 @@ def test_an_interrupted_run_resumes_and_reports_every_sitting(make_mini, tmp_pat
 def test_sigterm_unwinds_like_ctrl_c(make_mini):
     with pytest.raises(KeyboardInterrupt, match="signal 15"):
         make_mini._terminate(15, None)
+
+
+def test_compare_lists_other_runs_in_a_reproducibility_table(make_mini, tmp_path, monkeypatch):
+    shipped = json.loads((mini_weights_dir() / "report.json").read_text())
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "report.json").write_text(json.dumps(shipped))
+    other = dict(shipped, date="2026-12-01", phase_seconds={"data": 600.0, "train": 6000.0, "evaluate": 60.0})
+    other["evaluation"] = json.loads(json.dumps(shipped["evaluation"]))
+    mini_all = make_mini.overall(other["evaluation"]["results"]["mini"]["rows"])
+    mini_all["acc"] = 0.6123
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    monkeypatch.setattr(make_mini, "model_card", lambda report, model_dir: make_mini._reproducibility_text(report))
+
+    assert make_mini.main(["--run", str(run), "--card-only", "--compare", str(tmp_path / "other.json"), "second run"]) == 0
+    card = (run / "model" / "MODEL_CARD.md").read_text()
+    assert "All rows use the same test pairs." in card
+    lines = [line for line in card.splitlines() if line.startswith("| this checkpoint") or line.startswith("| second run")]
+    assert len(lines) == 2
+    assert "| 2026-12-01 | 1,500 + 4,800 | 110 min | 61.2% |" in lines[1]
+    assert f"| {make_mini.overall(shipped['evaluation']['results']['mini']['rows'])['acc'] * 100:.1f}% |" in lines[0]
+    # kept in the report (the card is rewritten from it alone), replaced when listed again
+    kept = json.loads((run / "report.json").read_text())["other_runs"]
+    assert [r["label"] for r in kept] == ["second run"]
+    assert make_mini.main(["--run", str(run), "--card-only", "--compare", str(tmp_path / "other.json"), "second run"]) == 0
+    assert len(json.loads((run / "report.json").read_text())["other_runs"]) == 1
+
+
+def test_compare_refuses_what_is_not_a_finished_report(make_mini, tmp_path, capsys):
+    (tmp_path / "half.json").write_text(json.dumps({"phase_seconds": {"data": 1.0}}))
+    assert make_mini.main(["--run", str(tmp_path / "run"), "--card-only", "--compare", str(tmp_path / "half.json"), "x"]) == 2
+    assert "not a finished run's report.json (KeyError" in capsys.readouterr().err
+    assert make_mini.main(["--run", str(tmp_path / "run"), "--card-only", "--compare", str(tmp_path / "nope.json"), "x"]) == 2
