@@ -110,12 +110,13 @@ EVAL_ROWS = {"mini": ("model:{model}", "all", {}), "mini-guided": ("model:{model
 
 
 def evaluate(model_dir: Path, per_length: int, refine_per_length: int, labels: tuple[str, ...] = tuple(EVAL_ROWS),
-             previous: dict | None = None) -> dict:
+             previous: dict | None = None, on_row=None) -> dict:
     """Score the :data:`EVAL_ROWS` planners on the same generated test pairs (``+refine`` rows
     on the first ``refine_per_length`` pairs of each length).
 
     ``labels`` picks the rows to (re)score; the others are kept from ``previous`` (an earlier
-    report's ``evaluation``), whose ``per_length`` must then match.
+    report's ``evaluation``), whose ``per_length`` must then match. ``on_row(evaluation)`` is
+    called after each row with what is scored so far (a run saves it, to resume from it).
     """
     import numpy as np
 
@@ -134,9 +135,12 @@ def evaluate(model_dir: Path, per_length: int, refine_per_length: int, labels: t
             raise ValueError(f"the kept rows {kept} were scored on the first {previous['refine_per_length']} pairs "
                              f"per length: re-score them too or pass --refine-per-length "
                              f"{previous['refine_per_length']}")
+    results: dict = dict(previous["results"]) if previous else {}
+    if not labels:  # nothing left to score (a run stopped after its last row)
+        return {"eval_seed": EVAL_SEED, "per_length": per_length, "refine_per_length": refine_per_length,
+                "results": results}
     pairs = make_test_pairs(per_length, seed=EVAL_SEED)
     subset = first_per_length(pairs, per_length, refine_per_length)
-    results: dict = dict(previous["results"]) if previous else {}
     cache: dict = {}  # audibility of each reference, measured once for all planners
     for label in labels:
         name, which, options = EVAL_ROWS[label]
@@ -149,8 +153,18 @@ def evaluate(model_dir: Path, per_length: int, refine_per_length: int, labels: t
         results[label] = {"n_pairs": len(items), "seconds_per_example": float(np.mean(seconds)),
                           "rows": report_rows(summary)}
         print(label, overall(results[label]["rows"]), flush=True)
+        if on_row is not None:
+            on_row({"eval_seed": EVAL_SEED, "per_length": per_length, "refine_per_length": refine_per_length,
+                    "results": dict(results)})
     return {"eval_seed": EVAL_SEED, "per_length": per_length, "refine_per_length": refine_per_length,
             "results": results}
+
+
+def weights_digest(model_dir: Path) -> str:
+    """SHA-256 (first 16 hex digits) of the checkpoint's weights: which model a partial evaluation scored."""
+    import hashlib
+
+    return hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()[:16]
 
 
 def latency(model_dir: Path) -> dict:
@@ -471,25 +485,21 @@ def main(argv: list[str] | None = None) -> int:
         report["other_runs"] = [r for r in report.get("other_runs", []) if r["label"] != label] + [summary]
         report_path.write_text(json.dumps(report, indent=2))
 
-    def timed(name: str, fn, *a, resumes: bool = True):
-        """Run a phase and add its wall time to the report. A phase that ``resumes`` (data,
-        training: they continue from what is on disk) keeps the time of an interrupted sitting
-        (Ctrl-C, SIGTERM) too, and counts the interruption, so a run done in several sittings
-        reports their sum; one that does not (evaluation starts over) records only a finished run."""
+    def timed(name: str, fn, *a):
+        """Run a phase and add its wall time to the report. Every phase resumes from what is on
+        disk (data shards, training checkpoints, scored evaluation rows), so an interrupted
+        sitting (Ctrl-C, SIGTERM) keeps its time too and counts the interruption: a run done in
+        several sittings reports their sum."""
         t0 = time.perf_counter()
         try:
-            out = fn(*a)
+            return fn(*a)
         except BaseException:
-            if resumes:
-                report["phase_seconds"][name] = report["phase_seconds"].get(name, 0.0) + time.perf_counter() - t0
-                interrupted = report.setdefault("interrupted", {})
-                interrupted[name] = interrupted.get(name, 0) + 1
-                report_path.write_text(json.dumps(report, indent=2))
+            interrupted = report.setdefault("interrupted", {})
+            interrupted[name] = interrupted.get(name, 0) + 1
             raise
-        earlier = report["phase_seconds"].get(name, 0.0) if resumes else 0.0
-        report["phase_seconds"][name] = earlier + time.perf_counter() - t0
-        report_path.write_text(json.dumps(report, indent=2))
-        return out
+        finally:
+            report["phase_seconds"][name] = report["phase_seconds"].get(name, 0.0) + time.perf_counter() - t0
+            report_path.write_text(json.dumps(report, indent=2))
 
     model_dir = run_dir / "model"
 
@@ -528,8 +538,25 @@ def main(argv: list[str] | None = None) -> int:
         report["commands"]["data"] = timed("data", phase_data, run_dir, args.workers)
         report["commands"]["train"] = timed("train", phase_train, run_dir)
     report["training"] = training_facts(model_dir)
+    # The evaluation resumes too: each scored row is saved with the weights' digest, and a new
+    # sitting with the same weights and pairs scores only the rows still missing.
+    digest = weights_digest(model_dir)
+    partial = report.get("evaluation_partial")
+    if not (partial and partial["weights"] == digest and partial["eval_seed"] == EVAL_SEED
+            and (partial["per_length"], partial["refine_per_length"]) == (args.eval_per_length, args.refine_per_length)):
+        partial = None
+        report.pop("evaluation_partial", None)
+        report["phase_seconds"].pop("evaluate", None)  # timed afresh, not added to an earlier evaluation
+        report.get("interrupted", {}).pop("evaluate", None)
+
+    def save_row(evaluation: dict) -> None:
+        report["evaluation_partial"] = {**evaluation, "weights": digest}
+        report_path.write_text(json.dumps(report, indent=2))
+
+    remaining = tuple(label for label in EVAL_ROWS if not partial or label not in partial["results"])
     report["evaluation"] = timed("evaluate", evaluate, model_dir, args.eval_per_length, args.refine_per_length,
-                                 resumes=False)
+                                 remaining, partial, save_row)
+    report.pop("evaluation_partial", None)
     report["commands"]["evaluate"] = (f"python scripts/make_mini.py --run RUN{' --eval-only' if args.eval_only else ''} "
                                       f"--eval-per-length {args.eval_per_length} "
                                       f"--refine-per-length {args.refine_per_length}")
@@ -543,7 +570,7 @@ def _sittings_text(report: dict) -> str:
     interrupted = report.get("interrupted", {})
     if not interrupted:
         return ""
-    return (" Interrupted and resumed from its last checkpoint: "
+    return (" Interrupted and resumed where it stopped: "
             + ", ".join(f"{k} {n}x" for k, n in interrupted.items()) + "; the times above add up every sitting.")
 
 

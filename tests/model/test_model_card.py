@@ -88,11 +88,27 @@ def test_an_interrupted_run_resumes_and_reports_every_sitting(make_mini, tmp_pat
     monkeypatch.setattr(make_mini, "phase_data", fake_phase("data", False))
     monkeypatch.setattr(make_mini, "phase_train", fake_phase("train", True))
     monkeypatch.setattr(make_mini, "training_facts", lambda model_dir: {"stages": {}})
-    monkeypatch.setattr(make_mini, "evaluate", lambda *a, **k: {"results": {}})
+    scored, stopped = [], []
+
+    def fake_evaluate(model_dir, per_length, refine_per_length, labels, previous, on_row):
+        results = dict(previous["results"]) if previous else {}
+        for label in labels:
+            if label == "analysis" and not stopped:  # the first evaluation stops here, once
+                scored.append(label)
+                stopped.append(label)
+                raise KeyboardInterrupt("stopped during the evaluation")
+            scored.append(label)
+            results[label] = {"rows": [label]}
+            on_row({"eval_seed": make_mini.EVAL_SEED, "per_length": per_length,
+                    "refine_per_length": refine_per_length, "results": dict(results)})
+        return {"results": results}
+
+    monkeypatch.setattr(make_mini, "evaluate", fake_evaluate)
     monkeypatch.setattr(make_mini, "latency", lambda model_dir: {})
     monkeypatch.setattr(make_mini, "model_card", lambda report, model_dir: make_mini._sittings_text(report))
     run = tmp_path / "run"
     (run / "model").mkdir(parents=True)
+    (run / "model" / "model.safetensors").write_bytes(b"weights")
     with pytest.raises(KeyboardInterrupt, match="during train"):
         make_mini.main(["--run", str(run)])
     first = json.loads((run / "report.json").read_text())
@@ -100,14 +116,29 @@ def test_an_interrupted_run_resumes_and_reports_every_sitting(make_mini, tmp_pat
     assert set(first["phase_seconds"]) == {"data", "train"}
     assert "evaluation" not in first
 
-    assert make_mini.main(["--run", str(run)]) == 0
-    assert calls == ["data", "train", "data", "train"]
+    with pytest.raises(KeyboardInterrupt, match="during the evaluation"):
+        make_mini.main(["--run", str(run)])
     second = json.loads((run / "report.json").read_text())
-    assert second["interrupted"] == {"train": 1}
-    for phase in ("data", "train"):  # the interrupted sitting's time is kept and added to
-        assert second["phase_seconds"][phase] >= first["phase_seconds"][phase]
+    assert list(second["evaluation_partial"]["results"]) == ["mini", "mini-guided"]
+    assert second["interrupted"] == {"train": 1, "evaluate": 1}
+
+    assert make_mini.main(["--run", str(run)]) == 0
+    assert calls == ["data", "train"] * 3
+    assert scored == ["mini", "mini-guided", "analysis", "analysis", "mini+refine", "analysis+refine"]
+    third = json.loads((run / "report.json").read_text())
+    assert list(third["evaluation"]["results"]) == list(make_mini.EVAL_ROWS) and "evaluation_partial" not in third
+    for phase in ("data", "train", "evaluate"):  # the interrupted sittings' times are kept and added to
+        assert third["phase_seconds"][phase] >= second["phase_seconds"][phase]
     card = (run / "model" / "MODEL_CARD.md").read_text()
-    assert card == " Interrupted and resumed from its last checkpoint: train 1x; the times above add up every sitting."
+    assert card == (" Interrupted and resumed where it stopped: train 1x, evaluate 1x; "
+                    "the times above add up every sitting.")
+    # new weights: the next evaluation starts afresh, its time and interruptions too
+    (run / "model" / "model.safetensors").write_bytes(b"other weights")
+    (run / "report.json").write_text(json.dumps({**third, "evaluation_partial": second["evaluation_partial"]}))
+    scored.clear()
+    assert make_mini.main(["--run", str(run)]) == 0
+    assert scored == list(make_mini.EVAL_ROWS)
+    assert json.loads((run / "report.json").read_text())["interrupted"] == {"train": 1}
 
 
 def test_sigterm_unwinds_like_ctrl_c(make_mini):
