@@ -43,8 +43,10 @@ bench: $(STAMP)
 	@for b in benchmarks/*.py; do case $$b in */_*) continue;; esac; \
 	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-# llm2fx-mini from scratch into runs/mini (data, both stages, evaluation, MODEL_CARD.md);
-# about two hours on 2 CPU cores. To replace the shipped weights:
+# llm2fx-mini from scratch into runs/mini (data, both stages, evaluation, MODEL_CARD.md):
+# data + training about two hours on 2 CPU cores, then the evaluation on the benchmark's 900
+# test pairs (the card gives each phase's time). Interrupted, it resumes where it stopped when
+# run again. To replace the shipped weights:
 #   .venv/bin/python scripts/make_mini.py --install --overwrite
 mini: $(STAMP) system-deps
 	$(BIN)/python scripts/make_mini.py --run runs/mini
