@@ -16,7 +16,7 @@ interrupted run resumes), and every phase's wall time goes into ``RUN/report.jso
    (refuses to replace shipped weights unless ``--overwrite``).
 
 Run: ``.venv/bin/python scripts/make_mini.py [--run runs/mini] [--install] [--overwrite]``
-(about two hours on 2 CPU cores; ``--eval-only`` re-scores an existing checkpoint;
+(data and training about two hours on 2 CPU cores, then the evaluation; ``--eval-only`` re-scores an existing checkpoint;
 ``--rescore mini+refine analysis+refine --refine-per-length 10`` re-scores only those rows of
 ``RUN/report.json`` on the same test pairs, keeps the others, and the card says which rows
 were re-scored, when and by what command; ``--compare OTHER/report.json LABEL`` adds another
