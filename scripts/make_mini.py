@@ -371,13 +371,15 @@ data it generated; FluidR3 GM is MIT-licensed).
 
 def run_summary(report: dict, label: str) -> dict:
     """What the card's reproducibility table keeps of another run's ``report.json``: when, where,
-    how long, how many steps, and its ``mini`` and ``analysis`` scores on its test pairs."""
-    ev = report["evaluation"]
+    how long, how many steps, and its ``mini`` and ``analysis`` scores on its test pairs. A run
+    whose evaluation was stopped part way gives the rows it had scored (``partial``)."""
+    ev = report.get("evaluation") or report["evaluation_partial"]
     rows = {k: overall(ev["results"][k]["rows"]) for k in ("mini", "analysis") if k in ev["results"]}
     return {"label": label, "date": report.get("date"), "commit": report.get("commit"),
             "machine": report.get("machine"), "minutes": {k: round(v / 60, 1) for k, v in report["phase_seconds"].items()},
             "steps": {s: v["steps"] for s, v in report.get("training", {}).get("stages", {}).items()},
             "pairs": {"per_length": ev["per_length"], "eval_seed": ev["eval_seed"]},
+            "partial": "evaluation" not in report,
             "scores": {k: {m: r[m] for m in ("acc", "rank_corr", "mae", "mrs_l", "mrs_r")} for k, r in rows.items() if r}}
 
 
@@ -394,7 +396,8 @@ def _reproducibility_text(report: dict) -> str:
         f = lambda r, k, p: "-" if r is None or r.get(k) is None else p.format(r[k] * (100 if k == "acc" else 1))  # noqa: E731
         steps = " + ".join(f"{v:,}" for _, v in sorted(run["steps"].items())) or "-"
         minutes = sum(v for k, v in run["minutes"].items() if k in ("data", "train"))
-        return (f"| {run['label']} | {run['date'] or '-'} | {steps} | {minutes:.0f} min | {f(m, 'acc', '{:.1f}%')} | "
+        label = run["label"] + (" (evaluation stopped part way: the scored rows only)" if run.get("partial") else "")
+        return (f"| {label} | {run['date'] or '-'} | {steps} | {minutes:.0f} min | {f(m, 'acc', '{:.1f}%')} | "
                 f"{f(m, 'rank_corr', '{:.2f}')} | {f(m, 'mae', '{:.3f}')} | {f(m, 'mrs_l', '{:.2f}')} / "
                 f"{f(m, 'mrs_r', '{:.2f}')} | {f(a, 'acc', '{:.1f}%')} |")
 
@@ -536,6 +539,9 @@ def main(argv: list[str] | None = None) -> int:
     args.refine_per_length = args.refine_per_length or REFINE_PER_LENGTH
     if args.card_only:
         return finish(save_report=False)
+    # where and when (the last sitting's); written at once, so a stopped run's report has them too
+    report["machine"], report["date"], report["commit"] = machine(), dt.date.today().isoformat(), git_commit()
+    report_path.write_text(json.dumps(report, indent=2))
     if not args.eval_only:
         report["commands"]["data"] = timed("data", phase_data, run_dir, args.workers)
         report["commands"]["train"] = timed("train", phase_train, run_dir)

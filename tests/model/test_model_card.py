@@ -170,6 +170,14 @@ def test_compare_lists_other_runs_in_a_reproducibility_table(make_mini, tmp_path
     assert [r["label"] for r in kept] == ["second run"]
     assert make_mini.main(["--run", str(run), "--card-only", "--compare", str(tmp_path / "other.json"), "second run"]) == 0
     assert len(json.loads((run / "report.json").read_text())["other_runs"]) == 1
+    # a run stopped during its evaluation: the rows it scored, and the table says so
+    stopped = {k: v for k, v in other.items() if k != "evaluation"}
+    stopped["evaluation_partial"] = {**other["evaluation"], "results": {"mini": other["evaluation"]["results"]["mini"]}}
+    (tmp_path / "stopped.json").write_text(json.dumps(stopped))
+    assert make_mini.main(["--run", str(run), "--card-only", "--compare", str(tmp_path / "stopped.json"), "third"]) == 0
+    row = next(line for line in (run / "model" / "MODEL_CARD.md").read_text().splitlines() if line.startswith("| third"))
+    assert row.startswith("| third (evaluation stopped part way: the scored rows only) |")
+    assert "| 61.2% |" in row and row.endswith("| - |")  # no analysis row scored
 
 
 def test_compare_refuses_what_is_not_a_finished_report(make_mini, tmp_path, capsys):
