@@ -97,7 +97,14 @@ def phase_data(run_dir: Path, workers: int | None) -> list[str]:
 
 def phase_train(run_dir: Path) -> list[str]:
     cmd = CLI + ["train", "--preset", PRESET, "--data", str(run_dir / "data"), "--out", str(run_dir / "model")]
-    if (run_dir / "model" / "state" / "progress.json").is_file():
+    progress = run_dir / "model" / "state" / "progress.json"
+    if progress.is_file():
+        from llm2fx_lab.model.config import preset
+
+        saved = json.loads(progress.read_text())
+        if saved.get("stage") == 2 and saved.get("step", 0) >= preset(PRESET).train.stage2_steps:
+            print(f"training already finished ({progress}: {saved})", flush=True)
+            return cmd
         cmd.append("--resume")
     run(cmd)
     return cmd

@@ -185,3 +185,19 @@ def test_compare_refuses_what_is_not_a_finished_report(make_mini, tmp_path, caps
     assert make_mini.main(["--run", str(tmp_path / "run"), "--card-only", "--compare", str(tmp_path / "half.json"), "x"]) == 2
     assert "not a finished run's report.json (KeyError" in capsys.readouterr().err
     assert make_mini.main(["--run", str(tmp_path / "run"), "--card-only", "--compare", str(tmp_path / "nope.json"), "x"]) == 2
+
+
+def test_a_finished_training_is_not_started_again(make_mini, tmp_path, monkeypatch):
+    from llm2fx_lab.model.config import preset
+
+    ran = []
+    monkeypatch.setattr(make_mini, "run", ran.append)
+    state = tmp_path / "model" / "state"
+    state.mkdir(parents=True)
+    steps = preset(make_mini.PRESET).train.stage2_steps
+    (state / "progress.json").write_text(json.dumps({"stage": 2, "step": steps - 250}))
+    make_mini.phase_train(tmp_path)
+    assert ran and ran[-1][-1] == "--resume"
+    (state / "progress.json").write_text(json.dumps({"stage": 2, "step": steps}))
+    cmd = make_mini.phase_train(tmp_path)
+    assert len(ran) == 1 and "--resume" not in cmd
