@@ -145,9 +145,13 @@ def evaluate(model_dir: Path, per_length: int, refine_per_length: int, labels: t
                              f"per length: re-score them too or pass --refine-per-length "
                              f"{previous['refine_per_length']}")
     results: dict = dict(previous["results"]) if previous else {}
-    if not labels:  # nothing left to score (a run stopped after its last row)
+
+    def scored() -> dict:
         return {"eval_seed": EVAL_SEED, "per_length": per_length, "refine_per_length": refine_per_length,
-                "results": results}
+                "results": dict(results)}
+
+    if not labels:  # nothing left to score (a run stopped after its last row)
+        return scored()
     pairs = make_test_pairs(per_length, seed=EVAL_SEED)
     subset = first_per_length(pairs, per_length, refine_per_length)
     cache: dict = {}  # audibility of each reference, measured once for all planners
@@ -163,10 +167,8 @@ def evaluate(model_dir: Path, per_length: int, refine_per_length: int, labels: t
                           "rows": report_rows(summary)}
         print(label, overall(results[label]["rows"]), flush=True)
         if on_row is not None:
-            on_row({"eval_seed": EVAL_SEED, "per_length": per_length, "refine_per_length": refine_per_length,
-                    "results": dict(results)})
-    return {"eval_seed": EVAL_SEED, "per_length": per_length, "refine_per_length": refine_per_length,
-            "results": results}
+            on_row(scored())
+    return scored()
 
 
 def weights_digest(model_dir: Path) -> str:
@@ -485,6 +487,9 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     report_path = run_dir / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {"phase_seconds": {}, "commands": {}}
+
+    def save() -> None:
+        report_path.write_text(json.dumps(report, indent=2))
     if args.install and INSTALL_DIR.exists() and any(INSTALL_DIR.iterdir()) and not args.overwrite:
         print(f"{INSTALL_DIR} already holds weights; pass --overwrite to replace them", file=sys.stderr)
         return 2
@@ -492,10 +497,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             summary = run_summary(json.loads(Path(path).read_text()), label)
         except (OSError, ValueError, KeyError, TypeError) as e:
-            print(f"--compare {path}: not a finished run's report.json ({type(e).__name__}: {e})", file=sys.stderr)
+            print(f"--compare {path}: not the report.json of an evaluated run ({type(e).__name__}: {e})", file=sys.stderr)
             return 2
         report["other_runs"] = [r for r in report.get("other_runs", []) if r["label"] != label] + [summary]
-        report_path.write_text(json.dumps(report, indent=2))
+        save()
 
     def timed(name: str, fn, *a):
         """Run a phase and add its wall time to the report. Every phase resumes from what is on
@@ -511,14 +516,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         finally:
             report["phase_seconds"][name] = report["phase_seconds"].get(name, 0.0) + time.perf_counter() - t0
-            report_path.write_text(json.dumps(report, indent=2))
+            save()
 
     model_dir = run_dir / "model"
 
     def finish(save_report: bool = True) -> int:
         """Write the report (unless only the card is asked for) and the card; install with --install."""
         if save_report:
-            report_path.write_text(json.dumps(report, indent=2))
+            save()
         (model_dir / "MODEL_CARD.md").write_text(model_card(report, model_dir))
         print(f"wrote {model_dir / 'MODEL_CARD.md'}")
         return install(run_dir, report) if args.install else 0
@@ -548,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         return finish(save_report=False)
     # where and when (the last sitting's); written at once, so a stopped run's report has them too
     report["machine"], report["date"], report["commit"] = machine(), dt.date.today().isoformat(), git_commit()
-    report_path.write_text(json.dumps(report, indent=2))
+    save()
     if not args.eval_only:
         report["commands"]["data"] = timed("data", phase_data, run_dir, args.workers)
         report["commands"]["train"] = timed("train", phase_train, run_dir)
@@ -566,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def save_row(evaluation: dict) -> None:
         report["evaluation_partial"] = {**evaluation, "weights": digest}
-        report_path.write_text(json.dumps(report, indent=2))
+        save()
 
     remaining = tuple(label for label in EVAL_ROWS if not partial or label not in partial["results"])
     report["evaluation"] = timed("evaluate", evaluate, model_dir, args.eval_per_length, args.refine_per_length,

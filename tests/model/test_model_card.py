@@ -184,7 +184,7 @@ def test_compare_lists_other_runs_in_a_reproducibility_table(make_mini, tmp_path
 def test_compare_refuses_what_is_not_a_finished_report(make_mini, tmp_path, capsys):
     (tmp_path / "half.json").write_text(json.dumps({"phase_seconds": {"data": 1.0}}))
     assert make_mini.main(["--run", str(tmp_path / "run"), "--card-only", "--compare", str(tmp_path / "half.json"), "x"]) == 2
-    assert "not a finished run's report.json (KeyError" in capsys.readouterr().err
+    assert "not the report.json of an evaluated run (KeyError" in capsys.readouterr().err
     assert make_mini.main(["--run", str(tmp_path / "run"), "--card-only", "--compare", str(tmp_path / "nope.json"), "x"]) == 2
 
 
