@@ -378,12 +378,17 @@ data it generated; FluidR3 GM is MIT-licensed).
 """
 
 
+#: The evaluation rows the reproducibility table compares across runs (mini+refine on the
+#: first ``--refine-per-length`` pairs of each length, the others on all).
+REPRODUCED_ROWS = ("mini", "analysis", "mini+refine")
+
+
 def run_summary(report: dict, label: str) -> dict:
     """What the card's reproducibility table keeps of another run's ``report.json``: when, where,
-    how long, how many steps, and its ``mini`` and ``analysis`` scores on its test pairs. A run
+    how long, how many steps, and its scores of :data:`REPRODUCED_ROWS` on its test pairs. A run
     whose evaluation was stopped part way gives the rows it had scored (``partial``)."""
     ev = report.get("evaluation") or report["evaluation_partial"]
-    rows = {k: overall(ev["results"][k]["rows"]) for k in ("mini", "analysis") if k in ev["results"]}
+    rows = {k: overall(ev["results"][k]["rows"]) for k in REPRODUCED_ROWS if k in ev["results"]}
     return {"label": label, "date": report.get("date"), "commit": report.get("commit"),
             "machine": report.get("machine"), "minutes": {k: round(v / 60, 1) for k, v in report["phase_seconds"].items()},
             "steps": {s: v["steps"] for s, v in report.get("training", {}).get("stages", {}).items()},
@@ -401,14 +406,15 @@ def _reproducibility_text(report: dict) -> str:
     this = run_summary(report, "this checkpoint")
 
     def line(run: dict) -> str:
-        m, a = run["scores"].get("mini"), run["scores"].get("analysis")
+        m, a, r = (run["scores"].get(k) for k in REPRODUCED_ROWS)
         f = lambda r, k, p: "-" if r is None or r.get(k) is None else p.format(r[k] * (100 if k == "acc" else 1))  # noqa: E731
         steps = " + ".join(f"{v:,}" for _, v in sorted(run["steps"].items())) or "-"
         minutes = sum(v for k, v in run["minutes"].items() if k in ("data", "train"))
         label = run["label"] + (" (evaluation stopped part way: the scored rows only)" if run.get("partial") else "")
         return (f"| {label} | {run['date'] or '-'} | {steps} | {minutes:.0f} min | {f(m, 'acc', '{:.1f}%')} | "
                 f"{f(m, 'rank_corr', '{:.2f}')} | {f(m, 'mae', '{:.3f}')} | {f(m, 'mrs_l', '{:.2f}')} / "
-                f"{f(m, 'mrs_r', '{:.2f}')} | {f(a, 'acc', '{:.1f}%')} |")
+                f"{f(m, 'mrs_r', '{:.2f}')} | {f(r, 'acc', '{:.1f}%')} | {f(r, 'mrs_l', '{:.2f}')} / "
+                f"{f(r, 'mrs_r', '{:.2f}')} | {f(a, 'acc', '{:.1f}%')} |")
 
     same = all(o["pairs"] == this["pairs"] for o in others)
     return ("## Reproducibility\n\n"
@@ -416,8 +422,9 @@ def _reproducibility_text(report: dict) -> str:
             + ("All rows use the same test pairs." if same else "**Rows differ in their test pairs** (see each run's "
                "report), so compare with care.")
             + " Stage steps: stage 1 + stage 2; minutes: data generation + training.\n\n"
-            "| run | date | steps | data + training | mini Acc | Rank Corr | MAE | MRS L/R | analysis Acc (same pairs) |\n"
-            "|---|---|---|---|---|---|---|---|---|\n"
+            "| run | date | steps | data + training | mini Acc | Rank Corr | MAE | MRS L/R | mini+refine Acc | "
+            "mini+refine MRS L/R | analysis Acc (same pairs) |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|\n"
             + "\n".join(line(r) for r in [this, *others]) + "\n\n")
 
 

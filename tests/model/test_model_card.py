@@ -166,6 +166,9 @@ def test_compare_lists_other_runs_in_a_reproducibility_table(make_mini, tmp_path
     assert len(lines) == 2
     assert "| 2026-12-01 | 1,500 + 4,800 | 110 min | 61.2% |" in lines[1]
     assert f"| {make_mini.overall(shipped['evaluation']['results']['mini']['rows'])['acc'] * 100:.1f}% |" in lines[0]
+    refined = make_mini.overall(shipped["evaluation"]["results"]["mini+refine"]["rows"])
+    assert (f"| {refined['acc'] * 100:.1f}% | {refined['mrs_l']:.2f} / {refined['mrs_r']:.2f} | "
+            f"{make_mini.overall(shipped['evaluation']['results']['analysis']['rows'])['acc'] * 100:.1f}% |") in lines[0]
     # kept in the report (the card is rewritten from it alone), replaced when listed again
     kept = json.loads((run / "report.json").read_text())["other_runs"]
     assert [r["label"] for r in kept] == ["second run"]
@@ -178,7 +181,7 @@ def test_compare_lists_other_runs_in_a_reproducibility_table(make_mini, tmp_path
     assert make_mini.main(["--run", str(run), "--card-only", "--compare", str(tmp_path / "stopped.json"), "third"]) == 0
     row = next(line for line in (run / "model" / "MODEL_CARD.md").read_text().splitlines() if line.startswith("| third"))
     assert row.startswith("| third (evaluation stopped part way: the scored rows only) |")
-    assert "| 61.2% |" in row and row.endswith("| - |")  # no analysis row scored
+    assert "| 61.2% |" in row and row.endswith("| - | - / - | - |")  # no refine or analysis row scored
 
 
 def test_compare_refuses_what_is_not_a_finished_report(make_mini, tmp_path, capsys):
