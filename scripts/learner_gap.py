@@ -33,9 +33,14 @@ from pathlib import Path
 import numpy as np
 
 SCRIPTS = Path(__file__).resolve().parent
+if str(SCRIPTS) not in sys.path:  # train_analysis_planner.py, beside this script
+    sys.path.insert(0, str(SCRIPTS))
 HIDDEN = 256
 DROPOUT = 0.3
 BATCH = 64
+#: The shipped presence trees' settings (train_analysis_planner.py's usage line: --presence-leaves
+#: 16 --presence-iterations 250 --presence-learning-rate 0.05).
+SHIPPED_PRESENCE_TREES = {"leaves": 16, "iterations": 250, "learning_rate": 0.05}
 
 
 def weighted_accuracy(probabilities: np.ndarray, presence: np.ndarray, weight: np.ndarray) -> float:
@@ -46,13 +51,11 @@ def weighted_accuracy(probabilities: np.ndarray, presence: np.ndarray, weight: n
 
 def fit_trees(x: np.ndarray, presence: np.ndarray, weight: np.ndarray, x_eval: np.ndarray, seed: int) -> np.ndarray:
     """Presence probabilities on ``x_eval`` from one tree ensemble per module (shipped settings)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from train_analysis_planner import tree_classifier
 
     out = np.zeros((len(x_eval), presence.shape[1]))
     for j in range(presence.shape[1]):
-        clf = HistGradientBoostingClassifier(max_iter=250, learning_rate=0.05, max_leaf_nodes=16,
-                                             min_samples_leaf=max(10, len(x) // 100), l2_regularization=1.0,
-                                             random_state=seed)
+        clf = tree_classifier(len(x), seed, **SHIPPED_PRESENCE_TREES)
         clf.fit(x, presence[:, j], sample_weight=weight)
         out[:, j] = clf.predict_proba(x_eval)[:, 1]
     return out
@@ -110,7 +113,6 @@ def fit_mlp(x: np.ndarray, presence: np.ndarray, weight: np.ndarray, groups: np.
 
 
 def main(argv: list[str] | None = None) -> int:
-    sys.path.insert(0, str(SCRIPTS))
     from train_analysis_planner import HOLD_OUT_EVERY, SEGMENTS_PER_UNIT, load_cache, targets
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 "scripts/train_analysis_planner.py --data DATA --cache CACHE")
     if min(args.rows) < 50 or args.epochs < 1:
         p.error(f"--rows must each be >= 50 (got {args.rows}) and --epochs >= 1 (got {args.epochs})")
-    d = load_cache(args.cache, 10 ** 9)
+    d = load_cache(args.cache, 10 ** 9)  # every cached row
     x = d["x"].astype(np.float64)
     x[np.isinf(x)] = np.nan
     presence, _, _ = targets(d["chain"])

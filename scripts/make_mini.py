@@ -406,15 +406,15 @@ def _reproducibility_text(report: dict) -> str:
     this = run_summary(report, "this checkpoint")
 
     def line(run: dict) -> str:
-        m, a, r = (run["scores"].get(k) for k in REPRODUCED_ROWS)
+        m, a, refined = (run["scores"].get(k) for k in REPRODUCED_ROWS)
         f = lambda r, k, p: "-" if r is None or r.get(k) is None else p.format(r[k] * (100 if k == "acc" else 1))  # noqa: E731
         steps = " + ".join(f"{v:,}" for _, v in sorted(run["steps"].items())) or "-"
         minutes = sum(v for k, v in run["minutes"].items() if k in ("data", "train"))
         label = run["label"] + (" (evaluation stopped part way: the scored rows only)" if run.get("partial") else "")
         return (f"| {label} | {run['date'] or '-'} | {steps} | {minutes:.0f} min | {f(m, 'acc', '{:.1f}%')} | "
                 f"{f(m, 'rank_corr', '{:.2f}')} | {f(m, 'mae', '{:.3f}')} | {f(m, 'mrs_l', '{:.2f}')} / "
-                f"{f(m, 'mrs_r', '{:.2f}')} | {f(r, 'acc', '{:.1f}%')} | {f(r, 'mrs_l', '{:.2f}')} / "
-                f"{f(r, 'mrs_r', '{:.2f}')} | {f(a, 'acc', '{:.1f}%')} |")
+                f"{f(m, 'mrs_r', '{:.2f}')} | {f(refined, 'acc', '{:.1f}%')} | {f(refined, 'mrs_l', '{:.2f}')} / "
+                f"{f(refined, 'mrs_r', '{:.2f}')} | {f(a, 'acc', '{:.1f}%')} |")
 
     same = all(o["pairs"] == this["pairs"] for o in others)
     return ("## Reproducibility\n\n"

@@ -174,6 +174,16 @@ def targets(chains: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[list[str]]
     return presence, params, names
 
 
+def tree_classifier(n: int, seed: int, leaves: int = 8, iterations: int = 100, learning_rate: float = 0.08):
+    """The gradient-boosted classifier every tree model here uses, for ``n`` training rows
+    (``scripts/learner_gap.py`` fits the presence ones with the same settings)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_iter=iterations, learning_rate=learning_rate, max_leaf_nodes=leaves,
+                                          min_samples_leaf=max(10, n // 100), l2_regularization=1.0,
+                                          random_state=seed)
+
+
 def _round_thresholds(dump: dict) -> dict:
     # 9 significant digits: thresholds are midpoints between bin edges, far from any tie
     for t in dump["trees"]:
@@ -260,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
                      f">= 1 (got {args.presence_iterations}) and 0 < --presence-learning-rate <= 1 "
                      f"(got {args.presence_learning_rate})")
 
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.ensemble import HistGradientBoostingRegressor
     from tqdm import tqdm
 
     from llm2fx_lab.fx.spec import MODULE_NAMES
@@ -295,9 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     assert x.shape[1] == len(feature_names), "feature cache is stale: delete --cache"
 
     def classifier(n: int, leaves: int = 8, iterations: int = 100, learning_rate: float = 0.08):
-        return HistGradientBoostingClassifier(max_iter=iterations, learning_rate=learning_rate, max_leaf_nodes=leaves,
-                                              min_samples_leaf=max(10, n // 100), l2_regularization=1.0,
-                                              random_state=args.seed)
+        return tree_classifier(n, args.seed, leaves, iterations, learning_rate)
 
     def presence_classifier(n: int):
         return classifier(n, args.presence_leaves, args.presence_iterations, args.presence_learning_rate)
