@@ -664,6 +664,52 @@ axes[-1, 0].set_xlabel("position in the reasoning (share of its characters); dot
 plt.tight_layout(); plt.show()
 """),
     md("""
+## What the model hears, and what it says (mini only)
+
+The mini was trained with a *chain probe*: a small head on the same audio tokens its language model
+reads, predicting which modules are in the chain. `llm2fx_lab.model.presence_probabilities` reads
+it. Its probabilities show what the audio tokens carry; the modules the mini's text named are what
+it said. Bars: the probe's probability per module (green: in the true chain, grey: not); black
+dots: the modules the mini's chain named; dashed line: the presence guide's threshold.
+
+On the benchmark's 900 test pairs the probe's own choice scores 72 % module accuracy against the
+text's 58 % (the model card's `mini-guided` and `mini` rows): the model hears more than it says.
+`get_planner("mini", presence_guide=True)` makes its text follow the probe, at a cost the card
+gives (its renders land further from the reference). Neither reaches the `analysis` planner's
+81 %. The card's "Known failure modes" say why: a network this size, trained on data this small,
+stays below gradient-boosted trees even when given their features.
+"""),
+    code("""
+from llm2fx_lab.fx.spec import MODULE_NAMES
+from llm2fx_lab.model import presence_probabilities
+from llm2fx_lab.model.guide import PRESENCE_THRESHOLD, presence_set
+
+if "mini" in planners:
+    hears = {pair: presence_probabilities(planners["mini"].model, dry, reference, sr)
+             for pair, (dry, reference, sr, _) in pairs.items()}
+    fig, axes = plt.subplots(1, len(hears), figsize=(3.2 * len(hears), 3), sharey=True, squeeze=False)
+    rows = []
+    for ax, (pair, probs) in zip(axes[0], hears.items()):
+        truth = set(pairs[pair][3].active.names)
+        said = set(results[(pair, "mini")].chain.names)
+        x = np.arange(len(MODULE_NAMES))
+        ax.bar(x, [probs[m] for m in MODULE_NAMES], color=["tab:green" if m in truth else "0.75" for m in MODULE_NAMES])
+        ax.plot([i for i, m in enumerate(MODULE_NAMES) if m in said], [1.05] * len(said), "ko", ms=5)
+        ax.axhline(PRESENCE_THRESHOLD, ls="--", color="0.4", lw=1)
+        ax.set_xticks(x, [m.replace("stereo_", "") for m in MODULE_NAMES], rotation=70, fontsize=8)
+        ax.set_title(pair); ax.set_ylim(0, 1.12)
+        heard = set(presence_set(probs))
+        accuracy = lambda chosen: np.mean([(m in chosen) == (m in truth) for m in MODULE_NAMES])  # noqa: E731
+        rows.append({"pair": pair, "true": ", ".join(sorted(truth)), "text named": ", ".join(sorted(said)),
+                     "probe above threshold": ", ".join(sorted(heard)),
+                     "text accuracy": accuracy(said), "probe accuracy": accuracy(heard)})
+    axes[0, 0].set_ylabel("probe probability")
+    plt.tight_layout(); plt.show()
+    display(pd.DataFrame(rows).round(2))
+else:
+    print("no mini planner here: nothing to probe")
+"""),
+    md("""
 ## Digit probabilities (neural models only)
 
 For a neural planner we can ask how sure it was of each digit it wrote for a parameter value (was

@@ -196,7 +196,7 @@ def latency(model_dir: Path) -> dict:
     from llm2fx_lab.model.generate import resolve_decoder
 
     return {"first_token_seconds": float(np.median(firsts)), "total_seconds": float(np.median(totals)),
-            "decoder": resolve_decoder(planner._model.model.llm)}  # what the planner's default used
+            "decoder": resolve_decoder(planner.model.llm)}  # what the planner's default used
 
 
 def training_facts(model_dir: Path) -> dict:

@@ -22,13 +22,12 @@ THRESHOLDS = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 
 def main(argv: list[str] | None = None) -> int:
     import numpy as np
-    import torch
     from tqdm import tqdm
 
     from llm2fx_lab.fx.chain import as_chain
     from llm2fx_lab.fx.spec import MODULE_NAMES
-    from llm2fx_lab.model.generate import _as_batch
     from llm2fx_lab.model.guide import presence_set
+    from llm2fx_lab.model.scores import presence_probabilities
     from llm2fx_lab.planners import get_planner
     from llm2fx_lab.planners.bench import make_test_pairs
 
@@ -39,16 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed == 1234:
         print("seed 1234 makes the test pairs: tune on other pairs", file=sys.stderr)
         return 2
-    model = get_planner("mini")._model.model
+    model = get_planner("mini").model
     pairs = make_test_pairs(args.per_length, seed=args.seed)
     probabilities, truth = [], []
     for pair in tqdm(pairs, desc="presence head"):
-        sr = pair["sample_rate"]
-        with torch.no_grad():
-            _, presence = model.audio_embeddings_and_presence(_as_batch(pair["reference_audio"], model, sr, "reference"),
-                                                              _as_batch(pair["dry"], model, sr, "dry"),
-                                                              torch.tensor([True]))
-        probabilities.append(dict(zip(MODULE_NAMES, presence[0].tolist())))
+        probabilities.append(presence_probabilities(model, pair["dry"], pair["reference_audio"], pair["sample_rate"]))
         truth.append(set(as_chain(pair["reference"]).active.names))
     true_size = np.mean([len(t) for t in truth])
     print(f"{len(pairs)} dev pairs (seed {args.seed}), {true_size:.1f} modules per chain")

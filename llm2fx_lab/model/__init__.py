@@ -33,6 +33,7 @@ _LAZY = {
     "ModelEstimator": "llm2fx_lab.model.generate",
     "load_planner_model": "llm2fx_lab.model.generate",
     "digit_probabilities": "llm2fx_lab.model.scores", "DigitScore": "llm2fx_lab.model.scores",
+    "presence_probabilities": "llm2fx_lab.model.scores",
 }
 
 __all__ = ["AdapterConfig", "EncoderConfig", "LLMConfig", "ModelConfig", "PRESETS", "TrainConfig", "preset",

@@ -1,4 +1,4 @@
-"""How sure was the model of each digit it wrote? Teacher-forced digit probabilities.
+"""How sure was the model? Teacher-forced digit probabilities, and what its audio tokens carry.
 
 :func:`digit_probabilities` runs one forward pass over prompt + assistant text, with the audio
 embeddings spliced in exactly as in :func:`llm2fx_lab.model.generate.estimate_stream`, and
@@ -6,6 +6,10 @@ returns a :class:`DigitScore` for every digit of every numeric argument value in
 ``<tool_call>`` block: the module, the parameter, the digit's place in the number, the digit
 written, its probability (softmax over the whole vocabulary), the top-3 tokens at that
 position and the distribution restricted to the ten digit tokens.
+
+:func:`presence_probabilities` reads the model's chain probe (a head on the same audio tokens
+the language model reads, trained with it): the probability of each module, set beside the
+modules its text names, shows how much more the model hears than it says.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import torch
 
 from llm2fx_lab.data.format import THINK_END, TOOL_CALL_END, TOOL_CALL_START
 from llm2fx_lab.errors import Llm2FxError, ToolCallError
+from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.model.data import prompt_text
 from llm2fx_lab.model.generate import _as_batch
 from llm2fx_lab.model.ntl import digit_token_ids
@@ -230,3 +235,40 @@ def digit_probabilities(model, dry: Any, reference: Any, sample_rate: float | No
             digit_probs=tuple(float(x) for x in (d / d.sum()).tolist()) if mass > 0 else (0.1,) * 10,
             digit_mass=mass))
     return scores
+
+
+def presence_probabilities(model, dry: Any, reference: Any, sample_rate: float | None = None) -> dict[str, float]:
+    """The model's chain probe on one pair: ``{module: probability it is in the chain}``.
+
+    The probe reads the pooled audio tokens the language model is given (dry, reference and
+    their comparison), so this is what those tokens carry, independently of the text the model
+    writes. The presence guide (:class:`~llm2fx_lab.model.guide.PresenceGuide`) decodes from
+    these probabilities.
+
+    Parameters
+    ----------
+    model : Llm2FxModel
+        One trained with a chain probe (``TrainConfig.aux_coef > 0``, e.g. the shipped mini).
+    dry, reference, sample_rate
+        As for :func:`llm2fx_lab.model.generate.estimate_stream` (``dry`` may be ``None``).
+
+    Returns
+    -------
+    dict
+        The nine toolset modules in toolset order, each a probability in [0, 1].
+
+    Raises
+    ------
+    Llm2FxError
+        If the model has no chain probe.
+    AudioError
+        For audio the model cannot take (wrong sample rate, NaN, too short, ...).
+    """
+    if getattr(model, "chain_probe", None) is None:
+        raise Llm2FxError("this model has no chain probe (it was trained with TrainConfig.aux_coef = 0), "
+                          "so it gives no presence probabilities")
+    ref = _as_batch(reference, model, sample_rate, "reference")
+    dry_t = _as_batch(dry, model, sample_rate, "dry")
+    with torch.no_grad():
+        _, presence = model.audio_embeddings_and_presence(ref, dry_t, torch.tensor([dry_t is not None]))
+    return dict(zip(MODULE_NAMES, (float(p) for p in presence[0].tolist())))

@@ -51,13 +51,19 @@ class ModelPlanner:
             ) from None
         self._model = load_planner_model(d, **options)
 
+    @property
+    def model(self) -> Any:
+        """The loaded :class:`~llm2fx_lab.model.llm.Llm2FxModel` (e.g. for
+        :func:`~llm2fx_lab.model.scores.presence_probabilities` or ``digit_probabilities``)."""
+        return self._model.model
+
     def plan(self, dry: np.ndarray | None, reference: np.ndarray, sample_rate: float,
              instruction: str | None = None, stop: threading.Event | None = None) -> Iterator[Event]:
         """Stream the model's estimate as planner events (the model yields them itself).
 
         Audio at another sample rate than the model's is resampled first (soxr).
         """
-        model_rate = self._model.model.cfg.encoder.sample_rate
+        model_rate = self.model.cfg.encoder.sample_rate
         if int(round(sample_rate)) != model_rate:
             from llm2fx_lab.audio.io import resample
 

@@ -104,7 +104,7 @@ def test_mini_on_cuda_plans_like_on_the_cpu(mini):
     """``device="cuda"``: the model loads there and decodes with CUDA-graph steps; float32 on
     either device gives the same modules in the same order for a bundled example."""
     gpu = get_planner("mini", device="cuda")
-    assert next(gpu._model.model.parameters()).device.type == "cuda"
+    assert next(gpu.model.parameters()).device.type == "cuda"
     dry, ref, sr, _ = example_pair("guitar")
     on_gpu, on_cpu = collect(gpu.plan(dry, ref, sr)), collect(mini.plan(dry, ref, sr))
     assert {"selection", "order", "parameters"} <= set(on_gpu.reasoning_by_step)

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.model.guide import PresenceGuide, mentioned, optional_set, presence_set
@@ -147,22 +146,53 @@ def test_guide_needs_a_presence_head(tiny_model):
     assert not any(r.startswith("presence guide") for r in final.repairs)
 
 
+def test_presence_probabilities_need_a_probe(tiny_model):
+    from llm2fx_lab.model import presence_probabilities
+
+    x = np.random.default_rng(0).standard_normal((2, 22050)).astype(np.float32) * 0.1
+    with pytest.raises(Llm2FxError, match="no chain probe"):
+        presence_probabilities(tiny_model, x, x)
+
+
+@pytest.mark.skipif(not mini_available(), reason="shipped mini weights missing")
+def test_presence_probabilities_of_the_shipped_mini():
+    from llm2fx_lab.errors import AudioError
+    from llm2fx_lab.examples import example_pair
+    from llm2fx_lab.fx.spec import MODULE_NAMES
+    from llm2fx_lab.model import presence_probabilities
+    from llm2fx_lab.planners import get_planner
+
+    model = get_planner("mini").model
+    dry, ref, sr, true_chain = example_pair("guitar")
+    probabilities = presence_probabilities(model, dry, ref, sr)
+    assert list(probabilities) == list(MODULE_NAMES)
+    assert all(0.0 <= p <= 1.0 for p in probabilities.values())
+    # the probe hears the guitar's modules on average (measured: panner 0.58, reverb 0.84,
+    # limiter 0.52; the six absent ones 0.31-0.61, mean 0.45)
+    true = set(true_chain.active.names)
+    assert np.mean([probabilities[m] for m in true]) > np.mean([p for m, p in probabilities.items() if m not in true])
+    blind = presence_probabilities(model, None, ref, sr)  # blind mode: the reference alone
+    assert list(blind) == list(MODULE_NAMES) and blind != probabilities
+    with pytest.raises(AudioError, match="sample rate|Hz"):
+        presence_probabilities(model, dry, ref, sr / 2)
+    bad = ref.copy()
+    bad[0, 100] = np.nan
+    with pytest.raises(AudioError):
+        presence_probabilities(model, dry, bad, sr)
+
+
 @pytest.mark.skipif(not mini_available(), reason="shipped mini weights missing")
 def test_mini_text_and_chain_follow_its_presence_head():
     from llm2fx_lab.examples import example_pair
-    from llm2fx_lab.model.generate import _as_batch
+    from llm2fx_lab.model.scores import presence_probabilities
     from llm2fx_lab.planners import get_planner
     from llm2fx_lab.planners.events import collect
 
     mini = get_planner("mini")
-    model = mini._model.model
     dry, ref, sr, _ = example_pair("guitar")
-    with torch.no_grad():
-        _, p = model.audio_embeddings_and_presence(_as_batch(ref, model, sr, "reference"),
-                                                   _as_batch(dry, model, sr, "dry"), torch.tensor([True]))
     from llm2fx_lab.fx.spec import MODULE_NAMES
 
-    probabilities = dict(zip(MODULE_NAMES, p[0].tolist()))
+    probabilities = presence_probabilities(mini.model, dry, ref, sr)
     chosen = set(presence_set(probabilities))
     guided = collect(get_planner("mini", presence_guide=True).plan(dry, ref, sr))
     assert guided.repairs[0].startswith(f"presence guide: the presence head required {', '.join(sorted(chosen, key=MODULE_NAMES.index))};")

@@ -56,7 +56,7 @@ def test_device_option():
     assert isinstance(wrapped, Refined) and wrapped.options["device"] == "cpu"
     assert isinstance(get_planner("analysis", device="cpu"), AnalysisPlanner)  # runs on the CPU anyway
     mini = get_planner("mini", device="cpu")
-    assert next(mini._model.model.parameters()).device == torch.device("cpu")
+    assert next(mini.model.parameters()).device == torch.device("cpu")
     with pytest.raises(BackendError, match="'auto', 'cpu', 'cuda'"):
         get_planner("analysis", device="tpu")
     if not torch.cuda.is_available():
