@@ -3,6 +3,7 @@
 Usage (the figures in the mini's model card; about 6 min on 2 cores)::
 
     python scripts/learner_gap.py --cache /tmp/afx-cache/t10k --rows 2000 4000 7996
+    python scripts/learner_gap.py --cache /tmp/afx-cache/t10k --rows 7996 --networks 5
 
 The AnalysisPlanner decides module presence with gradient-boosted trees on 129 measured pair
 features (``scripts/train_analysis_planner.py``, whose feature cache this reads). The mini
@@ -18,7 +19,8 @@ held-out rows (every fifth MIDI piece, as ``train_analysis_planner.py`` holds ou
   1e-2, batch 64), stopped at the epoch with the best accuracy on a tenth of the fit rows
   (whole MIDI pieces) kept apart for that,
 
-on the first ``N`` fit rows for each ``--rows`` value, and prints the module accuracy of each
+on the first ``N`` fit rows for each ``--rows`` value (``--networks K`` averages the
+probabilities of K such networks, seeds ``--seed`` onwards), and prints the module accuracy of each
 on the held-out rows (chain lengths weighted uniformly, as the benchmark has as many chains of
 each length). Both see the same numbers; only the learner differs.
 """
@@ -122,12 +124,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="fit rows to use (the first N of those not held out), one score each")
     p.add_argument("--epochs", type=int, default=60, help="most MLP epochs (the best on its stop rows is kept)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--networks", type=int, default=1,
+                   help="average this many MLPs (seeds SEED, SEED+1, ...) into one ensemble")
     args = p.parse_args(argv)
     if not sorted(args.cache.glob("train-*.npz")):
         p.error(f"{args.cache} holds no train-*.npz feature cache; make one with "
                 "scripts/train_analysis_planner.py --data DATA --cache CACHE")
-    if min(args.rows) < 50 or args.epochs < 1:
-        p.error(f"--rows must each be >= 50 (got {args.rows}) and --epochs >= 1 (got {args.epochs})")
+    if min(args.rows) < 50 or args.epochs < 1 or args.networks < 1:
+        p.error(f"--rows must each be >= 50 (got {args.rows}), --epochs >= 1 (got {args.epochs}) "
+                f"and --networks >= 1 (got {args.networks})")
     d = load_cache(args.cache, 10 ** 9)  # every cached row
     x = d["x"].astype(np.float64)
     x[np.isinf(x)] = np.nan
@@ -143,15 +148,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"({len(x)} rows, {int(held.sum())} held out)")
     print(f"{len(x)} cached pairs, {x.shape[1]} features, {int(held.sum())} held out (every "
           f"{HOLD_OUT_EVERY}th MIDI piece)")
-    print("| fit rows | trees | mlp | mlp epoch |")
+    print(f"| fit rows | trees | mlp{f' (mean of {args.networks})' if args.networks > 1 else ''} | mlp epoch |")
     print("|---|---|---|---|")
     for n in args.rows:
         t0 = time.time()
         rows = fit_rows[:n]
         trees = fit_trees(x[rows], presence[rows], weight[rows], x[held], args.seed)
-        mlp, epoch = fit_mlp(x[rows], presence[rows], weight[rows], groups[rows], x[held], args.epochs, args.seed)
+        fits = [fit_mlp(x[rows], presence[rows], weight[rows], groups[rows], x[held], args.epochs, args.seed + k)
+                for k in range(args.networks)]
+        mlp = np.mean([probabilities for probabilities, _ in fits], axis=0)
+        epochs = "/".join(str(epoch) for _, epoch in fits)
         print(f"| {n} | {weighted_accuracy(trees, presence[held], weight[held]) * 100:.1f}% "
-              f"| {weighted_accuracy(mlp, presence[held], weight[held]) * 100:.1f}% | {epoch} |", flush=True)
+              f"| {weighted_accuracy(mlp, presence[held], weight[held]) * 100:.1f}% | {epochs} |", flush=True)
         print(f"  ({time.time() - t0:.0f} s)", file=sys.stderr)
     return 0
 

@@ -74,3 +74,16 @@ def test_bad_input_names_the_problem(tmp_path, capsys):
     with pytest.raises(SystemExit):
         script.main(["--cache", str(tmp_path / "cache"), "--rows", "10"])
     assert "--rows must each be >= 50" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.main(["--cache", str(tmp_path / "cache"), "--networks", "0"])
+    assert "--networks >= 1 (got 0)" in capsys.readouterr().err
+
+
+def test_an_ensemble_averages_networks(tmp_path, capsys):
+    _fake_cache(tmp_path / "cache")
+    assert _script().main(["--cache", str(tmp_path / "cache"), "--rows", "300", "--epochs", "6",
+                           "--networks", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "| fit rows | trees | mlp (mean of 2) | mlp epoch |" in out
+    row = re.search(r"\| 300 \| ([\d.]+)% \| ([\d.]+)% \| (\d+)/(\d+) \|", out)
+    assert row and float(row.group(2)) > 80, out
