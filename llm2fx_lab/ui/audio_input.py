@@ -15,6 +15,7 @@ import numpy as np
 from llm2fx_lab.audio import load_audio_bytes, resample
 from llm2fx_lab.errors import AudioError, Llm2FxError
 from llm2fx_lab.examples import example_pair, list_examples, load_example
+from llm2fx_lab.ui._html import alert_html
 from llm2fx_lab.ui.state import quick_loudness_lufs
 
 #: Largest accepted upload (bytes): 10 minutes of 16-bit stereo WAV at 48 kHz is about 110 MB.
@@ -82,9 +83,8 @@ class AudioSlot(widgets.VBox):
             callback(self)
 
     def show_error(self, message: str) -> None:
-        kept = f" The previous audio ({html.escape(self.source)}) is kept." if self.audio is not None else ""
-        self.error.value = (f'<div class="l2f-error" role="alert" style="color: var(--jp-error-color1, #c62828)">'
-                            f"⚠ {html.escape(message)}{kept}</div>")
+        kept = f" The previous audio ({self.source}) is kept." if self.audio is not None else ""
+        self.error.value = alert_html(message + kept, css_class="l2f-error")
 
     def load_bytes(self, data: bytes, name: str) -> bool:
         """Decode an uploaded file; on failure show the error inline and keep the old audio."""

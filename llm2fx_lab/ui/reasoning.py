@@ -84,12 +84,12 @@ class ReasoningView(anywidget.AnyWidget):
 
     def __init__(self, planner: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._inputs: tuple[Any, Any, float] | None = None
         self.planner = planner
         self.final: Final | None = None
         self.history: list[Turn] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._inputs: tuple[Any, Any, float] | None = None
         self._chain_source: Callable[[], Chain | None] = lambda: None
         self._final_callbacks: list[Callable[[Final, Turn], None]] = []
         self._undo_callbacks: list[Callable[[Turn], None]] = []
@@ -112,6 +112,16 @@ class ReasoningView(anywidget.AnyWidget):
     def on_undo_turn(self, callback: Callable[[Turn], None]) -> None:
         """Call ``callback(turn)`` when the user undoes a turn (restore ``turn.chain_before``)."""
         self._undo_callbacks.append(callback)
+
+    @property
+    def planner(self) -> Any:
+        """The planner :meth:`run` streams; setting it updates ``can_plan``."""
+        return self._planner
+
+    @planner.setter
+    def planner(self, planner: Any) -> None:
+        self._planner = planner
+        self._refresh_can_plan()
 
     @property
     def running(self) -> bool:

@@ -33,6 +33,7 @@ from llm2fx_lab.fx.chain import Chain, as_chain
 from llm2fx_lab.planners.events import Final, PlannerError
 from llm2fx_lab.planners.refine import Refined
 from llm2fx_lab.planners.registry import REFINE_SUFFIX, planner_choices
+from llm2fx_lab.ui._html import alert_html
 from llm2fx_lab.ui.audio_input import AudioInput
 from llm2fx_lab.ui.chain_editor import ChainEditor
 from llm2fx_lab.ui.listening import Player
@@ -217,7 +218,6 @@ class Studio(widgets.VBox):
     @planner.setter
     def planner(self, planner: Any) -> None:
         self.reasoning.planner = resolve_planner(planner)
-        self.reasoning._refresh_can_plan()
         self._show_planner(planner, self.reasoning.planner)
 
     def pick_planner(self, key: str, refine: bool | None = None) -> None:
@@ -242,7 +242,6 @@ class Studio(widgets.VBox):
         else:
             planner = self._choices[key].make(refine)
         self.reasoning.planner = planner
-        self.reasoning._refresh_can_plan()
         self._set_menu(key, refine)
         self.planner_error.value = ""
 
@@ -356,8 +355,7 @@ class Studio(widgets.VBox):
         self._notify("full", chain)
 
     def _render_failed(self, exc: BaseException) -> None:
-        self.error.value = (f"<div role='alert' style='color: var(--jp-error-color1, #c62828)'>⚠ render failed: "
-                            f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</div>")
+        self.error.value = alert_html(f"render failed: {type(exc).__name__}: {exc}")
 
     def _show_planner(self, asked: Any, planner: Any) -> None:
         """Point the menu at ``planner`` (``asked`` is what the caller passed: None, a name, an object)."""
@@ -392,8 +390,7 @@ class Studio(widgets.VBox):
         try:
             self.pick_planner(self.planner_menu.value, self.refine_box.value)
         except Llm2FxError as exc:  # show it and put the menu back on the planner still in use
-            self.planner_error.value = (f"<div role='alert' style='color: var(--jp-error-color1, #c62828)'>"
-                                        f"⚠ {html.escape(str(exc))}</div>")
+            self.planner_error.value = alert_html(str(exc))
             self._set_menu(self._menu_key, isinstance(self.reasoning.planner, Refined))
 
     def _on_final(self, final: Final, turn: Turn) -> None:

@@ -173,6 +173,10 @@ def test_reasoning_view_stop(noise, sr):
 def test_reasoning_view_errors_inline(noise, sr):
     view = ReasoningView()
     assert view.run(noise, noise, sr) is None and "no planner" in view.error and not view.can_plan
+    view.planner = object()  # the inputs are set: a planner is all it lacked
+    assert view.can_plan
+    view.planner = None
+    assert not view.can_plan
 
     class Broken:
         name = "broken"
