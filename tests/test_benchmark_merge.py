@@ -1,7 +1,6 @@
 """benchmarks/planners.py keeps the rows of planners not run now, and the all-pairs calibration."""
 
-import importlib.util
-from pathlib import Path
+from tests._scripts import load_script
 
 NOTE = "900 generated pairs (100 per chain length 1..9, seed 1234); the note."
 PAPER = "| LLM2Fx-Tools (paper) | paper | 80% | 0.56 | 0.23 | 3.13 | - | - | - |"
@@ -9,11 +8,7 @@ HEAD = "| method | audio | Acc |\n|---|---|---|"
 
 
 def _merge():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "planners.py"
-    spec = importlib.util.spec_from_file_location("bench_planners", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.merge_previous
+    return load_script("benchmarks/planners.py", name="bench_planners").merge_previous
 
 
 def test_keeps_other_planners_and_all_pairs_calibration():

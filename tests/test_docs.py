@@ -15,11 +15,9 @@ def test_toolset_reference_is_current():
 
 
 def test_notebooks_match_their_generator():
-    import importlib.util
+    from tests._scripts import load_script
 
-    spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "scripts" / "build_notebooks.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("scripts/build_notebooks.py")
     for name, cells in mod.NOTEBOOK_CELLS.items():
         nb = nbformat.read(str(ROOT / "notebooks" / name), as_version=4)
         assert [c.source for c in nb.cells] == [c.source for c in cells], \

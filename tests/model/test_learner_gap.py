@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -12,15 +11,12 @@ import pytest
 
 from llm2fx_lab.data.chains import sample_chain
 from llm2fx_lab.fx.spec import MODULE_NAMES
+from tests._scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "learner_gap.py"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("learner_gap", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/learner_gap.py")
 
 
 def _fake_cache(folder: Path, n: int = 600, seed: int = 0) -> None:

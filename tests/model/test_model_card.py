@@ -1,22 +1,16 @@
 """The shipped MODEL_CARD.md is what ``scripts/make_mini.py`` writes from the shipped report."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from llm2fx_lab.planners.registry import mini_weights_dir
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests._scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def make_mini():
-    spec = importlib.util.spec_from_file_location("make_mini", ROOT / "scripts" / "make_mini.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/make_mini.py")
 
 
 def test_shipped_card_is_the_one_written_from_the_shipped_report(make_mini):

@@ -212,13 +212,9 @@ def test_mini_text_and_chain_follow_its_presence_head():
 
 @pytest.mark.skipif(not mini_available(), reason="shipped mini weights missing")
 def test_threshold_tuning_script(capsys):
-    import importlib.util
-    from pathlib import Path
+    from tests._scripts import load_script
 
-    path = Path(__file__).resolve().parents[2] / "scripts" / "tune_presence_guide.py"
-    spec = importlib.util.spec_from_file_location("tune_presence_guide", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("scripts/tune_presence_guide.py")
     assert module.main(["--per-length", "1", "--seed", "1234"]) == 2  # the test pairs: refused
     assert "tune on other pairs" in capsys.readouterr().err
     assert module.main(["--per-length", "1", "--seed", "99"]) == 0

@@ -1,8 +1,6 @@
-import importlib.util
 import re
 import shutil
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +14,7 @@ from llm2fx_lab.planners import PlannerError, get_planner
 from llm2fx_lab.planners.baselines import (BASELINE_NAMES, ORDER, BaselinePlanner, baseline_planner,
                                            chain_targets, feature_vector, weight_paths)
 from llm2fx_lab.planners.events import Final, Response, Thinking, ToolCallEvent, collect
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests._scripts import load_script
 
 
 @pytest.fixture(scope="module")
@@ -149,10 +146,7 @@ def test_chain_targets_closed_form():
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("train_baselines", ROOT / "scripts" / "train_baselines.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/train_baselines.py")
 
 
 def _synthetic(rng, n):

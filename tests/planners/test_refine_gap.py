@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from llm2fx_lab.fx.chain import Chain
+from tests._scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "refine_gap.py"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("refine_gap", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/refine_gap.py")
 
 
 @pytest.fixture(scope="module")

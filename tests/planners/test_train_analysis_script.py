@@ -1,25 +1,19 @@
 """scripts/train_analysis_planner.py end to end on two tiny generated datasets (the plumbing:
 several datasets, per-dataset caches, parallel extraction, argument errors)."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from llm2fx_lab.data.generate import GenerateConfig, generate
+from tests._scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
 N = 18
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("train_analysis_planner", ROOT / "scripts" / "train_analysis_planner.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # worker processes unpickle its functions by module name
-    spec.loader.exec_module(mod)
-    return mod
+    # worker processes unpickle its functions by module name
+    return load_script("scripts/train_analysis_planner.py", register=True)
 
 
 @pytest.fixture(scope="module")
