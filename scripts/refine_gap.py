@@ -79,8 +79,8 @@ def measure_pair(pair: dict[str, Any], steps: int, pipeline: bool) -> dict[str, 
     estimate = collect(get_planner("analysis").plan(dry, reference, sr)).chain
     chains: dict[str, Any] = {"analysis": estimate}
     losses: dict[str, float] = {}
-    if pipeline:
-        chains["pipeline"] = collect(get_planner("analysis+refine").plan(dry, reference, sr)).chain
+    if pipeline:  # what analysis+refine returns (Refined's defaults), without planning twice
+        chains["pipeline"] = refine(estimate, dry, reference, sr).chain
     for key, start in starts_for(pair, estimate).items():
         result = refine(start, dry, reference, sr, steps=steps, structure=False, budget_seconds=BUDGET_SECONDS)
         chains[key], losses[key] = result.chain, result.loss_after
