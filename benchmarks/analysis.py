@@ -19,9 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import markdown_table, median_seconds, write_section  # noqa: E402
 
-from llm2fx_lab.analysis import clip_features, compare, integrated_loudness_lufs, mrstft_lr  # noqa: E402
+import pyloudnorm  # noqa: E402
+
+from llm2fx_lab.analysis import clip_features, compare, mrstft_lr  # noqa: E402
 from llm2fx_lab.analysis.plot_data import spectrum_data  # noqa: E402
-from llm2fx_lab.audio.io import loudness_lufs  # noqa: E402
+from llm2fx_lab.audio.loudness import integrated_loudness_lufs  # noqa: E402
 from llm2fx_lab.fx.render import render  # noqa: E402
 
 SR = 44100
@@ -48,7 +50,8 @@ def main() -> None:
         ["spectrum_data, 3 clips (dry, reference, estimate)",
          median_ms(lambda: spectrum_data({"a": dry, "b": wet, "c": wet}, SR), 20), ""],
         ["integrated_loudness_lufs (ours, BS.1770)", median_ms(lambda: integrated_loudness_lufs(wet, SR), 30), ""],
-        ["loudness_lufs (pyloudnorm reference)", median_ms(lambda: loudness_lufs(wet, SR), 10), ""],
+        ["loudness_lufs (pyloudnorm reference)",
+         median_ms(lambda: pyloudnorm.Meter(SR).integrated_loudness(wet.T.astype(np.float64)), 10), ""],
         ["clip_features (all features, with true peak)", median_ms(lambda: clip_features(wet, SR), 10), ""],
         ["mrstft_lr (auraloss defaults, L and R)", median_ms(lambda: mrstft_lr(wet, dry, SR), 3), ""],
     ]

@@ -65,7 +65,8 @@ def filter_times(segs, rng, lengths) -> list[list[object]]:
     import numpy as np
 
     from llm2fx_lab.data.chains import sample_chain
-    from llm2fx_lab.data.mrstft import ClipSpectra, mrstft_distance, mrstft_spectra, passes_similarity_filter, similarity_filter
+    from llm2fx_lab.analysis.mrstft import ClipSpectra, mrstft_distance, mrstft_spectra
+    from llm2fx_lab.data.similarity import passes_similarity_filter, similarity_filter
     from llm2fx_lab.fx.render import render
 
     t_full = t_fast = 0.0
@@ -121,7 +122,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--source", default="midi")
     args = ap.parse_args()
-    from llm2fx_lab.data.cli import stats
+    from llm2fx_lab.data.stats import stats
     from llm2fx_lab.data.generate import GenerateConfig, generate
 
     with tempfile.TemporaryDirectory(prefix="llm2fx-bench-data-") as tmp:

@@ -39,7 +39,7 @@ SR = 44100
 
 def synthetic_dialogues(n: int, seconds: float, seed: int = 0):
     from llm2fx_lab.data.chains import sample_chain
-    from llm2fx_lab.model.data import Dialogue
+    from llm2fx_lab.model.inputs import Dialogue
 
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * SR)) / SR
@@ -54,7 +54,7 @@ def synthetic_dialogues(n: int, seconds: float, seed: int = 0):
 
 def cpu_case(name: str, **overrides) -> dict:
     from llm2fx_lab.model.config import preset
-    from llm2fx_lab.model.data import Collator, corpus_texts, prompt_text
+    from llm2fx_lab.model.inputs import Collator, corpus_texts, prompt_text
     from llm2fx_lab.model.llm import Llm2FxModel
     from llm2fx_lab.model.tokenizer import train_tokenizer
 
@@ -107,7 +107,7 @@ def shipped_latency(n: int = 3) -> dict:
     """The shipped mini on the bundled 10 s guitar pair, both decoders: medians of ``n`` full estimates."""
     from llm2fx_lab.examples import example_pair
     from llm2fx_lab.model.generate import estimate_stream, load_planner_model
-    from llm2fx_lab.planners.registry import mini_weights_dir
+    from llm2fx_lab.model.mini import mini_weights_dir
 
     model = load_planner_model(mini_weights_dir()).model
     dry, wet, sr, _ = example_pair("guitar")
@@ -127,7 +127,7 @@ def shipped_latency(n: int = 3) -> dict:
 def gain_dialogues(n: int, seed: int):
     """Noise at a random level (-30..-6 dB); the reference is it with a gain of -12..12 dB."""
     from llm2fx_lab.fx.chain import Chain
-    from llm2fx_lab.model.data import Dialogue
+    from llm2fx_lab.model.inputs import Dialogue
 
     rng = np.random.default_rng(seed)
     out = []
@@ -146,7 +146,7 @@ def pair_ablation(n_train: int = 64, n_test: int = 24, steps: int = 400) -> list
     import tempfile
 
     from llm2fx_lab.model.config import preset
-    from llm2fx_lab.model.data import corpus_texts
+    from llm2fx_lab.model.inputs import corpus_texts
     from llm2fx_lab.model.generate import estimate_stream
     from llm2fx_lab.model.llm import Llm2FxModel
     from llm2fx_lab.model.tokenizer import train_tokenizer

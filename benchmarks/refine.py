@@ -24,7 +24,6 @@ machine (a GPU host) from its ``--json`` output.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 import time
@@ -40,17 +39,20 @@ from _report import machine, markdown_table, write_section  # noqa: E402
 
 from llm2fx_lab.analysis.scoring import score_examples, summarize  # noqa: E402
 from llm2fx_lab.planners import get_planner  # noqa: E402
-from llm2fx_lab.planners.analysis import PREROLL_SECONDS as ANALYSIS_PREROLL  # noqa: E402
-from llm2fx_lab.planners.analysis import clear_measurements  # noqa: E402
+from llm2fx_lab.fx.torch_render import resolve_device  # noqa: E402
+from llm2fx_lab.planners.analysis_planner import clear_measurements  # noqa: E402
 from llm2fx_lab.planners.bench import first_per_length, load_pairs_folder, make_test_pairs, run_planner  # noqa: E402
-from llm2fx_lab.planners.refine import refine, refine_device, refine_stream  # noqa: E402
+from llm2fx_lab.planners.refine import RefineConfig, refine  # noqa: E402
 
-#: refine()'s defaults (read from its signature), named in the report; the budget counts budget hits
-DEFAULTS = {k: v.default for k, v in inspect.signature(refine_stream).parameters.items()
-            if k in ("steps", "budget_seconds", "crop_seconds", "preroll_seconds")}
-BUDGET_SECONDS = DEFAULTS["budget_seconds"]
-#: the dry clip rendered before the crop (refine_stream's default None means this)
-PREROLL_SECONDS = DEFAULTS["preroll_seconds"] if DEFAULTS["preroll_seconds"] is not None else ANALYSIS_PREROLL
+#: refinement's defaults, named in the report; the budget counts budget hits
+DEFAULTS = RefineConfig()
+BUDGET_SECONDS = DEFAULTS.budget_seconds
+PREROLL_SECONDS = DEFAULTS.preroll_seconds
+
+
+def refine_device(device: str) -> torch.device:
+    """The device refinement runs on (quietly the CPU for "auto" without CUDA)."""
+    return resolve_device(device, warn_cpu_fallback=False)
 
 
 def overall(pairs: list[dict], chains: list) -> dict:
@@ -188,8 +190,8 @@ def report(rows: list[dict]) -> str:
                       f"{r['mrs_l']:.2f} / {r['mrs_r']:.2f}"])
     lines = [f"Pairs: {rows[0]['pairs']}. On each device each pair is planned by `analysis` with its order search "
              "there (pedalboard on the CPU, the batched torch renderer on a GPU), and its chain refined there by "
-             f"`refine()` with its defaults ({DEFAULTS['steps']} gradient steps, structure search, "
-             f"{BUDGET_SECONDS:g} s budget, {DEFAULTS['crop_seconds']:g} s crop after {PREROLL_SECONDS:g} s of pre-roll), "
+             f"`refine()` with its defaults ({DEFAULTS.steps} gradient steps, structure search, "
+             f"{BUDGET_SECONDS:g} s budget, {DEFAULTS.crop_seconds:g} s crop after {PREROLL_SECONDS:g} s of pre-roll), "
              "as `analysis+refine` with that device does, after one untimed warm-up of each. Seconds are per example; \"total\" is what "
              "`analysis+refine` costs (analysis + refinement). Targets: <= 20 s per example on CPU, <= 2 s on one GPU. "
              "Metrics: the paper's (audible metrics left out).", ""]

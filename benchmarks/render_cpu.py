@@ -13,12 +13,9 @@ Target (issue #3): full chain <= 1.5x pedalboard alone (the NumPy modules must n
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -26,3 +26,7 @@ class AudioError(Llm2FxError, ValueError):
 
 class BackendError(Llm2FxError, RuntimeError):
     """A rendering backend or device was asked for that cannot be used here."""
+
+
+class PlannerError(Llm2FxError, ValueError):
+    """A planner was asked for that does not exist or cannot be loaded (e.g. missing weights)."""

@@ -28,7 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llm2fx_lab.audio.io import crop_or_pad, load_audio, normalize_loudness, save_audio  # noqa: E402
+from llm2fx_lab.audio.io import crop_or_pad, load_audio, save_audio  # noqa: E402
+from llm2fx_lab.audio.loudness import normalize_loudness  # noqa: E402
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 SAMPLE_RATE = 44100

@@ -184,7 +184,7 @@ def latency(model_dir: Path) -> dict:
 
     from llm2fx_lab.examples import example_pair
     from llm2fx_lab.planners import get_planner
-    from llm2fx_lab.planners.events import collect
+    from llm2fx_lab.events import collect
 
     planner = get_planner(f"model:{model_dir}")
     dry, wet, sr, _ = example_pair("guitar")

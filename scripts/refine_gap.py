@@ -10,7 +10,7 @@ chain is tuned by :func:`~llm2fx_lab.planners.refine.refine` with its gradient d
 
 - **true structure**: the true modules in the true order, each with the parameters the
   ``analysis`` planner estimated for it (for a module that planner left out, the settings its
-  measurements give, :func:`~llm2fx_lab.planners.analysis.presence_priors`, else
+  measurements give, :func:`~llm2fx_lab.planners.analysis_planner.presence_priors`, else
   :data:`~llm2fx_lab.planners.refine.ADD_SETTINGS`);
 - **true structure, true delay**: the same with the delay's three parameters true (refinement
   leaves the delay's time and feedback as they come, :data:`~llm2fx_lab.planners.refine.FROZEN`);
@@ -53,8 +53,8 @@ BUDGET_SECONDS = 600.0
 def starts_for(pair: dict[str, Any], estimate: Any) -> dict[str, Any]:
     """The tuned runs' start chains for one pair, given the ``analysis`` planner's chain."""
     from llm2fx_lab.fx.chain import Chain, tool_call
-    from llm2fx_lab.planners.analysis import presence_priors
-    from llm2fx_lab.planners.refine import ADD_SETTINGS
+    from llm2fx_lab.planners.analysis_planner import presence_priors
+    from llm2fx_lab.planners.refine import RefineConfig
 
     truth = pair["reference"]
     measured = presence_priors(pair["dry"], pair["reference_audio"], pair["sample_rate"]).candidates
@@ -62,7 +62,7 @@ def starts_for(pair: dict[str, Any], estimate: Any) -> dict[str, Any]:
     def estimated(name: str) -> dict[str, float]:
         if name in estimate:
             return dict(estimate[name].params)
-        return dict(measured.get(name, ADD_SETTINGS[name]))
+        return dict(measured.get(name, RefineConfig().add_settings[name]))
 
     structure = Chain(tuple(tool_call(c.name, estimated(c.name), mode="lenient") for c in truth))
     delay = Chain(tuple(c if c.name == "delay" else structure[c.name] for c in truth))
@@ -71,7 +71,7 @@ def starts_for(pair: dict[str, Any], estimate: Any) -> dict[str, Any]:
 
 def measure_pair(pair: dict[str, Any], steps: int, pipeline: bool) -> dict[str, Any]:
     """Every start's chain after tuning, and its refinement loss, for one pair."""
-    from llm2fx_lab.planners.events import collect
+    from llm2fx_lab.events import collect
     from llm2fx_lab.planners.refine import refine
     from llm2fx_lab.planners.registry import get_planner
 

@@ -8,9 +8,9 @@ measuring and 13 min of training on 2 cores of an AMD EPYC)::
         --refit --presence-leaves 16 --presence-iterations 250 --presence-learning-rate 0.05
 
 1. **features**: for the first ``--n-rows`` rows of each dataset's *train* split (never its
-   test split) the pair is measured (:func:`~llm2fx_lab.planners.pair_features.pair_features`,
-   :func:`~llm2fx_lab.planners.estimators.model_features`) and the closed-form estimates of
-   :func:`~llm2fx_lab.planners.analysis.closed_forms` are kept beside it; chunks of 50 rows
+   test split) the pair is measured (:func:`~llm2fx_lab.planners.analysis_planner.pair_features.pair_features`,
+   :func:`~llm2fx_lab.planners.analysis_planner.estimators.model_features`) and the closed-form estimates of
+   :func:`~llm2fx_lab.planners.analysis_planner.closed_forms` are kept beside it; chunks of 50 rows
    are cached as ``.npz`` in ``--cache``/<dataset folder name> (a rerun extracts only what is
    missing), on ``--workers`` processes.
    Blind rows still store their dry clip, which is used.
@@ -19,11 +19,11 @@ measuring and 13 min of training on 2 cores of an AMD EPYC)::
    generated with different seeds draw different pieces.
 3. **models** (scikit-learn histogram gradient boosting, seeded), each scored on the held-out
    rows (and refitted on all rows with ``--refit``) and dumped with
-   :func:`llm2fx_lab.planners.trees.dump_hgb`:
+   :func:`llm2fx_lab.planners.analysis_planner.trees.dump_hgb`:
 
    - ``presence.json``: one classifier per module; then a second stage (``"stack"``), one
      logistic regression per module over all nine trees' probabilities (their logits and sum,
-     :func:`~llm2fx_lab.planners.trees.stack_inputs`), fitted on out-of-fold probabilities
+     :func:`~llm2fx_lab.planners.analysis_planner.trees.stack_inputs`), fitted on out-of-fold probabilities
      (3 folds by MIDI piece); kept only where it raises the mean held-out accuracy;
    - ``params.json``: one regressor per parameter (min-max normalised value, absolute error
      loss since the metric is the MAE), trained on the rows whose chain has the module; a
@@ -64,9 +64,9 @@ def row_arrays(dry: np.ndarray, wet: np.ndarray, sample_rate: float, features=No
     """Model features, normalised closed-form parameters (nan where none) and rule presence of one pair."""
     from llm2fx_lab.analysis.metrics import normalize_linear
     from llm2fx_lab.fx.spec import MODULE_NAMES
-    from llm2fx_lab.planners.analysis import closed_forms
-    from llm2fx_lab.planners.estimators import model_features
-    from llm2fx_lab.planners.pair_features import pair_features
+    from llm2fx_lab.planners.analysis_planner import closed_forms
+    from llm2fx_lab.planners.analysis_planner.estimators import model_features
+    from llm2fx_lab.planners.analysis_planner.pair_features import pair_features
 
     f = features if features is not None else pair_features(dry, wet, sample_rate)
     x, fits = model_features(f, sample_rate)
@@ -213,7 +213,7 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, weight: np.ndarray, groups: np.nda
 def presence_stack(x, presence, weight, groups, fit, held, held_probs, trees_only: float, classifier, wacc,
                    refit: bool) -> tuple[dict | None, list[float]]:
     """The second presence stage: per module a logistic regression over
-    :func:`~llm2fx_lab.planners.trees.stack_inputs` of out-of-fold first-stage probabilities.
+    :func:`~llm2fx_lab.planners.analysis_planner.trees.stack_inputs` of out-of-fold first-stage probabilities.
 
     Scored on the held-out rows (with the first-stage probabilities of trees fitted on ``fit``)
     against ``trees_only``, the trees' own mean held-out accuracy.
@@ -222,7 +222,7 @@ def presence_stack(x, presence, weight, groups, fit, held, held_probs, trees_onl
     from sklearn.linear_model import LogisticRegression
 
     from llm2fx_lab.fx.spec import MODULE_NAMES
-    from llm2fx_lab.planners.trees import stack_inputs
+    from llm2fx_lab.planners.analysis_planner.trees import stack_inputs
 
     def fit_stack(rows: np.ndarray) -> list:
         inputs = stack_inputs(out_of_fold(x[rows], presence[rows], weight[rows], groups[rows], classifier))
@@ -274,9 +274,9 @@ def main(argv: list[str] | None = None) -> None:
     from tqdm import tqdm
 
     from llm2fx_lab.fx.spec import MODULE_NAMES
-    from llm2fx_lab.planners.analysis import commutes
-    from llm2fx_lab.planners.estimators import model_feature_names
-    from llm2fx_lab.planners.trees import dump_hgb
+    from llm2fx_lab.planners.analysis_planner import commutes
+    from llm2fx_lab.planners.analysis_planner.estimators import model_feature_names
+    from llm2fx_lab.planners.analysis_planner.trees import dump_hgb
 
     t0 = time.time()
     n_rows = args.n_rows * len(args.data) if len(args.n_rows) == 1 else args.n_rows

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from llm2fx_lab.planners.baselines import (BaselineNet, chain_targets, feature_vector,  # noqa: E402
+from llm2fx_lab.fx.vectors import chain_vectors  # noqa: E402
+from llm2fx_lab.planners.baselines import (BaselineNet, feature_vector,  # noqa: E402
                                            save_baseline, feature_facts)
 
 SPLITS = ("train", "validation")
@@ -52,7 +53,7 @@ def shard_features(shard: Path, cache_dir: Path) -> dict[str, np.ndarray]:
         dry, wet, sr = decode_audio(row, shard.parent)
         blind = bool(row["dry_masked"])
         cols["x"].append(feature_vector(None if blind else dry, wet, sr))
-        presence, params, mask = chain_targets(row["chain"])
+        presence, params, mask = chain_vectors(row["chain"])
         cols["presence"].append(presence)
         cols["params"].append(params)
         cols["mask"].append(mask)

@@ -19,6 +19,16 @@ def sr() -> int:
     return SR
 
 
+@pytest.fixture(scope="session")
+def bursts() -> np.ndarray:
+    """3 s of noise bursts (0.2 s on, 0.3 s off): sounds with abrupt ends, float32 (2, 132300)."""
+    x = (0.1 * np.random.default_rng(1).standard_normal((2, 3 * SR))).astype(np.float32)
+    env = np.zeros(x.shape[1], dtype=np.float32)
+    for start in np.arange(0, 3, 0.5):
+        env[int(start * SR):int((start + 0.2) * SR)] = 1
+    return x * env
+
+
 @pytest.fixture
 def noise() -> np.ndarray:
     """1 s of seeded stereo noise at -20 dBFS RMS, float32 (2, 44100)."""

@@ -1,7 +1,7 @@
 """The hand-written docs pages exist, and every command line they show still parses.
 
 Command lines are read from ```bash blocks: ``llm2fx ...`` lines must parse with
-``llm2fx_lab.cli.build_parser()``, and ``python -m llm2fx_lab.planners.cli ...`` lines with the
+``llm2fx_lab.cli.build_parser()``, and ``python -m llm2fx_lab.cli ...`` lines with the
 planner commands' parser, so the pages cannot drift from the command line.
 """
 
@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from llm2fx_lab.cli import build_parser
-from llm2fx_lab.planners.cli import add_planner_parsers
+from llm2fx_lab.cli.planners import add_planner_parsers
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ("architecture.md", "getting-started.md")
-PLANNER_MODULE = "python -m llm2fx_lab.planners.cli"
+PLANNER_MODULE = "python -m llm2fx_lab.cli"
 
 
 def _planner_parser() -> argparse.ArgumentParser:

@@ -21,7 +21,7 @@ when it is notable the other way, and unverifiable when no notable change was me
 ("brighter"/"darker" compare the high band with the mid band).
 
 The patterns are deliberately simple: they read the sentences of :class:`Evidence`, the
-:class:`~llm2fx_lab.planners.analysis.AnalysisPlanner` and the training data's reasoning,
+:class:`~llm2fx_lab.planners.analysis_planner.AnalysisPlanner` and the training data's reasoning,
 not arbitrary prose. A claim they miss is not checked; no claim is invented.
 """
 

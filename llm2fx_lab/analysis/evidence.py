@@ -19,6 +19,7 @@ import numpy as np
 
 from llm2fx_lab.analysis import features as F
 from llm2fx_lab.audio.checks import check_sample_rate
+from llm2fx_lab.audio.loudness import k_weighted_chunks, loudness_of_chunks, loudness_range_of_chunks
 from llm2fx_lab.errors import AudioError
 
 LengthPolicy = Literal["pad", "crop", "error"]
@@ -296,8 +297,8 @@ def compare(dry: Any, wet: Any, sample_rate: float, *, wet_sample_rate: float | 
         if a.is_silent:
             raise AudioError(f"the {label} clip is silent (peak below -120 dBFS); there is nothing to compare")
 
-    k_dry, k_wet = F._k_weighted_chunks(x_dry, sr), F._k_weighted_chunks(x_wet, sr)
-    lufs_dry, lufs_wet = F._integrated(k_dry), F._integrated(k_wet)
+    k_dry, k_wet = k_weighted_chunks(x_dry, sr), k_weighted_chunks(x_wet, sr)
+    lufs_dry, lufs_wet = loudness_of_chunks(k_dry), loudness_of_chunks(k_wet)
     bands = F.three_band_levels(a_wet) - F.three_band_levels(a_dry)
     crest = [20 * np.log10(a.peak) - F._rms_dbfs(a.x) for a in (a_dry, a_wet)]
     st_dry, st_wet = F.stereo_measures(x_dry), F.stereo_measures(x_wet)
@@ -313,7 +314,7 @@ def compare(dry: Any, wet: Any, sample_rate: float, *, wet_sample_rate: float | 
         mid_band_gain_db=float(bands[1]),
         high_band_gain_db=float(bands[2]),
         crest_factor_change_db=float(crest[1] - crest[0]),
-        loudness_range_change_lu=F._loudness_range(k_wet) - F._loudness_range(k_dry),
+        loudness_range_change_lu=loudness_range_of_chunks(k_wet) - loudness_range_of_chunks(k_dry),
         side_to_mid_change_db=_side_db(st_wet) - _side_db(st_dry),
         dry_side_to_mid_db=_side_db(st_dry),
         wet_side_to_mid_db=_side_db(st_wet),

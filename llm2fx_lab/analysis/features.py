@@ -25,6 +25,7 @@ import scipy.fft
 import scipy.signal
 
 from llm2fx_lab.audio.checks import SILENCE_PEAK, as_stereo_float32, check_sample_rate
+from llm2fx_lab.audio.loudness import k_weighted_chunks, loudness_of_chunks, loudness_range_of_chunks
 
 #: Edges (Hz) of the low / mid / high bands used in evidence sentences.
 BAND_EDGES_HZ = (250.0, 4000.0)
@@ -128,109 +129,6 @@ def average_spectrum(audio: Any, sample_rate: float) -> tuple[np.ndarray, np.nda
     return a.freqs_hz, _db(mean_spectrum(a))
 
 
-# --- loudness (ITU-R BS.1770-4) ----------------------------------------------------------
-
-def k_weighting_sos(sample_rate: float) -> np.ndarray:
-    """K-weighting (BS.1770 pre-filter and RLB high-pass) as second-order sections ``(2, 6)``.
-
-    The analogue prototypes are matched to the 48 kHz coefficients of BS.1770 and mapped to
-    any rate with the bilinear transform (the design of libebur128), so the filter is valid
-    at 44.1 kHz and elsewhere, not only at 48 kHz.
-    """
-    sr = check_sample_rate(sample_rate)
-    f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
-    k = math.tan(math.pi * f0 / sr)
-    vh = 10.0 ** (gain_db / 20.0)
-    vb = vh ** 0.4996667741545416
-    a0 = 1.0 + k / q + k * k
-    shelf = [(vh + vb * k / q + k * k) / a0, 2.0 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0,
-             1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
-    f0, q = 38.13547087602444, 0.5003270373238773
-    k = math.tan(math.pi * f0 / sr)
-    a0 = 1.0 + k / q + k * k
-    highpass = [1.0, -2.0, 1.0, 1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
-    return np.array([shelf, highpass])
-
-
-def _k_weighted_chunks(x: np.ndarray, sr: float) -> np.ndarray:
-    """K-weighted energy (channels summed) of consecutive 100 ms chunks.
-
-    Gating blocks (400 ms every 100 ms) and short-term windows (3 s every 100 ms) are sums
-    of consecutive chunks, as in BS.1770 and pyloudnorm. A last partial chunk is kept when
-    it is at least half a chunk long (pyloudnorm rounds the block count the same way).
-    """
-    y = scipy.signal.sosfilt(k_weighting_sos(sr).astype(np.float32), x, axis=-1)
-    energy = y[0] * y[0] + y[1] * y[1]
-    chunk = max(int(round(0.1 * sr)), 1)
-    full = energy.size // chunk
-    sums = energy[:full * chunk].reshape(full, chunk).sum(axis=1, dtype=np.float64)
-    rest = energy[full * chunk:]
-    if rest.size * 2 >= chunk or full == 0:
-        sums = np.append(sums, float(rest.sum(dtype=np.float64)))
-    return sums / chunk
-
-
-def _block_powers(chunks: np.ndarray, per_block: int) -> np.ndarray:
-    """Mean-square power of blocks of ``per_block`` chunks every chunk (at least one block)."""
-    if chunks.size < per_block:
-        return np.array([chunks.sum() / per_block])
-    cum = np.concatenate([[0.0], np.cumsum(chunks)])
-    return (cum[per_block:] - cum[:-per_block]) / per_block
-
-
-def _gated_mean(powers: np.ndarray, relative_lu: float) -> float:
-    loud = -0.691 + _db(np.maximum(powers, 1e-300))
-    above = powers[loud >= -70.0]
-    if above.size == 0:
-        return float("-inf")
-    gate = -0.691 + _db(float(above.mean())) + relative_lu
-    kept = powers[(loud > gate) & (loud >= -70.0)]
-    return float(-0.691 + _db(float(kept.mean()))) if kept.size else float("-inf")
-
-
-def _integrated(chunks: np.ndarray) -> float:
-    if chunks.sum() <= 0:
-        return float("-inf")
-    return _gated_mean(_block_powers(chunks, 4), -10.0)
-
-
-def _loudness_range(chunks: np.ndarray) -> float:
-    """EBU Tech 3342 loudness range over 3 s short-term blocks (0 LU if 3 s or shorter)."""
-    if chunks.sum() <= 0:
-        return float("nan")
-    if chunks.size <= 30:
-        return 0.0
-    loud = -0.691 + _db(np.maximum(_block_powers(chunks, 30), 1e-300))
-    loud = loud[loud >= -70.0]
-    if loud.size == 0:
-        return float("nan")
-    gate = -0.691 + _db(float(np.mean(10.0 ** ((loud + 0.691) / 10.0)))) - 20.0
-    loud = loud[loud > gate]
-    return float(np.percentile(loud, 95) - np.percentile(loud, 10))
-
-
-def integrated_loudness_lufs(audio: Any, sample_rate: float) -> float:
-    """Integrated loudness (ITU-R BS.1770-4 gating) in LUFS; ``-inf`` for silence.
-
-    A fast implementation (one ``sosfilt`` pass and a cumulative sum) that agrees with
-    :func:`llm2fx_lab.audio.io.loudness_lufs` (pyloudnorm) within 0.1 LU (tested).
-    Clips shorter than 400 ms are zero-padded to one gating block.
-    """
-    sr = check_sample_rate(sample_rate)
-    x = as_stereo_float32(audio)
-    return _integrated(_k_weighted_chunks(x, sr))
-
-
-def loudness_range_lu(audio: Any, sample_rate: float) -> float:
-    """Loudness range (EBU Tech 3342) in LU from 3 s short-term loudness every 100 ms.
-
-    Clips of 3 s or less have a single short-term value and a range of 0 LU; silence gives nan.
-    """
-    sr = check_sample_rate(sample_rate)
-    x = as_stereo_float32(audio)
-    return _loudness_range(_k_weighted_chunks(x, sr))
-
-
 # --- levels -------------------------------------------------------------------------------
 
 def peak_dbfs(audio: Any) -> float:
@@ -325,7 +223,7 @@ def thd_db(audio: Any, sample_rate: float, n_harmonics: int = 9) -> float:
     -100 dB or less, ``tanh`` saturation tens of dB more. Uses an 8192-point Hann spectrum;
     nan for silence.
     """
-    sr = check_sample_rate(sample_rate)
+    check_sample_rate(sample_rate)  # harmonics are found by bin, the rate only has to be valid
     x = as_stereo_float32(audio)
     n_fft = 8192
     p = stft_power(x.mean(axis=0, keepdims=True), n_fft, n_fft // 2)[0].mean(axis=0).astype(np.float64)
@@ -582,7 +480,7 @@ def clip_features(audio: Any, sample_rate: float, true_peak: bool = True) -> Cli
     1000.0
     """
     a = analyse(audio, sample_rate)
-    chunks = _k_weighted_chunks(a.x, a.sample_rate)
+    chunks = k_weighted_chunks(a.x, a.sample_rate)
     rms = _rms_dbfs(a.x)
     peak = float(20.0 * np.log10(a.peak)) if a.peak > 0 else float("-inf")
     centres, bands = third_octave_levels(a)
@@ -592,12 +490,12 @@ def clip_features(audio: Any, sample_rate: float, true_peak: bool = True) -> Cli
         sample_rate=a.sample_rate,
         duration_seconds=a.x.shape[1] / a.sample_rate,
         is_silent=silent,
-        loudness_lufs=_integrated(chunks),
+        loudness_lufs=loudness_of_chunks(chunks),
         peak_dbfs=peak,
         true_peak_dbfs=true_peak_dbfs(a.x, a.sample_rate) if true_peak else float("nan"),
         rms_dbfs=rms,
         crest_factor_db=float(peak - rms) if not silent else float("nan"),
-        loudness_range_lu=_loudness_range(chunks),
+        loudness_range_lu=loudness_range_of_chunks(chunks),
         spectral_centroid_hz=spectral_centroid_hz(a),
         spectral_tilt_db_per_octave=spectral_tilt_db_per_octave(a),
         spectral_flatness=spectral_flatness(a),

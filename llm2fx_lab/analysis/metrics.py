@@ -125,7 +125,7 @@ def _crop(x: np.ndarray, sample_rate: float, crop_seconds: float | None) -> np.n
 
 def reference_spectra(reference: Any, sample_rate: float, crop_seconds: float | None = None) -> ReferenceSpectra:
     """The left and right spectra of ``reference`` that :func:`mrstft_lr` compares with."""
-    from llm2fx_lab.data.mrstft import ClipSpectra
+    from llm2fx_lab.analysis.mrstft import ClipSpectra
 
     check_sample_rate(sample_rate)
     ref = as_stereo_float32(reference, "reference")
@@ -140,7 +140,7 @@ def mrstft_lr(reference: Any, estimate: Any, sample_rate: float,
 
     auraloss ``MultiResolutionSTFTLoss()``: FFT 1024/2048/512, hop 120/240/50, window
     600/1200/240, Hann, spectral convergence + log magnitude, mean over resolutions. Computed
-    by :mod:`llm2fx_lab.data.mrstft` (the same number as auraloss to 1e-4 relative, tested;
+    by :mod:`llm2fx_lab.analysis.mrstft` (the same number as auraloss to 1e-4 relative, tested;
     about 5x faster, and without torch). ``reference`` may be :func:`reference_spectra`'s result,
     to score several estimates against one reference; ``crop_seconds`` measures only the
     first seconds (faster, not the paper's number).
@@ -155,7 +155,7 @@ def mrstft_lr(reference: Any, estimate: Any, sample_rate: float,
     AudioError
         Different lengths, NaN/inf samples, bad shapes, spectra made with another crop or rate.
     """
-    from llm2fx_lab.data.mrstft import mrstft_distance
+    from llm2fx_lab.analysis.mrstft import mrstft_distance
 
     check_sample_rate(sample_rate)
     if isinstance(reference, ReferenceSpectra):

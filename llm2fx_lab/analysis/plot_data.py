@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+import scipy.signal
 
-from llm2fx_lab.analysis.features import _db, _power_scale, stft_power
+from llm2fx_lab.analysis.features import _db, _power_scale, stereo_measures, stft_power
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
 from llm2fx_lab.errors import ParameterError, ToolCallError
 from llm2fx_lab.fx.chain import ToolCall, as_chain, tool_call
@@ -31,6 +32,50 @@ class SpectrumData:
     smoothing_octaves: float
 
 
+#: FFT size of the average spectra (Hann frames without overlap: half the work of the analysis
+#: STFT, and an average spectrum needs no overlap to be unbiased).
+SPECTRUM_N_FFT = 4096
+
+
+def log_frequencies(sample_rate: float, points: int = 240, low_hz: float = 20.0) -> np.ndarray:
+    """``points`` log-spaced frequencies (Hz) from ``low_hz`` to just below Nyquist (0.48 x the rate)."""
+    return np.geomspace(low_hz, 0.48 * check_sample_rate(sample_rate), points)
+
+
+def band_levels_db(audio: Any, sample_rate: float, freqs_hz: np.ndarray, smoothing_octaves: float = 1 / 6,
+                   label: str = "audio") -> np.ndarray:
+    """Average power spectrum of ``audio`` (``(channels, samples)``, channels summed) at ``freqs_hz``.
+
+    Each value is the mean power of the FFT bins within ``smoothing_octaves`` around its
+    frequency, in dB re full scale per bin-width (a :data:`PLOT_FLOOR_DB` floor replaces -inf);
+    the result has ``freqs_hz``'s shape. Levels are linear in power: doubling the amplitude adds
+    6.02 dB everywhere.
+    """
+    sr = check_sample_rate(sample_rate)
+    x = as_stereo_float32(audio, label)
+    half = 2.0 ** (smoothing_octaves / 2)
+    freqs = np.fft.rfftfreq(SPECTRUM_N_FFT, 1 / sr)
+    scale = _power_scale(SPECTRUM_N_FFT)[0] * 2.0  # one-sided
+    spec = stft_power(x, SPECTRUM_N_FFT, SPECTRUM_N_FFT).sum(axis=0).mean(axis=0, dtype=np.float64) * scale
+    cum = np.concatenate([[0.0], np.cumsum(spec)])
+    lo = np.searchsorted(freqs, freqs_hz / half, side="left")
+    hi = np.maximum(np.searchsorted(freqs, freqs_hz * half, side="right"), lo + 1)
+    hi = np.minimum(hi, spec.size)
+    lo = np.minimum(lo, hi - 1)
+    return np.maximum(_db((cum[hi] - cum[lo]) / (hi - lo)), PLOT_FLOOR_DB)
+
+
+def preview_levels_db(full_db: np.ndarray, output: Any, previous: Any, sample_rate: float,
+                      freqs_hz: np.ndarray, smoothing_octaves: float = 1 / 6) -> np.ndarray:
+    """Estimate of a new render's spectrum from a short window of it (the studio's first phase
+    of an edit): ``full_db`` (:func:`band_levels_db` of the last full render) plus the per-band
+    change the edit makes on the window, ``band_levels_db(output) - band_levels_db(previous)``,
+    with ``output`` and ``previous`` the new and the last full render on the same window. Exact
+    for a linear time-invariant change on stationary audio; an approximation otherwise."""
+    return (np.asarray(full_db, np.float64) + band_levels_db(output, sample_rate, freqs_hz, smoothing_octaves)
+            - band_levels_db(previous, sample_rate, freqs_hz, smoothing_octaves))
+
+
 def spectrum_data(clips: Mapping[str, Any], sample_rate: float, smoothing_octaves: float = 1 / 6,
                   max_points: int = 1000, min_freq_hz: float = 20.0) -> SpectrumData:
     """Average spectra of several clips (e.g. dry, reference, estimate) for overlaying.
@@ -47,7 +92,7 @@ def spectrum_data(clips: Mapping[str, Any], sample_rate: float, smoothing_octave
     Returns
     -------
     SpectrumData
-        Levels in dB re full scale per bin-width (a ``-140`` dB floor replaces -inf).
+        Levels of :func:`band_levels_db`, in dB re full scale per bin-width.
     """
     sr = check_sample_rate(sample_rate)
     if not clips:
@@ -56,22 +101,7 @@ def spectrum_data(clips: Mapping[str, Any], sample_rate: float, smoothing_octave
         raise ParameterError(f"max_points must be in [2, 5000] and smoothing_octaves in (0, 3], "
                              f"got {max_points} and {smoothing_octaves}")
     grid = np.geomspace(min_freq_hz, sr / 2, max_points)
-    half = 2.0 ** (smoothing_octaves / 2)
-    levels = {}
-    n_fft = 4096
-    freqs = np.fft.rfftfreq(n_fft, 1 / sr)
-    scale = _power_scale(n_fft)[0] * 2.0  # one-sided
-    for label, audio in clips.items():
-        x = as_stereo_float32(audio, label)
-        # Hann frames without overlap: half the work of the analysis STFT, and an average
-        # spectrum needs no overlap to be unbiased
-        spec = stft_power(x, n_fft, n_fft).sum(axis=0).mean(axis=0, dtype=np.float64) * scale
-        cum = np.concatenate([[0.0], np.cumsum(spec)])
-        lo = np.searchsorted(freqs, grid / half, side="left")
-        hi = np.maximum(np.searchsorted(freqs, grid * half, side="right"), lo + 1)
-        hi = np.minimum(hi, spec.size)
-        lo = np.minimum(lo, hi - 1)
-        levels[label] = np.maximum(_db((cum[hi] - cum[lo]) / (hi - lo)), PLOT_FLOOR_DB)
+    levels = {label: band_levels_db(audio, sr, grid, smoothing_octaves, label) for label, audio in clips.items()}
     return SpectrumData(grid, levels, smoothing_octaves)
 
 
@@ -99,17 +129,18 @@ def _equalizer_call(chain_or_call: Any) -> ToolCall:
     return call
 
 
-def eq_curve_data(chain_or_params: Any, sample_rate: float = 44100.0, n_points: int = 512) -> EqCurveData:
+def eq_curve_data(chain_or_params: Any, sample_rate: float = 44100.0, n_points: int = 512,
+                  freqs_hz: np.ndarray | None = None) -> EqCurveData:
     """Magnitude response of the chain's equalizer from its parameters (RBJ biquads).
 
     ``chain_or_params`` is a chain containing an equalizer, an equalizer :class:`ToolCall`,
-    or a dict of equalizer parameters (missing ones take their defaults).
+    or a dict of equalizer parameters (missing ones take their defaults). The response is
+    computed at ``freqs_hz`` when given, else at ``n_points`` log-spaced frequencies from
+    10 Hz to Nyquist.
     """
-    import scipy.signal
-
     call = _equalizer_call(chain_or_params)
     sr = check_sample_rate(sample_rate)
-    freqs = np.geomspace(10.0, sr / 2 * 0.999, n_points)
+    freqs = np.geomspace(10.0, sr / 2 * 0.999, n_points) if freqs_hz is None else np.asarray(freqs_hz, float)
     sos = equalizer_sos(sr, **call.params)
     sections = {}
     for label, section in zip(("low shelf", "peak", "high shelf"), sos):
@@ -167,16 +198,21 @@ class GainReductionData:
     input_level_db: np.ndarray
 
 
-def gain_reduction_data(audio: Any, sample_rate: float, call: Any, block_seconds: float = 0.01) -> GainReductionData:
-    """Render ``call`` alone on ``audio`` and measure its gain per block (RMS out / in).
+def gain_reduction_data(audio: Any, sample_rate: float, call: Any, block_seconds: float = 0.01,
+                        output: Any = None) -> GainReductionData:
+    """Measure the gain of ``call`` on ``audio`` per block (RMS out / in, both channels).
 
-    Measured from pedalboard's own output, so it is exact for what the module did
-    (including the limiter's make-up gain). Blocks where the input is silent show 0 dB.
+    ``output`` is the module's output where it is already rendered (the studio's cached
+    stage, same length as ``audio``); otherwise ``call`` is rendered alone on ``audio`` here.
+    Measured from the module's own output, so it is exact for what the module did (including
+    the limiter's make-up gain). Blocks where the input is silent show 0 dB.
     """
     sr = check_sample_rate(sample_rate)
     call = _dynamics_call(call)
     x = as_stereo_float32(audio)
-    y = apply_module(x, sr, call)
+    y = apply_module(x, sr, call) if output is None else as_stereo_float32(output, "output")
+    if y.shape != x.shape:
+        raise ParameterError(f"output must have the input's shape {x.shape}, got {y.shape}")
     block = max(int(round(block_seconds * sr)), 1)
     n = x.shape[1] // block * block
     if n == 0:
@@ -247,8 +283,6 @@ class VectorscopeData:
 
 def vectorscope_data(audio: Any, max_points: int = 4000) -> VectorscopeData:
     """An evenly strided subsample of the stereo samples for a vectorscope (goniometer)."""
-    from llm2fx_lab.analysis.features import stereo_measures
-
     x = as_stereo_float32(audio)
     step = max(x.shape[1] // max_points, 1)
     sub = x[:, ::step][:, :max_points].astype(np.float64)

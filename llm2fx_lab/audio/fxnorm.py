@@ -31,6 +31,7 @@ import numpy as np
 import scipy.fft
 
 from llm2fx_lab.audio.checks import SILENCE_PEAK, as_stereo_float32, check_sample_rate
+from llm2fx_lab.audio.loudness import integrated_loudness_lufs
 from llm2fx_lab.errors import AudioError, ParameterError
 
 
@@ -203,8 +204,6 @@ def fx_normalize(audio: Any, sample_rate: float, baseline: FxNormBaseline = DEFA
     >>> fx_normalize(x, 44100).shape
     (2, 44100)
     """
-    from llm2fx_lab.analysis.features import integrated_loudness_lufs
-
     sr = check_sample_rate(sample_rate)
     x = as_stereo_float32(audio, "audio")
     if float(np.max(np.abs(x))) < SILENCE_PEAK:

@@ -155,49 +155,6 @@ def to_stereo(audio: Any) -> np.ndarray:
     return as_stereo_float32(audio)
 
 
-def loudness_lufs(audio: Any, sample_rate: float) -> float:
-    """Integrated loudness (ITU-R BS.1770-4, pyloudnorm) in LUFS; ``-inf`` for silence.
-
-    Clips shorter than the 400 ms gating block are measured after zero padding to 400 ms.
-    """
-    import pyloudnorm
-
-    sr = check_sample_rate(sample_rate)
-    x = as_stereo_float32(audio)
-    block = int(np.ceil(0.4 * sr)) + 1
-    if x.shape[1] < block:
-        x = np.pad(x, ((0, 0), (0, block - x.shape[1])))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = pyloudnorm.Meter(int(round(sr))).integrated_loudness(x.T.astype(np.float64))
-    return float(value)
-
-
-def normalize_loudness(audio: Any, sample_rate: float, target_lufs: float = REFERENCE_LUFS,
-                       clip: bool = True, peak_db: float | None = None) -> np.ndarray:
-    """Scale to ``target_lufs`` (default -12 LUFS, as the reference), then clip to [-1, 1].
-
-    With ``peak_db`` set, the gain is lowered where needed so the peak stays at or below
-    ``peak_db`` dBFS (the result is then quieter than ``target_lufs`` but never clipped).
-    The reference itself clips instead, which is the default.
-
-    Raises
-    ------
-    AudioError
-        If the clip is silent (its loudness is undefined).
-    """
-    x = as_stereo_float32(audio)
-    current = loudness_lufs(x, sample_rate)
-    if not np.isfinite(current):
-        raise AudioError("cannot loudness-normalise silent audio (loudness is -inf LUFS)")
-    gain_db = target_lufs - current
-    if peak_db is not None:
-        peak = float(np.max(np.abs(x)))
-        gain_db = min(gain_db, peak_db - 20.0 * np.log10(peak))
-    y = x * np.float32(10.0 ** (gain_db / 20.0))
-    return np.clip(y, -1.0, 1.0) if clip else y
-
-
 def crop_or_pad(audio: Any, sample_rate: float, seconds: float = REFERENCE_SECONDS,
                 offset_seconds: float = 0.0) -> np.ndarray:
     """Exactly ``seconds`` of audio from ``offset_seconds``: cropped, or zero-padded at the end."""

@@ -18,10 +18,10 @@ from llm2fx_lab.data.format import (
     parse_tool_calls,
     render_dialogue,
 )
-from llm2fx_lab.data.mrstft import mrstft_distance, passes_similarity_filter
+from llm2fx_lab.data.similarity import passes_similarity_filter, similarity_filter
 
 __all__ = [
-    "AUDIO_PLACEHOLDER", "N_AUDIO_TOKENS", "length_schedule", "mrstft_distance", "offline_length_counts",
+    "AUDIO_PLACEHOLDER", "N_AUDIO_TOKENS", "length_schedule", "offline_length_counts",
     "online_length_weights", "parse_tool_calls", "passes_similarity_filter", "render_dialogue",
-    "sample_chain", "sample_online_chain", "sample_params",
+    "sample_chain", "sample_online_chain", "sample_params", "similarity_filter",
 ]

@@ -21,7 +21,7 @@ import numpy as np
 
 from llm2fx_lab.data import format as fmt
 from llm2fx_lab.data.cot import SHORT, Claim, _pick, chain_of_thought, evidence_value, response_text, CLAIM_TEXT
-from llm2fx_lab.fx.chain import Chain, tool_call
+from llm2fx_lab.fx.chain import Chain
 
 TASKS = ("reverse_engineering", "blind", "style", "refinement")
 #: Probability that the dry clip is masked (blind estimation). The paper masks the dry audio

@@ -11,7 +11,7 @@ official code does, rendered and clipped to [-1, 1] (the stored FLAC is what is 
 chains that the official MR-STFT similarity filter rejects are redrawn (same length, same
 segment) up to ``max_filter_tries`` times; then Evidence, the grounded dialogue, and FLAC
 audio (inline bytes, or files with ``audio="paths"``). The filter stops measuring as soon as
-a chain is certain to pass (:func:`llm2fx_lab.data.mrstft.similarity_filter`): the stored
+a chain is certain to pass (:func:`llm2fx_lab.analysis.mrstft.similarity_filter`): the stored
 ``mrstft_distance`` is then a lower bound at or above the threshold and ``mrstft_exact`` is
 false; ``exact_distance=True`` measures every chain in full (slower; same chains and audio).
 
@@ -152,7 +152,8 @@ def make_example(cfg: GenerateConfig, split: str, index: int, n_modules: int, se
     from llm2fx_lab.data import format as fmt
     from llm2fx_lab.data.chains import sample_chain
     from llm2fx_lab.data.cot import chain_of_thought, response_text
-    from llm2fx_lab.data.mrstft import ClipSpectra, similarity_filter
+    from llm2fx_lab.analysis.mrstft import ClipSpectra
+    from llm2fx_lab.data.similarity import similarity_filter
     from llm2fx_lab.fx.render import render
 
     rng = np.random.default_rng([cfg.seed, SPLIT_CODES[split], index])

@@ -75,7 +75,7 @@ def is_near_silent(audio: np.ndarray, sample_rate: float, min_active_fraction: f
 def prepare_segment(audio: np.ndarray, sample_rate: float, seconds: float = SEGMENT_SECONDS,
                     target_lufs: float = TARGET_LUFS) -> np.ndarray | None:
     """Stereo, 44.1 kHz, exactly ``seconds`` (zero-padded), at ``target_lufs``; ``None`` if near-silent."""
-    from llm2fx_lab.analysis.features import integrated_loudness_lufs
+    from llm2fx_lab.audio.loudness import integrated_loudness_lufs
     from llm2fx_lab.audio.io import resample
 
     x = as_stereo_float32(audio)

@@ -57,18 +57,25 @@ COST_CLASS = {"gain": 0, "panner": 0, "stereo_widener": 0, "distortion": 0,
 _WARNED_AUTO = False
 
 
-def resolve_device(device: Any = "auto") -> torch.device:
+def resolve_device(device: Any = "auto", warn_cpu_fallback: bool = True) -> torch.device:
     """The device to render on.
 
-    ``"auto"`` picks CUDA when available and otherwise falls back to the CPU with a warning
-    (once per process); an explicit CUDA device raises :class:`BackendError` when CUDA is
-    not available.
+    ``"auto"`` (or None) picks CUDA when available and otherwise falls back to the CPU, with a
+    warning (once per process) unless ``warn_cpu_fallback`` is False (where the CPU is the
+    normal case, as for refinement); an explicit CUDA device raises :class:`BackendError` when
+    CUDA is not available.
+
+    Raises
+    ------
+    BackendError
+        An unknown device, or CUDA asked for where there is none (the message lists the
+        allowed values).
     """
     global _WARNED_AUTO
     if device is None or device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if not _WARNED_AUTO:
+        if warn_cpu_fallback and not _WARNED_AUTO:
             warnings.warn("device='auto': CUDA is not available, the torch renderer runs on the CPU",
                           RuntimeWarning, stacklevel=3)
             _WARNED_AUTO = True

@@ -1,7 +1,7 @@
 """Streaming inference: ``estimate_stream`` yields planner events as tokens arrive.
 
 ``model.llm.generate`` runs in a worker thread and feeds a ``TextIteratorStreamer``; the
-caller's thread turns the growing text into :mod:`llm2fx_lab.planners.events` events:
+caller's thread turns the growing text into :mod:`llm2fx_lab.events` events:
 
 - :class:`Thinking` deltas until ``</think>`` (tagged with a reasoning step guessed from the
   text: lines mentioning order or parameters switch the step);
@@ -34,11 +34,11 @@ from llm2fx_lab.data.format import (END_OF_MESSAGE, THINK_END, THINK_START, TOOL
                                     parse_tool_calls)
 from llm2fx_lab.errors import AudioError, Llm2FxError
 from llm2fx_lab.fx.spec import MODULE_NAMES
-from llm2fx_lab.model.data import fit_clip, prompt_text
+from llm2fx_lab.model.inputs import fit_clip, prompt_text
 from llm2fx_lab.model.encoders import check_waveform
 from llm2fx_lab.model.guide import (PRESENCE_FLOOR, PRESENCE_THRESHOLD, STEP_HEADS, PresenceGuide,
                                     last_heading, optional_set, presence_set)
-from llm2fx_lab.planners.events import (Event, Final, Response, StreamClock, Thinking, ToolCallEvent)
+from llm2fx_lab.events import (Event, Final, Response, StreamClock, Thinking, ToolCallEvent)
 
 _STEP_WORDS = (("refine", "refinement"), ("parameter", "parameters"), ("order", "order"),
                ("select", "selection"))

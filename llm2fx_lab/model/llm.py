@@ -33,10 +33,11 @@ import torch.nn as nn
 
 from llm2fx_lab.data.format import AUDIO_PAD_TOKEN, END_OF_MESSAGE
 from llm2fx_lab.errors import Llm2FxError, ToolCallError
-from llm2fx_lab.fx.spec import ALL_PARAMS, MODULE_NAMES
+from llm2fx_lab.fx.spec import MODULE_NAMES
+from llm2fx_lab.fx.vectors import N_CHAIN_TARGETS
 from llm2fx_lab.model.adapter import QueryAdapter
 from llm2fx_lab.model.config import EncoderConfig, LLMConfig, ModelConfig
-from llm2fx_lab.model.data import n_audio_slots
+from llm2fx_lab.model.inputs import n_audio_slots
 from llm2fx_lab.model.encoders import EffectsEncoder, PairComparison, audio_features
 from llm2fx_lab.model.ntl import causal_lm_losses, digit_token_ids
 
@@ -50,14 +51,14 @@ def _has_dry(has_dry: torch.Tensor | None, dry: torch.Tensor | None, batch: int)
     return has_dry.bool().cpu()
 
 
-#: The auxiliary probe's outputs: the 9 module presences, then the 26 normalised parameters.
+#: The auxiliary probe's outputs: the 9 module presences, then the 26 normalised parameters
+#: (:func:`llm2fx_lab.fx.vectors.probe_targets`).
 N_MODULES = len(MODULE_NAMES)
-N_CHAIN_TARGETS = N_MODULES + len(ALL_PARAMS)
 
 
 def chain_probe_loss(probe: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """BCE on module presence plus the L1 error of the parameters of present modules
-    (``targets`` from :func:`llm2fx_lab.model.data.chain_targets`; ``nan`` marks absent ones)."""
+    (``targets`` from :func:`llm2fx_lab.fx.vectors.probe_targets`; ``nan`` marks absent ones)."""
     import torch.nn.functional as F
 
     presence = F.binary_cross_entropy_with_logits(probe[:, :N_MODULES], targets[:, :N_MODULES])
@@ -278,7 +279,7 @@ class Llm2FxModel(nn.Module):
                 want = n_audio_slots(self.cfg, bool(d))
                 if c != want:
                     raise ToolCallError(f"row {i} has {c} audio placeholders ({AUDIO_PAD_TOKEN}); this model "
-                                        f"expects {want} (expand the prompt with llm2fx_lab.model.data.audio_layout)")
+                                        f"expects {want} (expand the prompt with llm2fx_lab.model.inputs.audio_layout)")
         if sum(counts) != audio.shape[0]:
             raise ToolCallError(f"{sum(counts)} audio placeholders for {audio.shape[0]} audio embeddings")
         return emb.masked_scatter(mask.unsqueeze(-1), audio.to(emb.dtype))

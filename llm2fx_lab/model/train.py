@@ -6,7 +6,7 @@ come from the preset's :class:`~llm2fx_lab.model.config.TrainConfig`. The loss i
 ``CE + ntl_coef * NTL`` (+ ``aux_coef * aux``, the auxiliary chain probe on the audio tokens,
 when the preset sets it; validation then also reports the probe's module accuracy).
 
-The same code runs on a CPU, one GPU or many (``accelerate launch -m llm2fx_lab.model.cli
+The same code runs on a CPU, one GPU or many (``accelerate launch -m llm2fx_lab.cli
 train ...``: DDP by default; FSDP or DeepSpeed for the 4B preset through the files in
 ``llm2fx_lab/model/accelerate_configs/``, which are untested here), with gradient
 accumulation and bf16 autocast on GPUs. Outputs in ``out``:
@@ -32,7 +32,7 @@ import torch
 
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.model.config import ModelConfig
-from llm2fx_lab.model.data import Collator, Dialogue, LengthGroupedBatches, attach_features, encode
+from llm2fx_lab.model.inputs import Collator, Dialogue, LengthGroupedBatches, attach_features, encode
 from llm2fx_lab.model.llm import N_MODULES
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def train(model, train_set: Sequence[Dialogue], out: str | Path, val_set: Sequen
         Continue from ``out/state`` (the stage and step it reached) instead of starting over.
     cache_features : bool
         With the built-in encoder, compute each clip's parameter-free spectra once
-        (:func:`~llm2fx_lab.model.data.attach_features`) rather than at every step.
+        (:func:`~llm2fx_lab.model.inputs.attach_features`) rather than at every step.
 
     Batches group dialogues of similar token length (:class:`LengthGroupedBatches`).
     """
@@ -241,7 +241,7 @@ def train_from_dir(preset_name: str, data_dir: str | Path, out: str | Path, resu
                    progress: bool = True, **overrides: Any) -> dict[str, Any]:
     """The CLI's ``train``: read ``data_dir/dialogues.jsonl``, build tokenizer and model, train."""
     from llm2fx_lab.model.config import preset
-    from llm2fx_lab.model.data import corpus_texts, count_generated, iter_generated_dir, read_dialogue_dir
+    from llm2fx_lab.model.inputs import corpus_texts, count_generated, iter_generated_dir, read_dialogue_dir
     from llm2fx_lab.model.llm import Llm2FxModel
     from llm2fx_lab.model.tokenizer import load_tokenizer, train_tokenizer
 

@@ -34,11 +34,12 @@ import torch
 import torch.nn as nn
 
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
-from llm2fx_lab.errors import AudioError
-from llm2fx_lab.fx.chain import Chain, as_chain, tool_call
+from llm2fx_lab.errors import AudioError, PlannerError
+from llm2fx_lab.fx.chain import Chain, tool_call
 from llm2fx_lab.fx.spec import ALL_PARAMS, MODULE_NAMES, TOOLSET
+from llm2fx_lab.fx.vectors import denormalized_params
 from llm2fx_lab.model.config import EncoderConfig
-from llm2fx_lab.planners.events import Event, Final, PlannerError, Response, StreamClock, Thinking, ToolCallEvent
+from llm2fx_lab.events import Event, Final, Response, StreamClock, Thinking, ToolCallEvent
 
 BASELINE_NAMES: tuple[str, ...] = ("regression", "multitask")
 
@@ -53,26 +54,6 @@ POOL_QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
 #: The fixed module order of both baselines: the toolset's official order.
 ORDER: tuple[str, ...] = MODULE_NAMES
 FORMAT = "llm2fx-lab baseline v1"
-
-
-# --- targets -------------------------------------------------------------------------------
-def chain_targets(chain: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Training targets of a chain: ``(presence (9,), params (26,), param_mask (26,))``.
-
-    ``params`` are normalised to [0, 1] (:meth:`~llm2fx_lab.fx.spec.ParamSpec.normalize`) in
-    :data:`~llm2fx_lab.fx.spec.ALL_PARAMS` order; parameters of absent modules hold their
-    normalised default and ``param_mask`` 0.
-    """
-    chain = as_chain(chain)
-    presence = np.array([name in chain.names for name in ORDER], dtype=np.float32)
-    params = np.empty(len(ALL_PARAMS), dtype=np.float32)
-    mask = np.zeros(len(ALL_PARAMS), dtype=np.float32)
-    for i, p in enumerate(ALL_PARAMS):
-        present = p.module in chain.names
-        value = chain[p.module][p.name] if present else p.default
-        params[i] = np.clip(p.normalize(value), 0.0, 1.0)
-        mask[i] = float(present)
-    return presence, params, mask
 
 
 # --- features ------------------------------------------------------------------------------
@@ -298,7 +279,7 @@ class BaselinePlanner:
         if not stopped:
             yield think(f"Order: fixed, the toolset's official order ({' -> '.join(names) or 'empty'}); "
                         "this baseline does not estimate order.", "order")
-            values = {p.qualified_name: p.denormalize(float(u)) for p, u in zip(ALL_PARAMS, unit)}
+            values = denormalized_params(unit)
             for name in names:
                 if stop is not None and stop.is_set():
                     stopped = True

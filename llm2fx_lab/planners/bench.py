@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from llm2fx_lab.errors import Llm2FxError
-from llm2fx_lab.planners.events import collect
+from llm2fx_lab.events import collect
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ def make_test_pairs(per_length: int = 100, seed: int = 1234, source: str = "midi
         ``{"dry", "reference_audio", "sample_rate", "reference" (Chain), "id"}``.
     """
     from llm2fx_lab.data.chains import sample_chain
-    from llm2fx_lab.data.mrstft import ClipSpectra, similarity_filter as official_filter
+    from llm2fx_lab.analysis.mrstft import ClipSpectra
+    from llm2fx_lab.data.similarity import similarity_filter as official_filter
     from llm2fx_lab.data.sources import iter_segments, make_source
     from llm2fx_lab.fx.render import render
 

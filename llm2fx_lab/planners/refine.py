@@ -4,17 +4,18 @@
 reasoning ("reverb mix 0.62 -> 0.41, loss 3.4 -> 2.7"):
 
 1. **gradient descent** on the continuous parameters (all but the delay's time and
-   feedback, see :data:`FROZEN`) through the torch renderer
-   (:func:`llm2fx_lab.fx.torch_render.render_params`) against a multi-resolution STFT
-   loss (auraloss's definition) plus a loudness and a stereo (side/mid) term. Parameters
+   feedback, see :attr:`RefineConfig.frozen`) through the torch renderer
+   (:func:`llm2fx_lab.fx.torch_render.render_params`) against the multi-resolution STFT
+   loss (:func:`llm2fx_lab.analysis.mrstft.mrstft_loss`) plus a loudness and a stereo
+   (side/mid) term. Parameters
    live in the normalised space of the spec: ``value = denormalize(lo + (1 - lo) sigmoid(z))``,
    so every step stays in range (``lo`` is the normalised lowest valid value);
 2. **structure**: the order search of the AnalysisPlanner
-   (:func:`~llm2fx_lab.planners.analysis.search_order`) on the tuned parameters; then each
-   module the presence trees are unsure about is toggled (removed, or added where it lowers
-   the loss most at its measured settings), the chain tuned a few steps, and the change kept
-   when the loss evidence outweighs the trees' prior (:data:`PRESENCE_LOSS_WEIGHT`); a changed
-   chain is ordered and tuned again.
+   (:func:`~llm2fx_lab.planners.analysis_planner.search_order`) on the tuned parameters; then
+   each module the presence trees are unsure about is toggled (removed, or added where it
+   lowers the loss most at its measured settings), the chain tuned a few steps, and the change
+   kept when the loss evidence outweighs the trees' prior
+   (:attr:`RefineConfig.presence_loss_weight`); a changed chain is ordered and tuned again.
 
 The loss is measured on a short crop (the loudest ``crop_seconds``) for speed; the dry clip
 is rendered from up to ``preroll_seconds`` before the crop and the pre-roll cut off, since
@@ -22,7 +23,8 @@ the reference's crop holds tails and compressor state from before it (without th
 pre-roll even the true chain scored a median 0.41 on development pairs, with it 0.000).
 The returned chain is never worse than the input under that loss: when the trees' prior has
 outweighed loss rises that leave the chain above its start, the lowest-loss chain seen is kept.
-:class:`Refined` wraps any planner with this loop.
+:class:`Refined` wraps any planner with this loop. Every tuning knob is a field of
+:class:`RefineConfig`.
 """
 
 from __future__ import annotations
@@ -30,58 +32,120 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Generator, Iterator
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Generator, Iterator, Mapping
 
 import numpy as np
 import torch
 
+from llm2fx_lab.analysis.mrstft import mrstft_loss, mrstft_spectra, torch_magnitudes
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
 from llm2fx_lab.errors import ParameterError
+from llm2fx_lab.events import Event, Final, Response, StreamClock, Thinking, ToolCallEvent
 from llm2fx_lab.fx.chain import Chain, as_chain, tool_call
 from llm2fx_lab.fx.spec import LOG_OFFSET, MODULE_NAMES, ParamSpec
 from llm2fx_lab.fx.spec import module as module_spec
-from llm2fx_lab.planners.events import Event, Final, Response, StreamClock, Thinking, ToolCallEvent
+from llm2fx_lab.fx.torch_render import render_params, resolve_device
+from llm2fx_lab.planners.analysis_planner import (PREROLL_SECONDS, loudest_span, presence_priors, search_order,
+                                                  search_order_torch)
+from llm2fx_lab.planners.analysis_planner.config import replace_fields
 
-#: Parameters gradient descent leaves alone: the delay time (the torch delay rounds it to
-#: samples) and the delay feedback, whose descent on the crop made it worse. On 108
-#: development pairs (``make_test_pairs(30, seed=4321)``, the first 12 per length; the
-#: AnalysisPlanner's chains, then 25 steps; /work/exp/parmae2.py, 2026-11-26) the feedback's
-#: normalised error rose 0.138 -> 0.205 (standard error 0.028), often from a fair estimate to
-#: near 0, while every other parameter's fell or rose by under 1.5 standard errors; keeping the
-#: measured feedback lowers the pairs' parameter MAE 0.135 -> 0.132 (on the benchmark's 90 test
-#: pairs the change did not show: 0.133 -> 0.134, docs/benchmarks.md).
-FROZEN = {("delay", "delay_seconds"), ("delay", "feedback")}
-#: auraloss MultiResolutionSTFTLoss defaults: (n_fft, hop, win_length).
-RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
-#: Weights of the loudness (per dB) and stereo (per dB of side/mid) terms.
-LOUDNESS_WEIGHT = 0.02
-STEREO_WEIGHT = 0.01
+@dataclass(frozen=True)
+class RefineConfig:
+    """Settings of refinement (:func:`refine_stream`, :class:`Refined`).
 
+    The defaults are the values ``docs/benchmarks.md`` was measured with; how each was chosen
+    is in ``docs/decisions.md``.
 
-def _magnitudes(x: torch.Tensor) -> list[torch.Tensor]:
-    b, c, n = x.shape
-    out = []
-    for n_fft, hop, win in RESOLUTIONS:
-        window = torch.hann_window(win, device=x.device, dtype=x.dtype)
-        spec = torch.stft(x.reshape(b * c, n), n_fft, hop, win, window, return_complex=True)
-        out.append(torch.sqrt(torch.clamp(spec.real ** 2 + spec.imag ** 2, min=1e-8)).reshape(b, c, -1))
-    return out
-
-
-def mrstft_loss(estimate: torch.Tensor, target: torch.Tensor | list) -> torch.Tensor:
-    """auraloss-style MR-STFT (spectral convergence + log magnitude L1), per batch item.
-
-    ``estimate``, ``target``: ``(batch, channels, samples)`` (``target`` may be the output
-    of :func:`_magnitudes`, to compute it once); returns ``(batch,)``.
+    Parameters
+    ----------
+    steps : int
+        Gradient steps of the main descent; the structure search tunes each toggled chain
+        ``min(toggle_steps, steps)`` steps, and a changed chain a third as many as ``steps``.
+    budget_seconds : float
+        Wall-clock budget; the loop stops early when it is spent.
+    crop_seconds : float
+        Length of the loudest crop the loss is measured on.
+    preroll_seconds : float
+        Seconds of the dry clip rendered before the crop and then cut off, so that tails and
+        dynamics state entering the crop match the reference's; 0 renders the crop alone.
+    lr : float
+        Adam's learning rate on the parameters' latent (logit of the normalised value) scale.
+    structure : bool
+        Search the order and the presence of modules after the descent; False tunes the
+        parameters only.
+    frozen : frozenset of (module, parameter)
+        Parameters the descent leaves alone: the delay time (the torch delay rounds it to
+        samples, so it has no useful gradient) and the delay feedback (its descent on the crop
+        moved fair estimates towards 0).
+    loudness_weight : float
+        Weight of the loudness term of the loss, per dB of rms level difference.
+    stereo_weight : float
+        Weight of the stereo term, per dB of side/mid difference.
+    presence_loss_weight : float
+        A toggled module stays present when ``logit(p) + presence_loss_weight *
+        ln(loss without / loss with) > 0``, ``p`` being the presence trees' probability (0.5
+        without shipped trees: then the loss alone decides).
+    toggle_max_logit : float
+        Modules the trees are this sure about (|logit| above it) are not toggled where the
+        chain agrees with them.
+    toggle_steps : int
+        Gradient steps that tune a chain after a module is toggled.
+    add_settings : mapping module -> parameters
+        Settings a module gets when the structure search adds it and the pair's measurements
+        give none (:class:`~llm2fx_lab.planners.analysis_planner.PresencePriors` gives them for
+        every module but gain when the analysis models are shipped).
     """
-    targets = target if isinstance(target, list) else _magnitudes(target)
-    total = estimate.new_zeros(estimate.shape[0])
-    for xm, ym in zip(_magnitudes(estimate), targets):
-        sc = torch.linalg.vector_norm(ym - xm, dim=(1, 2)) / torch.linalg.vector_norm(ym, dim=(1, 2))
-        total = total + sc + (torch.log(ym) - torch.log(xm)).abs().mean(dim=(1, 2))
-    return total / len(RESOLUTIONS)
 
+    steps: int = 25
+    budget_seconds: float = 15.0
+    crop_seconds: float = 1.5
+    preroll_seconds: float = PREROLL_SECONDS
+    lr: float = 0.15
+    structure: bool = True
+    frozen: frozenset[tuple[str, str]] = frozenset({("delay", "delay_seconds"), ("delay", "feedback")})
+    loudness_weight: float = 0.02
+    stereo_weight: float = 0.01
+    presence_loss_weight: float = 10.0
+    toggle_max_logit: float = math.log(19.0)
+    toggle_steps: int = 8
+    add_settings: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: MappingProxyType({
+        "gain": {"gain_db": 4.0},
+        "equalizer": {},
+        "compressor": {"threshold_db": -20.0, "ratio": 4.0, "attack_ms": 20.0, "release_ms": 200.0},
+        "distortion": {"drive_db": 8.0},
+        "reverb": {"room_size": 0.5, "damping": 0.5, "width": 0.5, "mix_ratio": 0.3},
+        "delay": {"delay_seconds": 0.3, "feedback": 0.3, "mix_ratio": 0.3},
+        "limiter": {"threshold_db": -10.0, "release_ms": 200.0},
+        "panner": {"pan": 0.3},
+        "stereo_widener": {"width": 1.3},
+    }))
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "toggle_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ParameterError(f"steps must be >= 0, got {value!r}" if name == "steps"
+                                     else f"RefineConfig.{name} must be a whole number >= 0, got {value!r}")
+        for name in ("budget_seconds", "crop_seconds", "lr"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ParameterError(f"RefineConfig.{name} must be a number > 0, got {value!r}")
+        if not (isinstance(self.preroll_seconds, (int, float)) and math.isfinite(self.preroll_seconds)
+                and self.preroll_seconds >= 0):
+            raise ParameterError(f"preroll_seconds must be a finite number >= 0, got {self.preroll_seconds!r}")
+        for name in ("loudness_weight", "stereo_weight", "presence_loss_weight", "toggle_max_logit"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ParameterError(f"RefineConfig.{name} must be a number >= 0, got {value!r}")
+        missing = sorted(set(MODULE_NAMES) - set(self.add_settings))
+        if missing:
+            raise ParameterError(f"RefineConfig.add_settings needs settings for every module; missing {', '.join(missing)}")
+
+    def replace(self, **changes: Any) -> "RefineConfig":
+        """A copy with ``changes``; :class:`ParameterError` naming the allowed fields for an unknown one."""
+        return replace_fields(self, changes)
 
 def _level_db(x: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(x.pow(2).mean(dim=(1, 2)) + 1e-10)
@@ -93,21 +157,22 @@ def _side_to_mid_db(x: torch.Tensor) -> torch.Tensor:
 
 
 class Target:
-    """What the loss needs of the reference, computed once."""
+    """What the loss needs of the reference (``(batch, channels, samples)``), computed once."""
 
     def __init__(self, y: torch.Tensor) -> None:
         self.y = y
-        self.magnitudes = _magnitudes(y)
+        self.magnitudes = torch_magnitudes(y)
         self.level_db = _level_db(y)
         self.side_to_mid_db = _side_to_mid_db(y)
 
 
-def total_loss(estimate: torch.Tensor, target: torch.Tensor | Target) -> torch.Tensor:
-    """MR-STFT + loudness + stereo terms, per batch item."""
+def total_loss(estimate: torch.Tensor, target: torch.Tensor | Target,
+               config: RefineConfig = RefineConfig()) -> torch.Tensor:
+    """MR-STFT + loudness + stereo terms, per batch item: ``(batch,)``."""
     t = target if isinstance(target, Target) else Target(target)
     return (mrstft_loss(estimate, t.magnitudes)
-            + LOUDNESS_WEIGHT * (_level_db(estimate) - t.level_db).abs()
-            + STEREO_WEIGHT * (_side_to_mid_db(estimate) - t.side_to_mid_db).clamp(-40, 40).abs())
+            + config.loudness_weight * (_level_db(estimate) - t.level_db).abs()
+            + config.stereo_weight * (_side_to_mid_db(estimate) - t.side_to_mid_db).clamp(-40, 40).abs())
 
 
 # --- normalised parameterisation ----------------------------------------------------------
@@ -137,49 +202,32 @@ class RefineResult:
     seconds: float
 
 
-def refine_device(device: Any = "auto") -> torch.device:
-    """The torch device refinement runs on: ``"auto"`` is CUDA when available, else the CPU
-    (quietly: the CPU is the normal case here); ``"cpu"``, ``"cuda"``, ``"cuda:N"`` as given.
-
-    Raises
-    ------
-    BackendError
-        An unknown device, or CUDA asked for where there is none (the message lists the
-        allowed values).
-    """
-    from llm2fx_lab.fx.torch_render import resolve_device
-
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return resolve_device(device)
-
-
 class _Problem:
     """The crop (with the dry clip's pre-roll before it, see
-    :func:`~llm2fx_lab.planners.analysis.loudest_span`), the target and the loss of a chain on it."""
+    :func:`~llm2fx_lab.planners.analysis_planner.loudest_span`), the target and the loss of a
+    chain on it."""
 
-    def __init__(self, dry: np.ndarray, reference: np.ndarray, sr: float, crop_seconds: float, device: str,
-                 preroll_seconds: float | None = None):
-        from llm2fx_lab.planners.analysis import loudest_span
-
-        span = loudest_span(dry, reference, sr, crop_seconds, preroll_seconds)
+    def __init__(self, dry: np.ndarray, reference: np.ndarray, sr: float, config: RefineConfig, device: Any):
+        span = loudest_span(dry, reference, sr, config.crop_seconds, config.preroll_seconds)
         self.sr = sr
         self.span = span
-        self.device = refine_device(device)
+        self.config = config
+        self.device = resolve_device(device, warn_cpu_fallback=False)
         self.x = torch.from_numpy(np.ascontiguousarray(span.dry))[None].to(self.device)
         self.y = Target(torch.from_numpy(np.ascontiguousarray(span.reference))[None].to(self.device))
 
     def render(self, names: list[str], params: dict[str, dict[str, Any]]) -> torch.Tensor:
         """The chain's render of the crop (the pre-roll is rendered, then cut off)."""
-        from llm2fx_lab.fx.torch_render import render_params
-
         return self.span.tail(render_params(self.x, self.sr, names, params, device=self.device))
+
+    def total(self, estimate: torch.Tensor) -> torch.Tensor:
+        return total_loss(estimate, self.y, self.config)
 
     def loss(self, chain: Chain) -> float:
         chain = chain.active
         with torch.no_grad():
             est = self.render(list(chain.names), {c.name: c.params for c in chain})
-            return float(total_loss(est, self.y)[0])
+            return float(self.total(est)[0])
 
 
 def _describe_changes(before: Chain, after: Chain) -> list[str]:
@@ -202,7 +250,7 @@ def _descend(problem: _Problem, chain: Chain, steps: int, lr: float, deadline: f
     latents: dict[tuple[str, str], torch.Tensor] = {}
     for call in chain:
         for p in module_spec(call.name).params:
-            if (call.name, p.name) not in FROZEN:
+            if (call.name, p.name) not in problem.config.frozen:
                 latents[(call.name, p.name)] = torch.tensor([_to_latent(p, call[p.name])], device=problem.device,
                                                             requires_grad=True)
     if not latents:
@@ -224,7 +272,7 @@ def _descend(problem: _Problem, chain: Chain, steps: int, lr: float, deadline: f
             break
         opt.zero_grad()
         params = current()
-        loss = total_loss(problem.render(names, params), problem.y)[0]
+        loss = problem.total(problem.render(names, params))[0]
         if not torch.isfinite(loss):
             break
         value = float(loss.detach())
@@ -237,45 +285,6 @@ def _descend(problem: _Problem, chain: Chain, steps: int, lr: float, deadline: f
         loss.backward()
         opt.step()
     return best_chain
-
-
-#: Settings a module gets when the structure search adds it and the pair's measurements give
-#: none (:class:`~llm2fx_lab.planners.analysis.PresencePriors` gives them for every module but
-#: gain when the analysis models are shipped).
-ADD_SETTINGS = {
-    "gain": {"gain_db": 4.0},
-    "equalizer": {},
-    "compressor": {"threshold_db": -20.0, "ratio": 4.0, "attack_ms": 20.0, "release_ms": 200.0},
-    "distortion": {"drive_db": 8.0},
-    "reverb": {"room_size": 0.5, "damping": 0.5, "width": 0.5, "mix_ratio": 0.3},
-    "delay": {"delay_seconds": 0.3, "feedback": 0.3, "mix_ratio": 0.3},
-    "limiter": {"threshold_db": -10.0, "release_ms": 200.0},
-    "panner": {"pan": 0.3},
-    "stereo_widener": {"width": 1.3},
-}
-
-#: The structure search toggles a module (removes it, or adds it where it lowers the loss
-#: most, then tunes the chain :data:`TOGGLE_STEPS` steps) and keeps it present when
-#: ``logit(p) + PRESENCE_LOSS_WEIGHT * ln(loss without / loss with) > 0``, ``p`` being the
-#: presence trees' probability (0.5 without shipped trees: then the loss alone decides).
-#: On 108 development pairs (``make_test_pairs(30, seed=4321)``, the first 12 per length;
-#: AnalysisPlanner chains after 25 steps of descent; /work/exp/toggle2.py, 2026-11-26) each
-#: module toggled alone scored module accuracy 79.7 % (the trees alone) -> 82.3 % with weight
-#: 10 (5: 82.0 %, 20: 82.1 %, 40: 81.0 %; the loss alone: 78.4 %).
-PRESENCE_LOSS_WEIGHT = 10.0
-#: Modules the trees are this sure about (probability below 1/20 or above 19/20) are not
-#: toggled where the chain agrees with them (on the same pairs: 82.4 %, against 82.3 %
-#: toggling every module).
-TOGGLE_MAX_LOGIT = math.log(19.0)
-#: Gradient steps that tune a chain after a module is toggled. Through analysis+refine on 72
-#: development pairs (``make_test_pairs(30, seed=4321)``, the first 8 per length; /work/exp/dev3.py,
-#: 2026-11-27, two processes on 2 cores): 8 steps: Acc 81.3 %, Spearman 0.219, MAE 0.1317,
-#: 13.3 s per pair; 4 steps: 81.2 %, 0.215, 0.1320, 11.3 s (per pair: Acc -0.15 +- 0.84
-#: points, MAE +0.0003 +- 0.0014); 2 steps: 81.0 %, 0.196, 0.1335, 9.2 s. On the planner
-#: benchmark's 90 test pairs 4 steps scored 82.1 %, 0.29, MAE 0.135, MRS 0.75 at 9.3 s per pair
-#: against 8 steps' 82.7 %, 0.31, 0.134, 0.74 at 10.8 s (commit c86e80b): every metric a little
-#: lower on both sets, each within noise. 8 are kept: the CPU time target is met either way.
-TOGGLE_STEPS = 8
 
 
 def _logit(p: float) -> float:
@@ -294,18 +303,15 @@ def _toggled(problem: _Problem, chain: Chain, name: str, candidates: dict[str, d
         gap_db = float((problem.y.level_db - _level_db(est))[0])
         params = {"gain_db": float(np.clip(gap_db, -20.0, 20.0))}
     else:
-        params = candidates.get(name, ADD_SETTINGS[name])
+        params = candidates.get(name, problem.config.add_settings[name])
     call = tool_call(name, params, mode="lenient")
     trials = [Chain(chain.calls[:k] + (call,) + chain.calls[k:]) for k in range(len(chain) + 1)]
     return min(trials, key=problem.loss)
 
 
 def _search_order(problem: _Problem, chain: Chain, sr: float) -> tuple[Chain, list[str]]:
-    """:func:`~llm2fx_lab.planners.analysis.search_order` on the refinement's crop (on a GPU,
-    :func:`~llm2fx_lab.planners.analysis.search_order_torch` there)."""
-    from llm2fx_lab.data.mrstft import mrstft_spectra
-    from llm2fx_lab.planners.analysis import search_order, search_order_torch
-
+    """:func:`~llm2fx_lab.planners.analysis_planner.search_order` on the refinement's crop (on a
+    GPU, :func:`~llm2fx_lab.planners.analysis_planner.search_order_torch` there)."""
     if len(chain) < 2:
         return chain, []
     calls = {c.name: c for c in chain}
@@ -334,10 +340,10 @@ def _structure_search(problem: _Problem, dry: np.ndarray, reference: np.ndarray,
                       steps: int, lr: float, deadline: float, stop: threading.Event | None,
                       say: Any) -> Iterator[Thinking]:
     """Order search, then module toggles weighed against the trees' prior (see
-    :data:`PRESENCE_LOSS_WEIGHT`): the chain's modules first (least likely first), then the
-    missing ones (likeliest first), each against the chain as the earlier toggles left it;
-    then, if the modules changed, order search and tuning again."""
-    from llm2fx_lab.planners.analysis import presence_priors
+    :attr:`RefineConfig.presence_loss_weight`): the chain's modules first (least likely first),
+    then the missing ones (likeliest first), each against the chain as the earlier toggles left
+    it; then, if the modules changed, order search and tuning again."""
+    cfg = problem.config
 
     def halted() -> bool:
         return time.perf_counter() > deadline or (stop is not None and stop.is_set())
@@ -358,16 +364,17 @@ def _structure_search(problem: _Problem, dry: np.ndarray, reference: np.ndarray,
     # (e.g. a model planner's chain)
     # removals first, least likely first: a spurious module (say a loud distortion) would
     # otherwise make missing ones look useful as compensation; then additions, likeliest first
-    checked = [m for m in MODULE_NAMES if abs(logits[m]) <= TOGGLE_MAX_LOGIT or (m in state.chain) != (logits[m] > 0)]
+    checked = [m for m in MODULE_NAMES
+               if abs(logits[m]) <= cfg.toggle_max_logit or (m in state.chain) != (logits[m] > 0)]
     doubtful = (sorted((m for m in checked if m in state.chain), key=lambda m: logits[m])
                 + sorted((m for m in checked if m not in state.chain), key=lambda m: -logits[m]))
     sure = [m for m in MODULE_NAMES if m not in checked]
-    tune_steps = min(TOGGLE_STEPS, steps)
+    tune_steps = min(cfg.toggle_steps, steps)
     yield say("Presence check by rendering"
               + (f" (the trees are sure about {', '.join(sure)}, and the chain agrees)" if sure else "")
               + f": each of {', '.join(doubtful) or 'none'} is toggled and the chain tuned "
               f"{tune_steps} steps; a module stays present when the trees' log-odds plus "
-              f"{PRESENCE_LOSS_WEIGHT:g} x ln(loss without / loss with) is positive.")
+              f"{cfg.presence_loss_weight:g} x ln(loss without / loss with) is positive.")
     changed = False
     for name in doubtful:
         if halted():
@@ -377,7 +384,7 @@ def _structure_search(problem: _Problem, dry: np.ndarray, reference: np.ndarray,
         trial = _descend(problem, _toggled(problem, state.chain, name, priors.candidates), tune_steps, lr, deadline)
         value = problem.loss(trial)
         with_loss, without_loss = (state.loss, value) if present else (value, state.loss)
-        evidence = PRESENCE_LOSS_WEIGHT * math.log(max(without_loss, 1e-9) / max(with_loss, 1e-9))
+        evidence = cfg.presence_loss_weight * math.log(max(without_loss, 1e-9) / max(with_loss, 1e-9))
         keep = logits[name] + evidence > 0
         verdict = ("kept" if keep else "removed") if present else ("added" if keep else "not added")
         yield say(f"{name} (trees {priors.probability.get(name, 0.5):.2f}, log-odds {logits[name]:+.2f}): loss "
@@ -394,10 +401,9 @@ def _structure_search(problem: _Problem, dry: np.ndarray, reference: np.ndarray,
             state.take(tuned, value)
 
 
-def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, steps: int = 25,
-                  budget_seconds: float = 15.0, crop_seconds: float = 1.5, lr: float = 0.15,
-                  structure: bool = True, device: str = "auto", preroll_seconds: float | None = None,
-                  stop: threading.Event | None = None) -> Generator[Thinking, None, RefineResult]:
+def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, config: RefineConfig | None = None,
+                  device: Any = "auto", stop: threading.Event | None = None,
+                  **settings: Any) -> Generator[Thinking, None, RefineResult]:
     """Refine ``chain`` and stream "refinement" thinking; the generator returns a :class:`RefineResult`.
 
     Parameters
@@ -405,32 +411,31 @@ def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, step
     chain : Chain or tool-call data
     dry, reference : array_like, shape (channels, samples)
     sample_rate : float
-    steps : int
-        Gradient steps of the main descent (the structure search tunes each toggled chain
-        ``min(TOGGLE_STEPS, steps)`` steps, and a changed chain a third as many as ``steps``).
-    structure : bool
-        Search the order and the presence of modules after the descent (see the module
-        docstring); False tunes the parameters only.
-    budget_seconds : float
-        Wall-clock budget; the loop stops early when it is spent.
-    crop_seconds : float
-        Length of the loudest crop the loss is measured on.
-    preroll_seconds : float, optional
-        Seconds of the dry clip rendered before the crop and then cut off, so that tails and
-        dynamics state entering the crop match the reference's; default
-        :data:`~llm2fx_lab.planners.analysis.PREROLL_SECONDS`. 0 renders the crop alone.
+        In Hz.
+    config : RefineConfig, optional
+        Every tuning knob; the defaults without it.
     device : str
-        ``"auto"`` (CUDA when available, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``
-        (see :func:`refine_device`).
+        ``"auto"`` (CUDA when available, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    stop : threading.Event, optional
+        When set, the structure search ends early (the chain so far is returned).
+    **settings
+        Single :class:`RefineConfig` fields over ``config``, e.g. ``steps=50``.
+
+    Raises
+    ------
+    ParameterError
+        An unknown or out-of-range setting.
+    BackendError
+        An unknown device, or CUDA asked for where there is none.
     """
+    cfg = (config or RefineConfig()).replace(**settings)
+    steps, lr = cfg.steps, cfg.lr
     t0 = time.perf_counter()
-    deadline = t0 + float(budget_seconds)
+    deadline = t0 + float(cfg.budget_seconds)
     sr = check_sample_rate(sample_rate)
-    if steps < 0:
-        raise ParameterError(f"steps must be >= 0, got {steps}")
     chain = as_chain(chain, "lenient")
     dry, reference = as_stereo_float32(dry, "dry"), as_stereo_float32(reference, "reference")
-    problem = _Problem(dry, reference, sr, crop_seconds, device, preroll_seconds)
+    problem = _Problem(dry, reference, sr, cfg, device)
     start = problem.loss(chain)
     notes: list[str] = []
 
@@ -439,7 +444,7 @@ def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, step
         return Thinking(text + "\n", "refinement")
 
     pre = problem.span.preroll_samples / sr
-    yield say(f"Refinement on a {crop_seconds:g} s crop" + (f" after {pre:.1f} s of pre-roll" if pre else "")
+    yield say(f"Refinement on a {cfg.crop_seconds:g} s crop" + (f" after {pre:.1f} s of pre-roll" if pre else "")
               + f" ({problem.device.type}): "
               f"loss (MR-STFT + loudness + stereo) {start:.3f}.")
     state = _State(chain.active, start)
@@ -452,7 +457,7 @@ def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, step
         state.take(tuned, value)
     else:
         yield say("Gradient descent found no lower loss; parameters kept.")
-    if structure:
+    if cfg.structure:
         yield from _structure_search(problem, dry, reference, sr, state, steps, lr, deadline, stop, say)
     best_chain, best = state.chain, state.loss
     if best > start:

@@ -3,9 +3,9 @@
 =================  ==========================================================================
 name               planner
 =================  ==========================================================================
-``analysis``       :class:`~llm2fx_lab.planners.analysis.AnalysisPlanner`: measurement and
+``analysis``       :class:`~llm2fx_lab.planners.analysis_planner.AnalysisPlanner`: measurement and
                    closed forms, no neural network, deterministic
-``mini``           the embedded llm2fx-mini model (:class:`~llm2fx_lab.planners.model.ModelPlanner`)
+``mini``           the embedded llm2fx-mini model (:class:`~llm2fx_lab.planners.model_planner.ModelPlanner`)
 ``model:PATH``     a model checkpoint in the local directory ``PATH``
 ``regression``     baseline of the paper's kind: a parameter regressor
 ``multitask``      baseline of the paper's kind: module classifier + parameter regressor
@@ -17,22 +17,25 @@ Any name may end in ``+refine`` (``analysis+refine``) to wrap the planner in
 its own). :func:`default_planner` is ``mini`` when its
 weights are present and its own evaluation shows it at least as accurate as ``analysis``, else
 ``analysis``.
+
+Each planner's module is imported when that planner is asked for, inside :func:`get_planner`:
+the mini needs transformers and every other planner torch, and ``import llm2fx_lab.planners``
+(the CLI, ``collect``, the event types) must not pay for either.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
+import json
 from pathlib import Path
 from typing import Any
 
-from llm2fx_lab.planners.events import Planner, PlannerError
+from llm2fx_lab.errors import PlannerError
+from llm2fx_lab.events import Planner
+from llm2fx_lab.model.mini import mini_available, mini_weights_dir
 
 #: Planner names, as the CLI and the studio list them (``model:PATH`` takes a directory).
 PLANNER_NAMES: tuple[str, ...] = ("analysis", "mini", "model:PATH", "regression", "multitask")
-
-#: Environment variable that points at the llm2fx-mini checkpoint directory.
-MINI_ENV = "LLM2FX_MINI_DIR"
 
 REFINE_SUFFIX = "+refine"
 
@@ -46,25 +49,6 @@ def is_model_planner(name: str) -> bool:
     base = name.strip()
     base = base[: -len(REFINE_SUFFIX)] if base.endswith(REFINE_SUFFIX) else base
     return base == "mini" or base.startswith("model:")
-
-
-def mini_weights_dir() -> Path:
-    """Where the embedded llm2fx-mini checkpoint is looked for.
-
-    ``$LLM2FX_MINI_DIR`` if set, else ``llm2fx_lab/model/weights/mini`` inside the package.
-    """
-    env = os.environ.get(MINI_ENV)
-    if env:
-        return Path(env).expanduser()
-    import llm2fx_lab
-
-    return Path(llm2fx_lab.__file__).resolve().parent / "model" / "weights" / "mini"
-
-
-def mini_available() -> bool:
-    """True when the llm2fx-mini weights directory exists and holds files."""
-    d = mini_weights_dir()
-    return d.is_dir() and any(d.iterdir())
 
 
 def _allowed() -> str:
@@ -106,35 +90,35 @@ def get_planner(name: str, **options: Any) -> Planner:
     if name.endswith(REFINE_SUFFIX):
         name, refine = name[: -len(REFINE_SUFFIX)], True
     if device is not None:
-        from llm2fx_lab.planners.refine import refine_device
+        from llm2fx_lab.fx.torch_render import resolve_device
 
-        resolved = str(refine_device(device))  # a clear error before anything loads
+        resolved = str(resolve_device(device, warn_cpu_fallback=False))  # a clear error before anything loads
         refine_options.setdefault("device", resolved)
         if name in ("analysis", "mini") or name.startswith("model:"):
             options.setdefault("device", resolved)
     planner = _base_planner(name, options)
-    if refine:
-        from llm2fx_lab.planners.refine import Refined
+    return _refined(planner, refine_options) if refine else planner
 
-        planner = Refined(planner, **refine_options)
-    return planner
+
+def _refined(planner: Planner, options: dict[str, Any]) -> Planner:
+    from llm2fx_lab.planners.refine import Refined
+
+    return Refined(planner, **options)
 
 
 def _base_planner(name: str, options: dict[str, Any]) -> Planner:
     if name == "analysis":
-        from llm2fx_lab.planners.analysis import AnalysisPlanner
+        from llm2fx_lab.planners.analysis_planner import AnalysisPlanner
 
         return AnalysisPlanner(**options)
-    if name == "mini":
-        from llm2fx_lab.planners.model import ModelPlanner
+    if name == "mini" or name.startswith("model:"):
+        from llm2fx_lab.planners.model_planner import ModelPlanner
 
-        return ModelPlanner(mini_weights_dir(), name="mini", **options)
-    if name.startswith("model:"):
+        if name == "mini":
+            return ModelPlanner(mini_weights_dir(), name="mini", **options)
         path = name[len("model:"):]
         if not path:
             raise PlannerError("model:PATH needs a checkpoint directory after 'model:', e.g. model:runs/mini")
-        from llm2fx_lab.planners.model import ModelPlanner
-
         return ModelPlanner(Path(path).expanduser(), name=name, **options)
     if name in ("regression", "multitask"):
         from llm2fx_lab.planners.baselines import baseline_planner
@@ -162,9 +146,7 @@ class PlannerChoice:
         planner = get_planner(self.name, **dict(self.options))
         planner.name = self.key
         if refine:
-            from llm2fx_lab.planners.refine import Refined
-
-            planner = Refined(planner)
+            planner = _refined(planner, {})
         return planner
 
 
@@ -198,8 +180,6 @@ def mini_beats_analysis() -> bool:
     """Whether the mini checkpoint's own evaluation (``report.json`` beside the weights, written
     by ``scripts/make_mini.py``) scored at least the ``analysis`` planner's module accuracy on
     the same pairs. True when there is no report (a checkpoint placed there by hand)."""
-    import json
-
     report = mini_weights_dir() / "report.json"
     if not report.is_file():
         return True

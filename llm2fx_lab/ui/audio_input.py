@@ -12,11 +12,10 @@ from typing import Any, Callable
 import ipywidgets as widgets
 import numpy as np
 
-from llm2fx_lab.audio import load_audio_bytes, resample
+from llm2fx_lab.audio import integrated_loudness_lufs, load_audio_bytes, resample
 from llm2fx_lab.errors import AudioError, Llm2FxError
 from llm2fx_lab.examples import example_pair, list_examples, load_example
 from llm2fx_lab.ui._html import alert_html
-from llm2fx_lab.ui.state import quick_loudness_lufs
 
 #: Largest accepted upload (bytes): 10 minutes of 16-bit stereo WAV at 48 kHz is about 110 MB.
 MAX_UPLOAD_BYTES = 50 * 2**20
@@ -27,7 +26,7 @@ SlotCallback = Callable[["AudioSlot"], None]
 
 def describe(name: str, audio: np.ndarray, sample_rate: float) -> str:
     """``drums.flac · 10.0 s · 44100 Hz · -14.2 LUFS``."""
-    lufs = quick_loudness_lufs(audio, sample_rate)
+    lufs = integrated_loudness_lufs(audio, sample_rate)
     loud = f"{lufs:.1f} LUFS" if np.isfinite(lufs) else "silent"
     return f"{name} · {audio.shape[-1] / sample_rate:.1f} s · {sample_rate:.0f} Hz · {loud}"
 

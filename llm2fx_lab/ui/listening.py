@@ -15,9 +15,10 @@ import anywidget
 import numpy as np
 import traitlets
 
+from llm2fx_lab.audio.loudness import integrated_loudness_lufs
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.ui._assets import asset, common_css, esm
-from llm2fx_lab.ui.state import loudness_match_gains_db, quick_loudness_lufs, wav_bytes
+from llm2fx_lab.ui.state import loudness_match_gains_db, wav_bytes
 
 SOURCES = ("dry", "reference", "render")
 LABELS = {"dry": "Dry", "reference": "Reference", "render": "Render"}
@@ -88,7 +89,7 @@ class Player(anywidget.AnyWidget):
         if held is None:
             return
         audio, sample_rate = held
-        self._lufs[key] = lufs = quick_loudness_lufs(audio, sample_rate)
+        self._lufs[key] = lufs = integrated_loudness_lufs(audio, sample_rate)
         info = dict(self.info)
         info[key] = f"{audio.shape[-1] / sample_rate:.1f} s · " + (
             f"{lufs:.1f} LUFS" if np.isfinite(lufs) else "silent")
@@ -135,7 +136,7 @@ class Player(anywidget.AnyWidget):
             self._lufs.pop(key, None)
             info[key] = f"{audio.shape[-1] / sample_rate:.1f} s"
         else:
-            self._lufs[key] = lufs = quick_loudness_lufs(audio, sample_rate)
+            self._lufs[key] = lufs = integrated_loudness_lufs(audio, sample_rate)
             info[key] = f"{audio.shape[-1] / sample_rate:.1f} s · " + (
                 f"{lufs:.1f} LUFS" if np.isfinite(lufs) else "silent")
         labels = dict(self.labels)

@@ -15,17 +15,19 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from llm2fx_lab.fx.chain import Chain
-from llm2fx_lab.ui.state import (
-    downsample_envelope,
-    eq_curve_db,
-    gain_reduction_db,
+from llm2fx_lab.analysis.plot_data import (
+    band_levels_db,
+    eq_curve_data,
+    gain_reduction_data,
     log_frequencies,
-    preview_spectrum_db,
-    spectrum_db,
+    preview_levels_db,
+    waveform_data,
 )
+from llm2fx_lab.fx.chain import Chain
 
 ENVELOPE_POINTS = 800
+#: Block length of the gain-reduction traces: 20 ms shows each hit's dip without 1,000 points.
+GAIN_BLOCK_SECONDS = 0.02
 COLORS = {"dry": "#8d8d8d", "reference": "#e07b00", "render": "#1976d2", "eq": "#2e7d32",
           "compressor": "#6a1b9a", "limiter": "#c62828"}
 
@@ -80,7 +82,7 @@ class SpectrumView(widgets.VBox):
         return self.figure.data[index]
 
     def spectrum(self, audio: np.ndarray, sample_rate: float) -> list[float]:
-        return _round(spectrum_db(audio, sample_rate, self.freqs_hz))
+        return _round(band_levels_db(audio, sample_rate, self.freqs_hz))
 
     def set_audio(self, key: str, audio: np.ndarray | None, sample_rate: float) -> None:
         """Update the spectrum of ``dry``, ``reference`` or ``render`` (None clears it)."""
@@ -88,7 +90,7 @@ class SpectrumView(widgets.VBox):
             self.levels_db.pop(key, None)
             y: list[float] = []
         else:
-            self.levels_db[key] = spectrum_db(audio, sample_rate, self.freqs_hz)
+            self.levels_db[key] = band_levels_db(audio, sample_rate, self.freqs_hz, label=key)
             y = _round(self.levels_db[key])
         trace = self._trace(key)
         with self.figure.batch_update():
@@ -101,13 +103,13 @@ class SpectrumView(widgets.VBox):
         """Show the phase-1 estimate of the render's spectrum (dotted, "render (preview)").
 
         ``output`` / ``previous``: the new chain and the last full render on the same preview
-        window (:func:`~llm2fx_lab.ui.state.preview_spectrum_db`). False (nothing shown) when
+        window (:func:`~llm2fx_lab.analysis.plot_data.preview_levels_db`). False (nothing shown) when
         no full render's spectrum is plotted yet.
         """
         base = self.levels_db.get("render")
         if base is None:
             return False
-        y = _round(preview_spectrum_db(base, output, previous, sample_rate, self.freqs_hz))
+        y = _round(preview_levels_db(base, output, previous, sample_rate, self.freqs_hz))
         trace = self._trace("render")
         with self.figure.batch_update():
             trace.y = y
@@ -118,8 +120,10 @@ class SpectrumView(widgets.VBox):
         return True
 
     def set_chain(self, chain: Chain, sample_rate: float) -> None:
-        """Overlay the magnitude response of the chain's equalizer (hidden when there is none)."""
-        curve = eq_curve_db(chain, sample_rate, self.freqs_hz)
+        """Overlay the magnitude response of the chain's equalizer (hidden when there is none or
+        it is bypassed)."""
+        shown = "equalizer" in chain.names and not chain["equalizer"].bypass
+        curve = eq_curve_data(chain["equalizer"], sample_rate, freqs_hz=self.freqs_hz).total_db if shown else None
         trace = self._trace("eq")
         with self.figure.batch_update():
             trace.y = [] if curve is None else _round(curve)
@@ -159,8 +163,9 @@ class DynamicsView(widgets.VBox):
             if audio is None:
                 lo_trace.x = lo_trace.y = hi_trace.x = hi_trace.y = []
             else:
-                lo, hi = downsample_envelope(audio, ENVELOPE_POINTS)
-                t = _round(np.arange(lo.shape[0]) * (audio.shape[-1] / sample_rate / max(lo.shape[0], 1)), 3)
+                wave = waveform_data(audio, sample_rate, ENVELOPE_POINTS)
+                lo, hi = wave.minimum.min(axis=0), wave.maximum.max(axis=0)  # both channels' envelope
+                t = _round(wave.time_seconds, 3)
                 # The max trace is drawn first, then min with fill="tonexty" fills between them.
                 # x only changes with the clip length: not resending it halves the update.
                 if list(lo_trace.x or ()) != t:
@@ -168,17 +173,21 @@ class DynamicsView(widgets.VBox):
                 lo_trace.y, hi_trace.y = _round(hi, 3), _round(lo, 3)
         self.updates += 1
 
-    def set_stages(self, stages: Sequence[tuple[str, np.ndarray]], sample_rate: float) -> None:
-        """Level change across the compressor and limiter of a rendered chain (empty if absent)."""
-        changes = gain_reduction_db(stages, sample_rate)
+    def set_stages(self, chain: Chain, stages: Sequence[tuple[str, np.ndarray]], sample_rate: float) -> None:
+        """Gain change across the compressor and limiter of a rendered chain (empty if absent):
+        ``stages`` are the signals before and after each module of ``chain`` (``[("input", x),
+        (module, x), ...]``, :class:`~llm2fx_lab.ui.state.StageCache`)."""
+        changes = {name: gain_reduction_data(stages[i - 1][1], sample_rate, chain[name], GAIN_BLOCK_SECONDS,
+                                             output=after)
+                   for i, (name, after) in enumerate(stages) if name in ("compressor", "limiter") and i > 0}
         with self.figure.batch_update():
             for i, key in enumerate(("compressor", "limiter")):
                 trace = self.figure.data[4 + i]
                 if key in changes:
-                    y = changes[key]
-                    if len(trace.x or ()) != y.shape[0]:
-                        trace.x = _round(np.arange(y.shape[0]) * 0.02, 2)
-                    trace.y = _round(y, 1)
+                    data = changes[key]
+                    if len(trace.x or ()) != data.time_seconds.shape[0]:
+                        trace.x = _round(data.time_seconds, 2)
+                    trace.y = _round(data.gain_db, 1)
                 else:
                     trace.x, trace.y = [], []
 
@@ -209,4 +218,4 @@ class PlotsView(widgets.VBox):
         self.spectrum.set_audio("render", output, sample_rate)
         self.spectrum.set_chain(chain, sample_rate)
         self.dynamics.set_audio("render", output, sample_rate)
-        self.dynamics.set_stages(stages, sample_rate)
+        self.dynamics.set_stages(chain, stages, sample_rate)

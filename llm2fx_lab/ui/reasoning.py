@@ -18,7 +18,7 @@ import numpy as np
 import traitlets
 
 from llm2fx_lab.fx.chain import Chain
-from llm2fx_lab.planners.events import STEPS, Final, Response, Thinking, ToolCallEvent
+from llm2fx_lab.events import STEPS, Final, Response, Thinking, ToolCallEvent
 from llm2fx_lab.ui._assets import asset, common_css, esm
 
 #: Minimum seconds between two trait updates while streaming (token-by-token look, bounded traffic).
@@ -61,7 +61,7 @@ class ReasoningView(anywidget.AnyWidget):
     Parameters
     ----------
     planner : object following the planner protocol, optional
-        See :mod:`llm2fx_lab.planners.events`. It can also be passed to :meth:`run`.
+        See :mod:`llm2fx_lab.events`. It can also be passed to :meth:`run`.
 
     Use alone: ``view = ReasoningView(planner); view.run(dry, reference, sr)``; the final
     chain is in ``view.final.chain`` when ``view.status`` is ``"done"``.

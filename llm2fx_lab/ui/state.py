@@ -3,12 +3,17 @@
 - :class:`StageCache`: the signal after each module of the last render; a new chain is
   rendered from the first position where it differs from the cached one. Its
   :meth:`~StageCache.preview` renders the same stages on a short window only (phase 1 of a
-  slider edit; see :func:`preview_window`), and :func:`preview_spectrum_db` turns that window
-  into an estimate of the full render's spectrum.
+  slider edit; see :func:`preview_window`), and
+  :func:`~llm2fx_lab.analysis.plot_data.preview_levels_db` turns that window into an estimate
+  of the full render's spectrum.
 - :class:`History`: undo/redo stacks of :class:`~llm2fx_lab.fx.Chain` objects.
 - :func:`loudness_match_gains_db`: per-source gains (all <= 0 dB) so that every source
   plays at the loudness of the quietest one ("louder does not win").
 - :func:`wav_bytes`: 16-bit PCM WAV bytes for the browser's ``<audio>`` element.
+- :class:`LatestWorker`: a background thread that always works on the newest edit.
+
+What the plots show (spectra, EQ curves, gain reduction, envelopes) is computed by
+:mod:`llm2fx_lab.analysis.plot_data`, the same functions the notebooks' plots use.
 
 Audio arrays are ``(2, samples)`` float32 throughout.
 """
@@ -18,12 +23,14 @@ from __future__ import annotations
 import io
 import math
 import threading
+import time
 import wave
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
+from llm2fx_lab.audio.checks import as_stereo_float32
 from llm2fx_lab.errors import BackendError
 from llm2fx_lab.fx.chain import Chain, ToolCall, as_chain
 from llm2fx_lab.fx.render import apply_module
@@ -49,7 +56,7 @@ def apply_stage(x: np.ndarray, sample_rate: float, call: ToolCall, backend: str 
     if backend == "cpu":
         return apply_module(x, sample_rate, call)
     if backend == "torch":
-        from llm2fx_lab.fx.torch_render import render_torch
+        from llm2fx_lab.fx.torch_render import render_torch  # torch only when asked for: the CPU path stays light
 
         y = render_torch(x.copy()[None], sample_rate, [Chain((call,))], device=device)
         return y[0].detach().cpu().numpy().astype(np.float32)
@@ -130,8 +137,6 @@ class StageCache:
 
     def __init__(self, dry: np.ndarray, sample_rate: float, tail_seconds: float = DEFAULT_TAIL_SECONDS,
                  backend: str = "cpu", device: str = "auto") -> None:
-        from llm2fx_lab.audio.checks import as_stereo_float32
-
         x = as_stereo_float32(dry)
         self.dry_samples = x.shape[1]
         tail = int(round(tail_seconds * sample_rate))
@@ -164,8 +169,6 @@ class StageCache:
         ``cancelled`` is asked before each module; when it returns True the render stops with
         :class:`RenderCancelled` and the cache is left as it was.
         """
-        import time
-
         chain = as_chain(chain)
         t0 = time.perf_counter()
         with self._lock:
@@ -188,8 +191,6 @@ class StageCache:
         ``preroll_seconds`` before the window to its end; the pre-roll is then dropped. The
         cache is not modified. None when nothing has been rendered yet.
         """
-        import time
-
         chain = as_chain(chain)
         t0 = time.perf_counter()
         with self._lock:
@@ -265,15 +266,6 @@ def loudness_match_gains_db(loudness_lufs: dict[str, float]) -> dict[str, float]
     return {k: (round(quietest - finite[k], 2) if k in finite else 0.0) for k in loudness_lufs}
 
 
-def quick_loudness_lufs(audio: np.ndarray, sample_rate: float) -> float:
-    """Integrated loudness (BS.1770) in LUFS; uses the fast analysis version when present."""
-    try:
-        from llm2fx_lab.analysis import integrated_loudness_lufs
-    except ImportError:  # pragma: no cover - analysis is part of the package
-        from llm2fx_lab.audio import loudness_lufs as integrated_loudness_lufs
-    return float(integrated_loudness_lufs(audio, sample_rate))
-
-
 # --- audio for the browser --------------------------------------------------------------
 
 def wav_bytes(audio: np.ndarray, sample_rate: float) -> bytes:
@@ -340,101 +332,3 @@ class LatestWorker:
         """Block until idle; False on timeout."""
         with self._cond:
             return self._cond.wait_for(lambda: not self._busy, timeout)
-
-
-def downsample_envelope(x: np.ndarray, points: int = 1500) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max of the mid signal over ``points`` equal blocks (for a waveform plot)."""
-    mono = x.mean(axis=0) if x.ndim == 2 else x
-    n = mono.shape[0] // points * points
-    if n == 0:
-        return mono.copy(), mono.copy()
-    blocks = mono[:n].reshape(points, -1)
-    return blocks.min(axis=1), blocks.max(axis=1)
-
-
-def spectrum_db(x: np.ndarray, sample_rate: float, freqs_hz: np.ndarray, n_fft: int = 4096,
-                max_frames: int = 96) -> np.ndarray:
-    """Average power spectrum of the mid signal in dBFS at ``freqs_hz`` (log-spaced bands).
-
-    Uses at most ``max_frames`` Hann frames spread over the clip (fast enough for live
-    updates), then averages the FFT bins between neighbouring band edges.
-    """
-    mono = (x[0] + x[1]) * np.float32(0.5) if x.ndim == 2 else np.asarray(x, np.float32)
-    if mono.shape[0] < n_fft:
-        mono = np.pad(mono, (0, n_fft - mono.shape[0]))
-    starts = np.linspace(0, mono.shape[0] - n_fft, min(max_frames, 1 + (mono.shape[0] - n_fft) // (n_fft // 2)))
-    idx = starts.astype(np.int64)[:, None] + np.arange(n_fft)[None, :]
-    window = np.hanning(n_fft).astype(np.float32)
-    power = np.abs(np.fft.rfft(mono[idx] * window, axis=-1)) ** 2
-    mean = power.mean(axis=0) * (2.0 / (n_fft * float(np.sum(window ** 2))))
-    bins = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-    edges = np.sqrt(freqs_hz[:-1] * freqs_hz[1:])
-    edges = np.concatenate([[freqs_hz[0] ** 2 / edges[0]], edges, [freqs_hz[-1] ** 2 / edges[-1]]])
-    cum = np.concatenate([[0.0], np.cumsum(mean)])
-    lo = np.searchsorted(bins, edges[:-1])
-    hi = np.maximum(np.searchsorted(bins, edges[1:]), lo + 1)
-    hi = np.minimum(hi, mean.shape[0])
-    lo = np.minimum(lo, hi - 1)
-    band = (cum[hi] - cum[lo]) / (hi - lo)
-    return 10.0 * np.log10(band + 1e-12)
-
-
-def preview_spectrum_db(full_db: np.ndarray, output: np.ndarray, previous: np.ndarray,
-                        sample_rate: float, freqs_hz: np.ndarray) -> np.ndarray:
-    """Estimate of the new full render's spectrum from a preview window (phase 1 of an edit).
-
-    ``full_db`` is the spectrum of the last full render (:func:`spectrum_db`); the estimate
-    adds the per-band change the edit makes on the window: ``full_db + spectrum_db(output) -
-    spectrum_db(previous)``, with ``output`` and ``previous`` the new and the last full
-    render on the same window. Exact for a linear time-invariant change on stationary
-    audio; an approximation otherwise (see docs/benchmarks.md, studio section).
-    """
-    return (np.asarray(full_db, np.float64) + spectrum_db(output, sample_rate, freqs_hz)
-            - spectrum_db(previous, sample_rate, freqs_hz))
-
-
-def log_frequencies(sample_rate: float, points: int = 240, low_hz: float = 20.0) -> np.ndarray:
-    """``points`` log-spaced frequencies from ``low_hz`` to just below Nyquist."""
-    return np.geomspace(low_hz, 0.48 * sample_rate, points)
-
-
-def eq_curve_db(chain: Chain, sample_rate: float, freqs_hz: np.ndarray) -> np.ndarray | None:
-    """Magnitude response (dB) of the chain's equalizer at ``freqs_hz``; None if it has none."""
-    if "equalizer" not in chain.names or chain["equalizer"].bypass:
-        return None
-    import scipy.signal
-
-    from llm2fx_lab.fx.render import equalizer_sos
-
-    sos = equalizer_sos(sample_rate, **chain["equalizer"].params)
-    _, h = scipy.signal.sosfreqz(sos, worN=freqs_hz, fs=sample_rate)
-    return 20.0 * np.log10(np.abs(h) + 1e-12)
-
-
-def level_db(x: np.ndarray, sample_rate: float, frame_seconds: float = 0.02) -> np.ndarray:
-    """RMS level (dBFS) of the mid signal in frames of ``frame_seconds``."""
-    mono = x.mean(axis=0) if x.ndim == 2 else x
-    hop = max(int(sample_rate * frame_seconds), 1)
-    n = mono.shape[0] // hop * hop
-    if n == 0:
-        return np.array([-120.0])
-    ms = np.mean(mono[:n].reshape(-1, hop).astype(np.float64) ** 2, axis=1)
-    return 10.0 * np.log10(ms + 1e-12)
-
-
-def gain_reduction_db(stages: Sequence[tuple[str, np.ndarray]], sample_rate: float,
-                      modules: Sequence[str] = ("compressor", "limiter")) -> dict[str, np.ndarray]:
-    """Level change (dB, per 20 ms frame) across each dynamics module in the stages.
-
-    Negative values are gain reduction. Frames where the input is below -60 dBFS are 0.
-    """
-    out: dict[str, np.ndarray] = {}
-    for i in range(1, len(stages)):
-        name, after = stages[i]
-        if name in modules:
-            before_db = level_db(stages[i - 1][1], sample_rate)
-            after_db = level_db(after, sample_rate)
-            change = after_db - before_db
-            change[before_db < -60.0] = 0.0
-            out[name] = change
-    return out

@@ -28,9 +28,9 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-from llm2fx_lab.errors import Llm2FxError
+from llm2fx_lab.errors import Llm2FxError, PlannerError
 from llm2fx_lab.fx.chain import Chain, as_chain
-from llm2fx_lab.planners.events import Final, PlannerError
+from llm2fx_lab.events import Final
 from llm2fx_lab.planners.refine import Refined
 from llm2fx_lab.planners.registry import REFINE_SUFFIX, planner_choices
 from llm2fx_lab.ui._html import alert_html

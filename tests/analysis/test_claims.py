@@ -1,6 +1,5 @@
 import math
 
-import numpy as np
 import pytest
 
 from llm2fx_lab.analysis import compare

@@ -6,8 +6,6 @@ from llm2fx_lab.audio import (
     crop_or_pad,
     load_audio,
     load_audio_bytes,
-    loudness_lufs,
-    normalize_loudness,
     resample,
     save_audio,
     to_stereo,
@@ -106,23 +104,6 @@ def test_load_bytes(tmp_path):
         load_audio_bytes(b"garbage" * 100, "x.wav")
     with pytest.raises(AudioError, match="unsupported extension"):
         load_audio_bytes(data, "x.pdf")
-
-
-def test_loudness_normalise_to_reference_target():
-    x = sine(1000, 3.0, amplitude=0.05)
-    y = normalize_loudness(x, SR)
-    assert loudness_lufs(y, SR) == pytest.approx(-12.0, abs=0.05)
-    capped = normalize_loudness(x, SR, target_lufs=0.0, peak_db=-1.0)
-    assert 20 * np.log10(np.abs(capped).max()) == pytest.approx(-1.0, abs=1e-3)
-    clipped = normalize_loudness(x, SR, target_lufs=6.0)
-    assert np.abs(clipped).max() <= 1.0
-    with pytest.raises(AudioError, match="silent"):
-        normalize_loudness(np.zeros((2, SR), np.float32), SR)
-
-
-def test_loudness_minus_6_db():
-    x = sine(1000, 2.0, amplitude=0.2)
-    assert loudness_lufs(x * 0.5, SR) - loudness_lufs(x, SR) == pytest.approx(-6.02, abs=0.01)
 
 
 def test_crop_or_pad():

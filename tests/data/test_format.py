@@ -1,6 +1,5 @@
 """Chat template rendering and the tolerant tool-call parser."""
 
-import json
 
 import pytest
 

@@ -2,11 +2,15 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from llm2fx_lab.analysis import compare
-from llm2fx_lab.data.cli import main as cli_main, stats
+from llm2fx_lab.cli import main
+from llm2fx_lab.data.stats import stats
+
+
+def cli_main(argv):
+    return main(["data", *argv])
 from llm2fx_lab.data.format import parse_tool_calls, render_dialogue, split_prompt_target
 from llm2fx_lab.data.generate import GenerateConfig, decode_audio, generate, iter_examples
 from llm2fx_lab.errors import Llm2FxError

@@ -13,7 +13,7 @@ import torch
 
 from llm2fx_lab.fx.chain import Chain
 from llm2fx_lab.model.config import preset
-from llm2fx_lab.model.data import Dialogue, corpus_texts
+from llm2fx_lab.model.inputs import Dialogue, corpus_texts
 
 SR = 44100
 #: Modules with few parameters keep the targets short (fast tests).

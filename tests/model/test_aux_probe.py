@@ -9,27 +9,16 @@ import torch
 
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.fx.chain import Chain
-from llm2fx_lab.fx.spec import MODULE_NAMES
-from llm2fx_lab.model.data import Collator, chain_targets
+from llm2fx_lab.fx.vectors import probe_targets
+from llm2fx_lab.model.inputs import Collator
 from llm2fx_lab.model.llm import N_CHAIN_TARGETS, N_MODULES, Llm2FxModel, chain_probe_loss
 from llm2fx_lab.model.train import train
 
 from .conftest import tiny_config
 
 
-def test_chain_targets_presence_then_normalised_parameters():
-    chain = Chain.from_tool_calls([{"name": "gain", "arguments": {"gain_db": 0.0}},
-                                   {"name": "panner", "arguments": {"pan": 1.0}}])
-    t = chain_targets(chain)
-    assert t.shape == (N_CHAIN_TARGETS,) and t.dtype == np.float32
-    assert t[:N_MODULES].tolist() == [float(m in ("gain", "panner")) for m in MODULE_NAMES]
-    params = t[N_MODULES:]
-    assert np.isfinite(params).sum() == 2  # gain_db and pan; every other parameter is absent (nan)
-    assert sorted(params[np.isfinite(params)].tolist()) == pytest.approx([0.5, 1.0])  # 0 dB mid-range, hard right
-
-
 def test_probe_loss_counts_only_present_parameters():
-    targets = torch.tensor(chain_targets(Chain.from_tool_calls([{"name": "gain", "arguments": {"gain_db": 0.0}}])))[None]
+    targets = torch.tensor(probe_targets(Chain.from_tool_calls([{"name": "gain", "arguments": {"gain_db": 0.0}}])))[None]
     perfect = torch.full((1, N_CHAIN_TARGETS), 0.0)
     perfect[0, :N_MODULES] = torch.where(targets[0, :N_MODULES] > 0, 30.0, -30.0)
     assert float(chain_probe_loss(perfect, targets)) < 1e-6  # absent parameters (nan) do not count

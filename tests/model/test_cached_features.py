@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from llm2fx_lab.errors import Llm2FxError
-from llm2fx_lab.model.data import Collator, LengthGroupedBatches, attach_features, encode
+from llm2fx_lab.model.inputs import Collator, LengthGroupedBatches, attach_features, encode
 
 from .conftest import tiny_config
 

@@ -1,9 +1,9 @@
-"""``python -m llm2fx_lab.model.cli train`` on a tiny dialogue directory."""
+"""``llm2fx train`` on a tiny dialogue directory."""
 
 import json
 
 from llm2fx_lab.audio.io import save_audio
-from llm2fx_lab.model.cli import main
+from llm2fx_lab.cli import main
 
 from .conftest import make_dialogues
 

@@ -137,7 +137,7 @@ def test_estimate_stream_decoder_choice(tiny_model, dialogues):
 def test_shipped_model_gives_the_same_estimate_with_both_decoders():
     from llm2fx_lab.examples import example_pair
     from llm2fx_lab.model.generate import estimate_stream
-    from llm2fx_lab.planners.registry import mini_weights_dir
+    from llm2fx_lab.model.mini import mini_weights_dir
     from llm2fx_lab.model.generate import load_planner_model
 
     model = load_planner_model(mini_weights_dir()).model

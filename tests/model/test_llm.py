@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from llm2fx_lab.errors import Llm2FxError, ToolCallError
-from llm2fx_lab.model.data import Collator
+from llm2fx_lab.model.inputs import Collator
 from llm2fx_lab.model.llm import Llm2FxModel
 
 from .conftest import tiny_config

@@ -6,7 +6,7 @@ import torch
 
 from llm2fx_lab.data.cot import ORDER_HEADS, PARAM_HEADS
 from llm2fx_lab.model.generate import LOOP_WINDOW_TOKENS, LoopGuard, reasoning_step
-from llm2fx_lab.planners.registry import mini_weights_dir
+from llm2fx_lab.model.mini import mini_weights_dir
 
 MINI_DIR = mini_weights_dir()
 
@@ -139,7 +139,7 @@ def test_estimate_stream_reports_the_guard(tok):
     """Wired into generation: the shipped mini with a tiny cap closes its reasoning at that count of
     generated tokens (not counting the prompt) and still ends with a parseable Final."""
     from llm2fx_lab.model import load_planner_model
-    from llm2fx_lab.planners.events import Final
+    from llm2fx_lab.events import Final
 
     est = load_planner_model(MINI_DIR, max_reasoning_tokens=12, max_new_tokens=80)
     rng = np.random.default_rng(0)

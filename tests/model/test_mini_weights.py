@@ -12,8 +12,8 @@ from llm2fx_lab.analysis.metrics import module_accuracy
 from llm2fx_lab.examples import example_pair, list_examples
 from llm2fx_lab.fx.chain import Chain
 from llm2fx_lab.planners import get_planner
-from llm2fx_lab.planners.events import collect
-from llm2fx_lab.planners.registry import mini_available, mini_weights_dir
+from llm2fx_lab.events import collect
+from llm2fx_lab.model.mini import mini_available, mini_weights_dir
 
 #: Mean module accuracy of the shipped weights on ``make_test_pairs(2, seed=777, seconds=5)``:
 #: as ``get_planner("mini")`` decodes (measured 2026-11-25, 0.56790, loop guard on, this
@@ -32,7 +32,7 @@ def mini():
 
 def test_default_planner_follows_the_measured_comparison(mini):
     from llm2fx_lab.planners import default_planner
-    from llm2fx_lab.planners.model import ModelPlanner
+    from llm2fx_lab.planners.model_planner import ModelPlanner
     from llm2fx_lab.planners.registry import mini_beats_analysis
 
     assert mini.name == "mini" and ModelPlanner().name == "mini"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from llm2fx_lab.planners.registry import mini_weights_dir
+from llm2fx_lab.model.mini import mini_weights_dir
 from tests._scripts import load_script
 
 

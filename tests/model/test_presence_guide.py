@@ -5,7 +5,7 @@ import pytest
 
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.model.guide import PresenceGuide, mentioned, optional_set, presence_set
-from llm2fx_lab.planners.registry import mini_available, mini_weights_dir
+from llm2fx_lab.model.mini import mini_available, mini_weights_dir
 
 MINI_DIR = mini_weights_dir()
 needs_mini = pytest.mark.skipif(not (MINI_DIR / "tokenizer").exists(), reason="shipped mini tokenizer missing")
@@ -186,7 +186,7 @@ def test_mini_text_and_chain_follow_its_presence_head():
     from llm2fx_lab.examples import example_pair
     from llm2fx_lab.model.scores import presence_probabilities
     from llm2fx_lab.planners import get_planner
-    from llm2fx_lab.planners.events import collect
+    from llm2fx_lab.events import collect
 
     mini = get_planner("mini")
     dry, ref, sr, _ = example_pair("guitar")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from llm2fx_lab.errors import Llm2FxError, ToolCallError
-from llm2fx_lab.model.data import target_text
+from llm2fx_lab.model.inputs import target_text
 from llm2fx_lab.model.llm import Llm2FxModel
 from llm2fx_lab.model.scores import DIGITS, digit_probabilities, value_digits
 from llm2fx_lab.model.train import train

@@ -5,7 +5,7 @@ import pytest
 
 from llm2fx_lab.data.format import AUDIO_PAD_TOKEN, SPECIAL_TOKENS
 from llm2fx_lab.errors import AudioError, ToolCallError
-from llm2fx_lab.model.data import Collator, _expand, encode, n_audio_slots, target_text
+from llm2fx_lab.model.inputs import Collator, _expand, encode, n_audio_slots, target_text
 from llm2fx_lab.model.tokenizer import load_tokenizer
 
 from .conftest import tiny_config

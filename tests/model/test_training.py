@@ -12,7 +12,7 @@ from llm2fx_lab.errors import AudioError
 from llm2fx_lab.model.generate import estimate_stream, load_planner_model
 from llm2fx_lab.model.llm import Llm2FxModel
 from llm2fx_lab.model.train import train
-from llm2fx_lab.planners.events import Final, Response, Thinking, ToolCallEvent
+from llm2fx_lab.events import Final, Response, Thinking, ToolCallEvent
 
 from .conftest import tiny_config
 

@@ -105,7 +105,7 @@ def test_bad_input(dry):
 def test_presence_priors_match_the_planner(dry):
     """The refinement's priors are the planner's own presence probabilities and settings."""
     from llm2fx_lab.fx.spec import MODULE_NAMES, TOOLSET
-    from llm2fx_lab.planners.analysis import presence_priors
+    from llm2fx_lab.planners.analysis_planner import presence_priors
 
     x, sr = dry
     truth = Chain((tool_call("reverb", {"room_size": 0.8, "damping": 0.3, "width": 0.9, "mix_ratio": 0.6}),))
@@ -125,22 +125,23 @@ def test_presence_priors_match_the_planner(dry):
 def test_measurements_are_kept_for_the_presence_check(dry, monkeypatch):
     """Refinement's presence check reuses the measurements of the pair the planner just
     measured (keyed by content), measures any other pair, and gets the same priors either way."""
-    import llm2fx_lab.planners.analysis as A
+    import llm2fx_lab.planners.analysis_planner as A
+    import llm2fx_lab.planners.analysis_planner.measure as M
 
     dry, sr = dry
     wet = render(dry, sr, Chain((tool_call("reverb", {"mix_ratio": 0.5}),)))
-    monkeypatch.setattr(A, "_measured", {})
+    monkeypatch.setattr(M, "_measured", {})
     fresh = A.presence_priors(dry, wet, sr)
     calls = []
-    real = A.pair_features
-    monkeypatch.setattr(A, "pair_features", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = M.pair_features
+    monkeypatch.setattr(M, "pair_features", lambda *a, **k: calls.append(1) or real(*a, **k))
     collect(get_planner("analysis").plan(dry, wet, sr))
     kept = A.presence_priors(dry.copy(), wet.copy(), sr)  # same contents, other arrays
     assert calls == [] and kept.probability == fresh.probability and kept.candidates == fresh.candidates
     other = render(dry, sr, Chain((tool_call("gain", {"gain_db": -3}),)))
     A.presence_priors(dry, other, sr)
     A.presence_priors(dry, wet * 0.5, sr)
-    assert len(calls) == 2 and len(A._measured) == A.MEASURED_PAIRS_KEPT
+    assert len(calls) == 2 and len(M._measured) == M.MEASURED_PAIRS_KEPT
     # callers may change what they get without changing what is kept
     f, x, fits = A.measure_pair(dry, other, sr)
     x[:] = 0

@@ -8,12 +8,12 @@ import torch
 
 from llm2fx_lab.errors import AudioError
 from llm2fx_lab.examples import example_pair
-from llm2fx_lab.fx.chain import Chain, tool_call
+from llm2fx_lab.fx.chain import Chain
 from llm2fx_lab.fx.spec import ALL_PARAMS, MODULE_NAMES
 from llm2fx_lab.planners import PlannerError, get_planner
 from llm2fx_lab.planners.baselines import (BASELINE_NAMES, ORDER, BaselinePlanner, baseline_planner,
-                                           chain_targets, feature_vector, weight_paths)
-from llm2fx_lab.planners.events import Final, Response, Thinking, ToolCallEvent, collect
+                                           feature_vector, weight_paths)
+from llm2fx_lab.events import Final, Response, Thinking, ToolCallEvent, collect
 from tests._scripts import load_script
 
 
@@ -129,20 +129,6 @@ def test_shipped_files_are_small_and_say_how_they_were_made():
         training = json.loads(info.read_text())["training"]
         assert {"data", "seed", "command", "validation_scores"} <= set(training)
         assert "test" not in training["examples"]
-
-
-def test_chain_targets_closed_form():
-    chain = Chain((tool_call("gain", {"gain_db": 0.0}), tool_call("compressor", {"ratio": 20, "attack_ms": 500})))
-    presence, params, mask = chain_targets(chain)
-    assert presence.tolist() == [m in ("gain", "compressor") for m in ORDER]
-    by_name = {p.qualified_name: i for i, p in enumerate(ALL_PARAMS)}
-    assert params[by_name["gain.gain_db"]] == pytest.approx(0.5)  # 0 dB in [-20, 20]
-    assert params[by_name["compressor.ratio"]] == pytest.approx(1.0)
-    assert params[by_name["compressor.attack_ms"]] == pytest.approx(1.0)  # log scale, top of range
-    # absent module: its normalised default, masked out
-    assert params[by_name["stereo_widener.width"]] == pytest.approx(1.0 / 1.5)
-    assert mask[by_name["stereo_widener.width"]] == 0 and mask[by_name["gain.gain_db"]] == 1
-    assert mask.sum() == 1 + 4
 
 
 def _script():

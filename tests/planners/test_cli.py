@@ -1,14 +1,13 @@
 import json
 import re
 
-import numpy as np
 import pytest
 
 from llm2fx_lab.audio.io import load_audio, save_audio
 from llm2fx_lab.examples import load_example
 from llm2fx_lab.fx.chain import Chain, tool_call
 from llm2fx_lab.fx.render import render
-from llm2fx_lab.planners.cli import main
+from llm2fx_lab.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,10 @@ import pytest
 from llm2fx_lab.examples import load_example
 from llm2fx_lab.fx.chain import Chain, tool_call
 from llm2fx_lab.fx.render import render
-from llm2fx_lab.planners.analysis import EXHAUSTIVE_ORDER_MAX, best_gain_position, best_order
-from llm2fx_lab.planners.events import collect
+from llm2fx_lab.planners.analysis_planner import AnalysisConfig, best_gain_position, best_order
+
+EXHAUSTIVE_ORDER_MAX = AnalysisConfig().exhaustive_order_max
+from llm2fx_lab.events import collect
 from llm2fx_lab.planners.registry import get_planner
 
 
@@ -77,8 +79,8 @@ BACKENDS = ["pedalboard", "torch"]
 
 
 def _search(calls, true_order, start_order, backend="pedalboard", seconds=3.0):
-    from llm2fx_lab.data.mrstft import mrstft_spectra
-    from llm2fx_lab.planners.analysis import loudest_span, search_order, search_order_torch
+    from llm2fx_lab.analysis.mrstft import mrstft_spectra
+    from llm2fx_lab.planners.analysis_planner import loudest_span, search_order, search_order_torch
 
     dry, sr = load_example("drums")
     dry = dry[:, : int(seconds * sr)]
@@ -131,7 +133,7 @@ def test_order_search_keeps_interchangeable_modules_and_a_right_order(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_order_search_beyond_exhaustive_uses_moves(backend):
-    from llm2fx_lab.planners.analysis import ORDER_SEARCH_EXHAUSTIVE_MAX
+    ORDER_SEARCH_EXHAUSTIVE_MAX = AnalysisConfig().order_search_exhaustive_max
 
     calls = (tool_call("gain", {"gain_db": 14}), tool_call("compressor", {"threshold_db": -30, "ratio": 10}),
              tool_call("reverb", {"mix_ratio": 0.6, "room_size": 0.8}), tool_call("panner", {"pan": 0.5}),
@@ -151,7 +153,7 @@ def test_analysis_planner_order_search_device():
     import torch
 
     from llm2fx_lab.errors import BackendError
-    from llm2fx_lab.planners.analysis import AnalysisPlanner
+    from llm2fx_lab.planners.analysis_planner import AnalysisPlanner
 
     assert AnalysisPlanner().device is None
     assert AnalysisPlanner(device="cpu").device is None

@@ -7,7 +7,9 @@ from llm2fx_lab.fx.chain import Chain, tool_call
 from llm2fx_lab.fx.render import render
 from llm2fx_lab.fx.spec import TOOLSET
 from llm2fx_lab.planners import Final, Thinking, ToolCallEvent, collect, get_planner
-from llm2fx_lab.planners.refine import _Problem, refine, refine_stream
+from llm2fx_lab.planners.refine import RefineConfig, _Problem, refine, refine_stream
+
+CROP_1S = RefineConfig(crop_seconds=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,7 @@ def test_refine_never_worse_from_truth(pair):
     truth = Chain((tool_call("gain", {"gain_db": -6}), tool_call("equalizer", {"high_gain_db": 8})))
     result = refine(truth, x, y, sr, steps=3, budget_seconds=60, crop_seconds=1.0)
     assert result.loss_after <= result.loss_before
-    problem = _Problem(x, y, sr, 1.0, "cpu")
+    problem = _Problem(x, y, sr, CROP_1S, "cpu")
     assert problem.loss(result.chain) <= problem.loss(truth) + 1e-6
     _in_range(result.chain)
 
@@ -77,7 +79,7 @@ def test_preroll_lets_the_true_chain_match_its_reference(tail_pair):
     """The reference was rendered from the whole clip: without a pre-roll its crop holds tails and
     compressor state the crop-alone render lacks, and the true chain itself scores badly."""
     x, y, sr, truth = tail_pair
-    with_preroll, without = _Problem(x, y, sr, 1.0, "cpu"), _Problem(x, y, sr, 1.0, "cpu", preroll_seconds=0)
+    with_preroll, without = _Problem(x, y, sr, CROP_1S, "cpu"), _Problem(x, y, sr, CROP_1S.replace(preroll_seconds=0), "cpu")
     assert with_preroll.span.preroll_samples > 0 and without.span.preroll_samples == 0
     assert with_preroll.loss(truth) < 0.02
     assert without.loss(truth) > 10 * max(with_preroll.loss(truth), 0.01)
@@ -97,7 +99,7 @@ def test_descent_leaves_the_delay_time_and_feedback(tail_pair):
 
 
 def test_loudest_span():
-    from llm2fx_lab.planners.analysis import loudest_span
+    from llm2fx_lab.planners.analysis_planner import loudest_span
 
     sr = 1000.0
     x = np.zeros((2, 5000), np.float32)
@@ -144,7 +146,10 @@ def test_refine_device_choice():
     import torch
 
     from llm2fx_lab.errors import BackendError
-    from llm2fx_lab.planners.refine import refine_device
+    from llm2fx_lab.fx.torch_render import resolve_device
+
+    def refine_device(device):  # how refinement resolves its device: quietly on the CPU
+        return resolve_device(device, warn_cpu_fallback=False)
 
     assert refine_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert refine_device("cpu") == torch.device("cpu")
@@ -161,7 +166,7 @@ def test_refine_on_cuda_matches_cpu(pair):
     """The same loss on both devices; refining on CUDA lowers it, keeps ranges, says where it ran."""
     x, y, sr = pair
     start = Chain((tool_call("gain", {"gain_db": 2}), tool_call("equalizer", {"high_gain_db": 0})))
-    cpu, cuda = _Problem(x, y, sr, 1.0, "cpu"), _Problem(x, y, sr, 1.0, "cuda")
+    cpu, cuda = _Problem(x, y, sr, CROP_1S, "cpu"), _Problem(x, y, sr, CROP_1S, "cuda")
     assert cuda.device.type == "cuda"
     assert cuda.loss(start) == pytest.approx(cpu.loss(start), rel=1e-3)
     result = refine(start, x, y, sr, steps=8, budget_seconds=60, crop_seconds=1.0, structure=False, device="cuda")
@@ -226,10 +231,10 @@ def test_structure_search_on_cuda(reverb_pair):
 
 def test_structure_without_trees_lets_the_loss_decide(reverb_pair, monkeypatch):
     """Without shipped trees every prior is 0.5: a module stays exactly when it lowers the loss."""
-    from llm2fx_lab.planners import analysis
-    from llm2fx_lab.planners.analysis import PresencePriors
+    from llm2fx_lab.planners import refine as refinement
+    from llm2fx_lab.planners.analysis_planner import PresencePriors
 
-    monkeypatch.setattr(analysis, "presence_priors", lambda *a, **k: PresencePriors({}, {}))
+    monkeypatch.setattr(refinement, "presence_priors", lambda *a, **k: PresencePriors({}, {}))
     result = _refined(Chain((tool_call("gain", {"gain_db": -6}),)), reverb_pair)
     assert "reverb" in result.chain.names
     lines = [n for n in result.notes if "(trees 0.50" in n]
@@ -242,13 +247,13 @@ def test_structure_without_trees_lets_the_loss_decide(reverb_pair, monkeypatch):
 def test_structure_keeps_the_prior_when_the_loss_cannot_tell(reverb_pair, monkeypatch):
     """A module that changes nothing audible (an equalizer at 0 dB in every band) gives no loss
     evidence: the trees' prior decides, and the result is never worse than the start."""
-    from llm2fx_lab.planners import analysis
-    from llm2fx_lab.planners.analysis import PresencePriors
+    from llm2fx_lab.planners import refine as refinement
+    from llm2fx_lab.planners.analysis_planner import PresencePriors
 
     x, y, sr, truth = reverb_pair
     probs = {m: (0.99 if m in truth else 0.01) for m in TOOLSET}
     probs["equalizer"] = 0.3
-    monkeypatch.setattr(analysis, "presence_priors", lambda *a, **k: PresencePriors(probs, {}))
+    monkeypatch.setattr(refinement, "presence_priors", lambda *a, **k: PresencePriors(probs, {}))
     flat = tool_call("equalizer", {"low_gain_db": 0.0, "mid_gain_db": 0.0, "high_gain_db": 0.0})
     result = refine(Chain((flat,) + truth.calls), x, y, sr, steps=0, budget_seconds=120, crop_seconds=1.0)
     assert result.chain.names == ("gain", "reverb")

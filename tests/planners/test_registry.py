@@ -1,7 +1,7 @@
 import pytest
 
 from llm2fx_lab.planners import PLANNER_NAMES, PlannerError, default_planner, get_planner, mini_available
-from llm2fx_lab.planners.analysis import AnalysisPlanner
+from llm2fx_lab.planners.analysis_planner import AnalysisPlanner
 
 
 def test_analysis_by_name():

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from llm2fx_lab.fx.spec import MODULE_NAMES
-from llm2fx_lab.planners.estimators import DERIVED_NAMES
-from llm2fx_lab.planners.pair_features import PairFeatures
-from llm2fx_lab.planners.trees import (MODELS_DIR, PresenceStack, TreeModel, dump_hgb, load_presence_models,
+from llm2fx_lab.planners.analysis_planner.estimators import DERIVED_NAMES
+from llm2fx_lab.planners.analysis_planner.pair_features import PairFeatures
+from llm2fx_lab.planners.analysis_planner.trees import (MODELS_DIR, PresenceStack, TreeModel, dump_hgb, load_presence_models,
                                       load_presence_stack, stack_inputs)
 
 
@@ -53,8 +53,8 @@ def test_regressor_dump_matches_sklearn():
 
 
 def test_shipped_param_and_order_models():
-    from llm2fx_lab.planners.estimators import model_feature_names
-    from llm2fx_lab.planners.trees import load_order_models, load_param_models
+    from llm2fx_lab.planners.analysis_planner.estimators import model_feature_names
+    from llm2fx_lab.planners.analysis_planner.trees import load_order_models, load_param_models
 
     for name in ("params", "order"):
         path = MODELS_DIR / f"{name}.json"

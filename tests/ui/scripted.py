@@ -9,7 +9,7 @@ import threading
 import time
 
 from llm2fx_lab.fx.chain import Chain
-from llm2fx_lab.planners.events import Final, Response, StreamClock, Thinking, ToolCallEvent
+from llm2fx_lab.events import Final, Response, StreamClock, Thinking, ToolCallEvent
 
 CHAIN = Chain.from_tool_calls([
     {"name": "equalizer", "arguments": {"high_gain_db": 4, "high_cutoff_freq": 6000}},

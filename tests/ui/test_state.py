@@ -8,20 +8,11 @@ import wave
 import numpy as np
 import pytest
 
+from llm2fx_lab.analysis.plot_data import band_levels_db, gain_reduction_data, log_frequencies, preview_levels_db
 from llm2fx_lab.errors import BackendError
 from llm2fx_lab.fx import Chain, render
-from llm2fx_lab.ui.state import (
-    History,
-    LatestWorker,
-    StageCache,
-    eq_curve_db,
-    first_difference,
-    gain_reduction_db,
-    log_frequencies,
-    loudness_match_gains_db,
-    spectrum_db,
-    wav_bytes,
-)
+from llm2fx_lab.ui import DynamicsView, SpectrumView
+from llm2fx_lab.ui.state import History, LatestWorker, StageCache, first_difference, loudness_match_gains_db, wav_bytes
 
 CHAIN = Chain.from_tool_calls([
     {"name": "equalizer", "arguments": {"high_gain_db": 6, "high_cutoff_freq": 5000}},
@@ -92,29 +83,38 @@ def test_spectrum_of_a_sine_peaks_at_its_frequency(sr):
     from tests.conftest import sine
 
     freqs = log_frequencies(sr, 200)
-    level = spectrum_db(sine(1000.0, 1.0, 0.5), sr, freqs)
+    level = band_levels_db(sine(1000.0, 1.0, 0.5), sr, freqs)
     assert freqs.shape == level.shape == (200,)
     assert abs(freqs[np.argmax(level)] - 1000) < 60
     # Levels are power per bin: doubling the amplitude adds 6.02 dB at the peak.
-    louder = spectrum_db(sine(1000.0, 1.0, 1.0), sr, freqs)
+    louder = band_levels_db(sine(1000.0, 1.0, 1.0), sr, freqs)
     assert abs(louder.max() - level.max() - 6.0206) < 0.01
 
 
 def test_eq_curve_closed_form(sr):
-    freqs = np.array([50.0, 1000.0, 15000.0])
+    view = SpectrumView(sr)
+    view.freqs_hz = np.array([50.0, 1000.0, 15000.0])
     chain = Chain.from_tool_calls([{"name": "equalizer", "arguments": {"mid_gain_db": 6, "mid_cutoff_freq": 1000}}])
-    curve = eq_curve_db(chain, sr, freqs)
+    view.set_chain(chain, sr)
+    curve = view.figure.data[3].y
     assert abs(curve[1] - 6.0) < 0.05 and abs(curve[0]) < 0.3
-    assert eq_curve_db(chain.with_bypass("equalizer"), sr, freqs) is None
-    assert eq_curve_db(Chain(), sr, freqs) is None
+    view.set_chain(chain.with_bypass("equalizer"), sr)
+    assert len(view.figure.data[3].y) == 0  # no curve for a bypassed equalizer
+    view.set_chain(Chain(), sr)
+    assert len(view.figure.data[3].y) == 0
+
+
+COMPRESSOR = Chain.from_tool_calls([{"name": "compressor", "arguments": {"threshold_db": -30, "ratio": 10, "attack_ms": 1}}])
 
 
 def test_gain_reduction_sign(noise, sr):
     loud = noise * 5
-    stages = StageCache(loud, sr, 0).render(Chain.from_tool_calls(
-        [{"name": "compressor", "arguments": {"threshold_db": -30, "ratio": 10, "attack_ms": 1}}])).stages
-    gr = gain_reduction_db(stages, sr)
-    assert set(gr) == {"compressor"} and np.median(gr["compressor"]) < -6
+    stages = StageCache(loud, sr, 0).render(COMPRESSOR).stages
+    gr = gain_reduction_data(stages[0][1], sr, COMPRESSOR["compressor"], 0.02, output=stages[1][1])
+    assert gr.module == "compressor" and np.median(gr.gain_db) < -6
+    view = DynamicsView(sr)  # the studio's trace: the compressor's, none for the absent limiter
+    view.set_stages(COMPRESSOR, stages, sr)
+    assert np.median(view.figure.data[4].y) < -6 and len(view.figure.data[5].y) == 0
 
 
 def test_latest_worker_coalesces():
@@ -137,7 +137,7 @@ def test_latest_worker_coalesces():
 
 
 def test_preview_renders_the_window_from_the_cached_stage(noise, sr):
-    from llm2fx_lab.ui.state import preview_spectrum_db, preview_window
+    from llm2fx_lab.ui.state import preview_window
 
     x = np.tile(noise, 4)  # 4 s
     cache = StageCache(x, sr, tail_seconds=0.2)
@@ -155,9 +155,9 @@ def test_preview_renders_the_window_from_the_cached_stage(noise, sr):
     np.testing.assert_allclose(p.output, full, atol=5e-3)
     assert cache.chain == CHAIN  # the cache is not touched by a preview
     freqs = log_frequencies(sr, 120)
-    full_db = spectrum_db(cache.render(CHAIN).output, sr, freqs)
-    estimate = preview_spectrum_db(full_db, p.output, p.previous, sr, freqs)
-    truth = spectrum_db(render(x, sr, edited, tail_seconds=0.2), sr, freqs)
+    full_db = band_levels_db(cache.render(CHAIN).output, sr, freqs)
+    estimate = preview_levels_db(full_db, p.output, p.previous, sr, freqs)
+    truth = band_levels_db(render(x, sr, edited, tail_seconds=0.2), sr, freqs)
     assert np.median(np.abs(estimate - truth)) < 0.5
 
 

@@ -401,7 +401,7 @@ def _record_phases(studio):
 
 
 def test_studio_edit_previews_then_renders_in_full(studio):
-    from llm2fx_lab.ui.state import log_frequencies, spectrum_db
+    from llm2fx_lab.analysis.plot_data import band_levels_db, log_frequencies
 
     dry, _ref, sr = studio.inputs.pair()
     studio.chain = CHAIN
@@ -417,7 +417,7 @@ def test_studio_edit_previews_then_renders_in_full(studio):
     freqs = log_frequencies(sr, len(studio.plots.spectrum.freqs_hz))
     full = render(dry, sr, edited, tail_seconds=0.5)
     np.testing.assert_allclose(studio.output(), full, atol=1e-6)
-    expected = np.round(spectrum_db(full, sr, freqs), 2)
+    expected = np.round(band_levels_db(full, sr, freqs), 2)
     np.testing.assert_allclose(events[1][2], expected, atol=0.011)
     # The phase-1 estimate (2.5 s window, 1 s pre-roll) is close: measured ~0.2-0.5 dB median.
     assert np.median(np.abs(np.subtract(events[0][2], events[1][2]))) <= 1.0

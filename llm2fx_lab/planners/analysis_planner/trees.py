@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
 def dump_hgb(model: Any, digits: int = 6) -> dict[str, Any]:

@@ -7,9 +7,6 @@
 ``llm2fx bench --planner NAME [--refine] [--split test] [--per-length N] [--folder DIR]``
     runs a planner on LP-Fx-style test pairs (or a folder of dry clips with chains) and prints
     the paper's metrics per chain length, with calibration rows.
-
-Wired into ``llm2fx`` by :func:`add_planner_parsers`; also runnable as
-``python -m llm2fx_lab.planners.cli ...``.
 """
 
 from __future__ import annotations
@@ -18,11 +15,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+from llm2fx_lab.audio.io import load_audio, resample, save_audio
 from llm2fx_lab.errors import Llm2FxError
+from llm2fx_lab.events import Final, Response, Thinking, ToolCallEvent, collect
+from llm2fx_lab.fx.render import render
+from llm2fx_lab.planners.registry import PLANNER_NAMES, default_planner, get_planner, is_model_planner
 
-EXIT_USAGE = 2
 DEVICE_HELP = ("where refinement, a model planner and the analysis planner's order search run: auto (CUDA when "
                "available), cpu, cuda or cuda:N (default: refinement auto, the rest on the CPU)")
 GUIDE_HELP = ("a model planner (mini, model:PATH) names the modules its chain probe hears "
@@ -31,8 +31,6 @@ GUIDE_HELP = ("a model planner (mini, model:PATH) names the modules its chain pr
 
 def _check_presence_guide(args: argparse.Namespace) -> None:
     """``--presence-guide`` needs a model planner named outright (checked before any work)."""
-    from llm2fx_lab.planners.registry import is_model_planner
-
     name = args.planner or ""
     if getattr(args, "presence_guide", False) and not is_model_planner(name):
         raise Llm2FxError("--presence-guide steers a model planner's decoding: pass --planner mini or "
@@ -40,8 +38,6 @@ def _check_presence_guide(args: argparse.Namespace) -> None:
 
 
 def _planner(args: argparse.Namespace) -> Any:
-    from llm2fx_lab.planners.registry import default_planner, get_planner
-
     options: dict[str, Any] = {"refine": bool(args.refine)}
     if getattr(args, "presence_guide", False):
         options["presence_guide"] = True
@@ -56,8 +52,6 @@ def _planner(args: argparse.Namespace) -> Any:
 
 
 def _load_pair(dry_path: str, ref_path: str) -> tuple[Any, Any, float]:
-    from llm2fx_lab.audio.io import load_audio, resample
-
     reference, sr = load_audio(ref_path)
     if dry_path.lower() == "none":
         return None, reference, sr
@@ -68,8 +62,6 @@ def _load_pair(dry_path: str, ref_path: str) -> tuple[Any, Any, float]:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from llm2fx_lab.planners.events import Final, Response, Thinking, ToolCallEvent, collect
-
     if args.out and args.dry.lower() == "none":
         raise Llm2FxError("--out renders the dry clip through the estimate; it needs a DRY file, not 'none'")
     if args.out and Path(args.out).exists() and not args.overwrite:
@@ -107,9 +99,6 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                     out.write(f"repair: {repair}\n")
             out.flush()
     if args.out:
-        from llm2fx_lab.audio.io import save_audio
-        from llm2fx_lab.fx.render import render
-
         wet = render(dry, sr, chain, tail_seconds=args.tail_seconds)
         save_audio(args.out, wet, sr, overwrite=args.overwrite)
         print(f"wrote {args.out}", file=sys.stderr)
@@ -141,8 +130,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def add_planner_parsers(subparsers: Any) -> None:
     """Add ``estimate`` and ``bench`` to an ``argparse`` subparsers object (the ``llm2fx`` CLI)."""
-    from llm2fx_lab.planners.registry import PLANNER_NAMES
-
     names = ", ".join(PLANNER_NAMES)
     p = subparsers.add_parser("estimate", help="estimate the chain that turns DRY into REFERENCE")
     p.add_argument("dry", metavar="DRY", help="dry audio file, or 'none' for blind estimation")
@@ -175,13 +162,3 @@ def add_planner_parsers(subparsers: Any) -> None:
     p.add_argument("--json", default=None, help="also write the summary rows to this JSON file")
     p.add_argument("--presence-guide", action="store_true", help=GUIDE_HELP)
     p.set_defaults(func=cmd_bench)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m llm2fx_lab.planners.cli estimate|bench ...``: the main CLI's commands of the same name."""
-    from llm2fx_lab.cli import main as llm2fx_main
-
-    return llm2fx_main(argv)
-
-if __name__ == "__main__":
-    sys.exit(main())

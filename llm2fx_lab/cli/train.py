@@ -1,8 +1,6 @@
-"""Command line: ``llm2fx train --preset NAME --data DIR --out DIR``.
+"""``llm2fx train --preset NAME --data DIR --out DIR``: two-stage training.
 
-:func:`add_model_parser` adds the ``train`` sub-command to the project's CLI; meanwhile
-``python -m llm2fx_lab.model.cli train ...`` works alone. Multi-GPU:
-``accelerate launch -m llm2fx_lab.model.cli train --preset qwen3-4b ...``.
+Multi-GPU: ``accelerate launch -m llm2fx_lab.cli train --preset qwen3-4b ...``.
 """
 
 from __future__ import annotations
@@ -10,18 +8,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
-from typing import Sequence
+
+from llm2fx_lab.model.config import PRESETS
 
 
-def add_model_parser(subparsers) -> argparse.ArgumentParser:
+def add_train_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``train`` to an ``argparse`` sub-parser set; returns the new parser."""
-    from llm2fx_lab.model.config import PRESETS
-
     p = subparsers.add_parser("train", help="train the model (two stages) on a dialogue directory",
                               description="Train encoder/adapter (stage 1), then LoRA or the full LLM (stage 2).")
     p.add_argument("--preset", required=True, choices=sorted(PRESETS), help="model and training preset")
-    p.add_argument("--data", required=True, help="directory with dialogues.jsonl (see llm2fx_lab.model.data)")
+    p.add_argument("--data", required=True, help="directory with dialogues.jsonl (see llm2fx_lab.model.inputs)")
     p.add_argument("--out", required=True, help="output directory (checkpoint, state/, log.csv)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/state")
     p.add_argument("--stage1-steps", type=int, help="override the preset's stage-1 steps")
@@ -38,6 +34,7 @@ def add_model_parser(subparsers) -> argparse.ArgumentParser:
 def run_train(args: argparse.Namespace) -> int:
     from llm2fx_lab.model.train import train_from_dir
 
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     train, llm, encoder = {}, {}, {}
     for key, name in (("stage1_steps", "stage1_steps"), ("stage2_steps", "stage2_steps"),
                       ("batch_size", "batch_size"), ("grad_accum", "grad_accum")):
@@ -52,14 +49,3 @@ def run_train(args: argparse.Namespace) -> int:
                              progress=not args.no_progress, **overrides)
     print(json.dumps(summary, indent=2, default=str))
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m llm2fx_lab.model.cli train ...``: the main CLI's ``llm2fx train ...``, with INFO logs."""
-    from llm2fx_lab.cli import main as llm2fx_main
-
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return llm2fx_main(argv)
-
-if __name__ == "__main__":
-    sys.exit(main())

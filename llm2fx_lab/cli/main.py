@@ -1,12 +1,11 @@
-"""The ``llm2fx`` command line.
+"""The ``llm2fx`` command line: the parser and the toolset's own commands.
 
 ``llm2fx tools``                         print the 9 JSON tool schemas
 ``llm2fx describe CHAIN.json``           the chain in plain English
 ``llm2fx render --chain CHAIN.json IN OUT [--tail-seconds S] [--overwrite]``
-``llm2fx estimate DRY REFERENCE [--planner NAME] [--refine] [--json] [--out OUT]``,
-``llm2fx bench --planner NAME ...``                                  (llm2fx_lab.planners.cli)
-``llm2fx data generate OUT [--n N] ...`` / ``llm2fx data stats DIR``  (llm2fx_lab.data.cli)
-``llm2fx train --preset NAME --data DIR --out DIR``                  (llm2fx_lab.model.cli)
+``llm2fx estimate DRY REFERENCE ...`` / ``llm2fx bench ...``          (:mod:`.planners`)
+``llm2fx data generate OUT [--n N] ...`` / ``llm2fx data stats DIR``  (:mod:`.data`)
+``llm2fx train --preset NAME --data DIR --out DIR``                  (:mod:`.train`)
 
 Bad input (unreadable audio, invalid chain, existing output) exits with code 2 and a
 one-line message, never a traceback.
@@ -21,7 +20,14 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from llm2fx_lab.audio.io import WRITABLE, load_audio, save_audio
+from llm2fx_lab.cli.data import add_data_parser
+from llm2fx_lab.cli.planners import add_planner_parsers
+from llm2fx_lab.cli.train import add_train_parser
 from llm2fx_lab.errors import Llm2FxError
+from llm2fx_lab.fx.chain import Chain, describe_chain
+from llm2fx_lab.fx.render import render
+from llm2fx_lab.fx.schemas import tool_schemas, toolset_markdown
 
 EXIT_USAGE = 2
 
@@ -30,9 +36,7 @@ class _Fail(Exception):
     """A user-facing failure: printed as one line, exit code 2."""
 
 
-def _read_chain(path: str):
-    from llm2fx_lab.fx.chain import Chain
-
+def _read_chain(path: str) -> Chain:
     p = Path(path)
     try:
         text = p.read_text()
@@ -42,8 +46,6 @@ def _read_chain(path: str):
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
-    from llm2fx_lab.fx.schemas import toolset_markdown, tool_schemas
-
     if args.markdown:
         sys.stdout.write(toolset_markdown())
     else:
@@ -53,16 +55,11 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from llm2fx_lab.fx.chain import describe_chain
-
     print(describe_chain(_read_chain(args.chain)))
     return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from llm2fx_lab.audio.io import WRITABLE, load_audio, save_audio
-    from llm2fx_lab.fx.render import render
-
     chain = _read_chain(args.chain)
     out = Path(args.output)
     if out.suffix.lower() not in WRITABLE:
@@ -100,14 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.set_defaults(func=cmd_render)
 
-    # Subcommands owned by the other packages (each module is light to import).
-    from llm2fx_lab.data.cli import add_data_parser
-    from llm2fx_lab.model.cli import add_model_parser
-    from llm2fx_lab.planners.cli import add_planner_parsers
-
     add_planner_parsers(sub)
     add_data_parser(sub)
-    add_model_parser(sub)
+    add_train_parser(sub)
     return parser
 
 
@@ -127,6 +119,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("llm2fx: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

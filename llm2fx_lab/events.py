@@ -35,9 +35,6 @@ import numpy as np
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.fx.chain import Chain, ToolCall
 
-class PlannerError(Llm2FxError, ValueError):
-    """A planner was asked for that does not exist or cannot be loaded (e.g. missing weights)."""
-
 
 Step = Literal["selection", "order", "parameters", "refinement"]
 STEPS: tuple[Step, ...] = ("selection", "order", "parameters", "refinement")

@@ -1,8 +1,17 @@
-"""Multi-resolution STFT distance, torch-free: the official similarity filter, made fast.
+"""The multi-resolution STFT distance (auraloss's ``MultiResolutionSTFTLoss``), in one place.
 
-The official generator (``preprocessing/fx_processor/fx_sampling_ndsp.py``) drops a chain
-when ``auraloss.freq.MultiResolutionSTFTLoss()(wet, dry)`` is small. This module computes
-the same number with NumPy/SciPy (tested against auraloss to 1e-4 relative):
+Two implementations of one definition, sharing :data:`RESOLUTIONS` and :data:`EPS`:
+
+- NumPy/SciPy (:func:`mrstft_distance`, :class:`ClipSpectra`): the paper's MRS metric, the
+  order search of the analysis planner, and the data generator's similarity filter
+  (:mod:`llm2fx_lab.data.similarity`: the official generator,
+  ``preprocessing/fx_processor/fx_sampling_ndsp.py``, drops a chain when
+  ``auraloss.freq.MultiResolutionSTFTLoss()(wet, dry)`` is small); tested against auraloss to
+  1e-4 relative;
+- torch (:func:`mrstft_loss`, :func:`torch_magnitudes`): batched and differentiable, for
+  refinement's gradient descent and the order search on a GPU.
+
+The definition:
 
 - resolutions FFT 1024/2048/512, hop 120/240/50, window 600/1200/240 (auraloss defaults);
 - ``torch.stft`` semantics: periodic Hann window zero-padded to the FFT size in the
@@ -12,18 +21,18 @@ the same number with NumPy/SciPy (tested against auraloss to 1e-4 relative):
   difference of natural-log magnitudes, both over all channels at once (the official
   call passes a ``(1, 2, samples)`` stereo pair); the mean over resolutions.
 
-Speed, for the generator (issue #6):
+Speed, for the generator's filter:
 
 - The dry clip's spectra (:class:`ClipSpectra`) are computed block by block (a block is a
   run of consecutive frames of one channel at one resolution), only when a comparison needs
   them, and kept for every later candidate chain on the same segment.
-- :func:`similarity_filter` stops as soon as the chain is certain to pass. Every term of
+- :func:`bounded_distance` stops as soon as the distance is certain to reach a threshold. Every term of
   the distance only grows as blocks are added (sums of squares and of absolute values), so
   the blocks seen so far give a lower bound; the spectral convergence's denominator
   ``||Y||_F`` is bounded from above without the dry's FFT, by Parseval's theorem (below).
   Blocks are visited spread over time and interleaved across resolutions, so the bound
   approaches the distance evenly. A chain that fails is always measured in full, so the
-  keep/drop decision is the full computation's (within float rounding at the threshold).
+  filter's keep/drop decision is the full computation's (within float rounding at the threshold).
 
 Parseval bound: for a frame ``u`` (the windowed samples, zero-padded to ``N``), the one-sided
 power spectrum sums to ``(N * E + X_0^2 + X_{N/2}^2) / 2`` with ``E = sum u^2``; by
@@ -38,21 +47,20 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import scipy.fft
 
 from llm2fx_lab.errors import AudioError
 
+if TYPE_CHECKING:
+    import torch
+
 #: auraloss ``MultiResolutionSTFTLoss`` defaults: (fft size, hop, window length).
 RESOLUTIONS: tuple[tuple[int, int, int], ...] = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
 #: auraloss ``STFTLoss`` magnitude floor (applied to the power).
 EPS = 1e-8
-#: Official thresholds: below these a chain barely changes the audio and is dropped.
-THRESHOLD_SHORT = 0.3
-THRESHOLD_LONG = 2.0
-LONG_CHAIN = 5
 
 #: Frames per FFT block: small enough that a block's buffers stay in the CPU cache.
 _BLOCK_BYTES = 1 << 20
@@ -78,7 +86,8 @@ def _centre_pad(x: np.ndarray, resolutions: Sequence[tuple[int, int, int]]) -> t
     return np.pad(x, ((0, 0), (pad, pad)), mode="reflect"), pad
 
 
-def _as_clip(audio: Any) -> np.ndarray:
+def as_clip(audio: Any) -> np.ndarray:
+    """``audio`` as a finite ``(channels, samples)`` float32 array (mono stays one channel)."""
     x = np.asarray(audio, dtype=np.float32)
     x = x[None] if x.ndim == 1 else x
     if x.ndim != 2 or not np.all(np.isfinite(x)):
@@ -181,7 +190,7 @@ class ClipSpectra:
     and :func:`similarity_filter`."""
 
     def __init__(self, audio: Any, resolutions: Sequence[tuple[int, int, int]] = RESOLUTIONS):
-        x = _as_clip(audio)
+        x = as_clip(audio)
         self.padded, self.pad = _centre_pad(x, resolutions)
         self.n_channels, self.n_samples = x.shape
         self.resolutions = tuple(tuple(int(v) for v in r) for r in resolutions)
@@ -261,10 +270,13 @@ class _Spectra(list):
     clip: ClipSpectra | None = None
 
 
-def _distance_to(x: np.ndarray, target: ClipSpectra, stop_at: float | None = None) -> tuple[float, bool]:
-    """The distance of the clip ``x`` to ``target``, never storing x's spectra; returns
-    ``(distance, exact)``. With ``stop_at``, stops once the distance is certain to be at least
-    ``stop_at`` and returns the lower bound reached (``exact`` False)."""
+def bounded_distance(x: np.ndarray, target: ClipSpectra, stop_at: float | None = None) -> tuple[float, bool]:
+    """The distance of the clip ``x`` (``(channels, samples)`` float32, ``target``'s shape) to
+    ``target``, never storing x's spectra; returns ``(distance, exact)``. With ``stop_at``, stops
+    once the distance is certain to be at least ``stop_at`` and returns the lower bound reached
+    (``exact`` False)."""
+    if not fits(x, target):
+        raise AudioError(f"clips differ in shape: {x.shape} vs {(target.n_channels, target.n_samples)}")
     padded, pad = _centre_pad(x, target.resolutions)
     grids, n_res = target.grids, len(target.grids)
     frames = [g.frames(padded) for g in grids]
@@ -314,7 +326,8 @@ def mrstft_spectra(audio: Any, resolutions: Sequence[tuple[int, int, int]] = RES
     return ClipSpectra(audio, resolutions).complete()
 
 
-def _fits(x: np.ndarray, target: ClipSpectra) -> bool:
+def fits(x: np.ndarray, target: ClipSpectra) -> bool:
+    """True when the clip ``x`` has the shape of the clip ``target`` was computed from."""
     return x.shape == (target.n_channels, target.n_samples)
 
 
@@ -336,10 +349,10 @@ def mrstft_distance(estimate: Any, target: Any) -> float:
     if clip is None and not isinstance(target, list):
         clip = ClipSpectra(target)
     if clip is not None and not isinstance(estimate, list):
-        x = _as_clip(estimate)
-        if _fits(x, clip):
+        x = as_clip(estimate)
+        if fits(x, clip):
             # fast path: the estimate's spectra are streamed block by block, never stored
-            return _distance_to(x, clip)[0]
+            return bounded_distance(x, clip)[0]
     ys = clip.complete() if clip is not None else target
     xs = estimate if isinstance(estimate, list) else mrstft_spectra(estimate, ys.resolutions or RESOLUTIONS)
     if len(xs) != len(ys):
@@ -354,36 +367,37 @@ def mrstft_distance(estimate: Any, target: Any) -> float:
     return total / len(xs)
 
 
-def similarity_threshold(n_modules: int) -> float:
-    """The official threshold: 0.3 below 5 modules, 2.0 from 5 modules on."""
-    return THRESHOLD_LONG if n_modules >= LONG_CHAIN else THRESHOLD_SHORT
+# --- torch: batched and differentiable -------------------------------------------------------
+# torch is imported inside these functions only: the NumPy distance above (metrics, the data
+# filter, the order search on the CPU) must not pay for importing it.
+
+def torch_magnitudes(x: "torch.Tensor", resolutions: Sequence[tuple[int, int, int]] = RESOLUTIONS
+                     ) -> list["torch.Tensor"]:
+    """Floored STFT magnitudes of ``x`` (``(batch, channels, samples)``) at each resolution,
+    each ``(batch, channels, frames * bins)``; the target side of :func:`mrstft_loss`."""
+    import torch
+
+    b, c, n = x.shape
+    out = []
+    for n_fft, hop, win in resolutions:
+        window = torch.hann_window(win, device=x.device, dtype=x.dtype)
+        spec = torch.stft(x.reshape(b * c, n), n_fft, hop, win, window, return_complex=True)
+        out.append(torch.sqrt(torch.clamp(spec.real ** 2 + spec.imag ** 2, min=EPS)).reshape(b, c, -1))
+    return out
 
 
-def passes_similarity_filter(distance: float, n_modules: int) -> bool:
-    """True when a chain changes the audio enough to be kept (official rule, ``>=`` keeps)."""
-    return float(distance) >= similarity_threshold(n_modules)
+def mrstft_loss(estimate: "torch.Tensor", target: "torch.Tensor | list[torch.Tensor]") -> "torch.Tensor":
+    """:func:`mrstft_distance` in torch, per batch item: ``(batch,)``.
 
-
-@dataclass(frozen=True)
-class FilterDecision:
-    """:func:`similarity_filter`'s answer. ``distance`` is the exact MR-STFT distance when
-    ``exact``; otherwise a lower bound of it that already reached the threshold."""
-
-    passed: bool
-    distance: float
-    exact: bool
-
-
-def similarity_filter(wet: Any, dry: Any, n_modules: int, exact: bool = False) -> FilterDecision:
-    """The official keep/drop decision for a chain of ``n_modules`` that turned ``dry`` into
-    ``wet``; ``dry`` may be a :class:`ClipSpectra` (reused across candidate chains).
-
-    Stops early once the chain is certain to pass (see the module notes) unless ``exact``.
+    ``estimate``, ``target``: ``(batch, channels, samples)``; ``target`` may be its
+    :func:`torch_magnitudes`, to compute them once for many estimates (a batch of one target
+    broadcasts over the estimates).
     """
-    clip = dry if isinstance(dry, ClipSpectra) else ClipSpectra(dry)
-    x = _as_clip(wet)
-    if not _fits(x, clip):
-        raise AudioError(f"wet and dry differ in shape: {x.shape} vs {(clip.n_channels, clip.n_samples)}")
-    threshold = similarity_threshold(n_modules)
-    distance, is_exact = _distance_to(x, clip, None if exact else threshold)
-    return FilterDecision(passes_similarity_filter(distance, n_modules), distance, is_exact)
+    import torch
+
+    targets = target if isinstance(target, list) else torch_magnitudes(target)
+    total = estimate.new_zeros(estimate.shape[0])
+    for xm, ym in zip(torch_magnitudes(estimate), targets):
+        sc = torch.linalg.vector_norm(ym - xm, dim=(1, 2)) / torch.linalg.vector_norm(ym, dim=(1, 2))
+        total = total + sc + (torch.log(ym) - torch.log(xm)).abs().mean(dim=(1, 2))
+    return total / len(targets)

@@ -1,9 +1,9 @@
 """ModelPlanner: wraps a trained model's streaming estimate (llm2fx-mini or any checkpoint).
 
-The model package (``llm2fx_lab.model``) provides the network; this module only finds the
-checkpoint, loads it and turns the model's token stream into planner events. Until a model
-exists, constructing a ModelPlanner raises a :class:`PlannerError` that says where weights
-were looked for and to use the ``analysis`` planner instead.
+The model package (``llm2fx_lab.model``) provides the network and streams planner events
+itself; this module finds the checkpoint, loads it and resamples the audio to the model's
+rate. A directory without weights raises a :class:`PlannerError` that says where weights were
+looked for and to use the ``analysis`` planner instead.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from llm2fx_lab.planners.events import Event, PlannerError
+from llm2fx_lab.audio.io import resample
+from llm2fx_lab.errors import PlannerError
+from llm2fx_lab.events import Event
+from llm2fx_lab.model.mini import mini_weights_dir
 
 _HINT = "train one with `make mini` or `llm2fx train`, or use 'analysis'"
 
@@ -26,29 +29,24 @@ class ModelPlanner:
     ----------
     checkpoint_dir : path, optional
         A directory written by the model's training code; default: the embedded llm2fx-mini
-        (:func:`~llm2fx_lab.planners.registry.mini_weights_dir`).
+        (:func:`~llm2fx_lab.model.mini.mini_weights_dir`).
     name : str
-        Planner name reported in :class:`~llm2fx_lab.planners.events.Final`.
+        Planner name reported in :class:`~llm2fx_lab.events.Final`.
     **options
         Passed to the model's loader (e.g. ``device``).
     """
 
     def __init__(self, checkpoint_dir: Any = None, name: str | None = None, **options: Any) -> None:
         if checkpoint_dir is None:
-            from llm2fx_lab.planners.registry import mini_weights_dir
-
             checkpoint_dir, name = mini_weights_dir(), name or "mini"
         self.checkpoint_dir = Path(checkpoint_dir)
         self.name = name or "model"
         d = self.checkpoint_dir
         if not d.is_dir() or not any(d.iterdir()):
             raise PlannerError(f"no weights at {d} ({_HINT})")
-        try:
-            from llm2fx_lab.model import load_planner_model  # type: ignore[attr-defined]
-        except ImportError:
-            raise PlannerError(
-                f"found {d}, but llm2fx_lab.model has no load_planner_model() to load it yet ({_HINT})"
-            ) from None
+        # the model's modules import transformers: only when a model planner is made
+        from llm2fx_lab.model.generate import load_planner_model
+
         self._model = load_planner_model(d, **options)
 
     @property
@@ -65,8 +63,6 @@ class ModelPlanner:
         """
         model_rate = self.model.cfg.encoder.sample_rate
         if int(round(sample_rate)) != model_rate:
-            from llm2fx_lab.audio.io import resample
-
             dry = None if dry is None else resample(np.asarray(dry, dtype=np.float32), sample_rate, model_rate)
             reference = resample(np.asarray(reference, dtype=np.float32), sample_rate, model_rate)
             sample_rate = model_rate

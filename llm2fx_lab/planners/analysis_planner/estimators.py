@@ -15,7 +15,7 @@ import scipy.signal
 
 from llm2fx_lab.fx.render import equalizer_sos
 from llm2fx_lab.fx.spec import module as module_spec
-from llm2fx_lab.planners.pair_features import EQ_FREQS_HZ, PairFeatures, _ir_decay, impulse_response, late_energy
+from llm2fx_lab.planners.analysis_planner.pair_features import EQ_FREQS_HZ, PairFeatures, _ir_decay, impulse_response, late_energy
 
 #: Presence thresholds (tuned on generated pairs; see scripts/train_analysis_planner.py).
 THRESHOLDS = {

@@ -35,6 +35,7 @@ from llm2fx_lab.data.format import (AUDIO_PAD_TOKEN, AUDIO_PLACEHOLDER, audio_to
                                     assistant_message, render_dialogue, split_prompt_target, user_message)
 from llm2fx_lab.errors import AudioError, Llm2FxError, ToolCallError
 from llm2fx_lab.fx.chain import Chain, as_chain
+from llm2fx_lab.fx.vectors import probe_targets
 from llm2fx_lab.model.config import ModelConfig
 
 DEFAULT_INSTRUCTION = "Estimate the audio effects chain that turns the dry audio into the reference audio."
@@ -157,17 +158,6 @@ def attach_features(cfg: ModelConfig, dialogues: Iterable[Dialogue], batch_size:
     return out
 
 
-def chain_targets(chain: Any) -> np.ndarray:
-    """What the auxiliary probe learns of one chain: ``(9 + 26,)`` float32, module presence
-    (1/0, in the toolset's module order) then every parameter normalised to [0, 1] (the
-    baselines' targets, :func:`llm2fx_lab.planners.baselines.chain_targets`), ``nan`` for the
-    parameters of absent modules."""
-    from llm2fx_lab.planners.baselines import chain_targets as baseline_targets
-
-    presence, params, mask = baseline_targets(chain)
-    return np.concatenate([presence, np.where(mask > 0, params, np.nan)]).astype(np.float32)
-
-
 class Collator:
     """Turns a list of :class:`Dialogue` into a padded batch (dict of tensors).
 
@@ -203,7 +193,7 @@ class Collator:
             mask[i, :k] = 1
         batch = {"input_ids": ids, "attention_mask": mask, "labels": labels, "has_dry": torch.tensor(has_dry)}
         if self.cfg.train.aux_coef > 0:
-            batch["chain_targets"] = torch.from_numpy(np.stack([chain_targets(d.chain) for d in dialogues]))
+            batch["chain_targets"] = torch.from_numpy(np.stack([probe_targets(d.chain) for d in dialogues]))
         if cached:
             batch["audio_features"] = {k: torch.stack([d.features[k] for d in dialogues])
                                        for k in dialogues[0].features}
@@ -294,7 +284,7 @@ def read_dialogue_dir(path: str | Path, cfg: ModelConfig, split: str | None = No
         return read_generated_dir(path, cfg, split)
     if not index.is_file():
         raise Llm2FxError(f"no dialogues.jsonl or generated *.parquet shards in {path} "
-                          "(see llm2fx_lab.model.data for the format; `llm2fx data generate` writes one)")
+                          "(see llm2fx_lab.model.inputs for the format; `llm2fx data generate` writes one)")
     out = []
     for line_no, line in enumerate(index.read_text().splitlines(), 1):
         if not line.strip():

@@ -1,59 +1,10 @@
-"""``llm2fx data ...``: generate LP-Fx-style datasets and inspect them.
-
-Wire into the main CLI with :func:`add_data_parser`; standalone:
-``python -m llm2fx_lab.data.cli generate OUT --n 1000`` and ``... stats OUT``.
-"""
+"""``llm2fx data generate OUT ...`` and ``llm2fx data stats DIR``: LP-Fx-style datasets."""
 
 from __future__ import annotations
 
 import argparse
-import collections
 import json
-import os
-import sys
 from pathlib import Path
-
-
-def stats(out_dir: str | os.PathLike) -> dict:
-    """Counts per split, task, chain length and module; audio duration; size on disk."""
-    import pyarrow.parquet as pq
-
-    out = Path(out_dir)
-    files = sorted(out.glob("*.parquet"))
-    if not files:
-        from llm2fx_lab.errors import Llm2FxError
-
-        raise Llm2FxError(f"{out} holds no dataset shards (*.parquet)")
-    per_split: collections.Counter = collections.Counter()
-    per_length: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    per_module: collections.Counter = collections.Counter()
-    per_task: collections.Counter = collections.Counter()
-    seconds, rejected = 0.0, 0
-    for f in files:
-        t = pq.read_table(str(f), columns=["split", "task", "n_modules", "modules", "seconds", "similarity_passed"])
-        for r in t.to_pylist():
-            per_split[r["split"]] += 1
-            per_length[r["split"]][r["n_modules"]] += 1
-            per_module.update(r["modules"])
-            per_task[r["task"]] += 1
-            seconds += 2 * r["seconds"]  # dry + wet
-            rejected += not r["similarity_passed"]
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    return {"examples": dict(per_split), "chain_lengths": {s: dict(sorted(c.items())) for s, c in per_length.items()},
-            "modules": dict(per_module.most_common()), "tasks": dict(per_task), "audio_hours": seconds / 3600,
-            "below_similarity_threshold": rejected, "bytes_on_disk": size, "shards": len(files)}
-
-
-def format_stats(s: dict) -> str:
-    lines = [f"examples: {s['examples']} in {s['shards']} shards",
-             f"size on disk: {s['bytes_on_disk'] / 1e6:.1f} MB "
-             f"({s['bytes_on_disk'] / max(sum(s['examples'].values()), 1) * 1000 / 1e9:.2f} GB per 1,000 examples)",
-             f"audio: {s['audio_hours']:.2f} h (dry + wet)", f"tasks: {s['tasks']}"]
-    for split, c in s["chain_lengths"].items():
-        lines.append(f"chain lengths ({split}): " + ", ".join(f"{n}: {k}" for n, k in c.items()))
-    lines.append("modules: " + ", ".join(f"{m}: {k}" for m, k in s["modules"].items()))
-    lines.append(f"kept below the similarity threshold after all retries: {s['below_similarity_threshold']}")
-    return "\n".join(lines)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -70,6 +21,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
+    from llm2fx_lab.data.stats import format_stats, stats
+
     s = stats(args.dir)
     print(json.dumps(s, indent=2) if args.json else format_stats(s))
     return 0
@@ -104,14 +57,3 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_stats)
     return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m llm2fx_lab.data.cli ...``: the main CLI's ``llm2fx data ...`` (``data`` optional)."""
-    from llm2fx_lab.cli import main as llm2fx_main
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return llm2fx_main(argv if argv[:1] == ["data"] else ["data", *argv])
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,15 +1,14 @@
-"""The NumPy MR-STFT distance equals auraloss; the official similarity filter."""
+"""The one MR-STFT (analysis/mrstft.py): the NumPy distance equals auraloss, the torch loss equals it."""
 
 import numpy as np
 import pytest
 import torch
 
-from llm2fx_lab.data.mrstft import (
-    ClipSpectra, mrstft_distance, mrstft_spectra, passes_similarity_filter, similarity_filter, similarity_threshold,
-)
+from llm2fx_lab.analysis.mrstft import ClipSpectra, mrstft_distance, mrstft_loss, mrstft_spectra, torch_magnitudes
 from llm2fx_lab.errors import AudioError
 from llm2fx_lab.examples import example_pair, load_example
 from llm2fx_lab.fx import Chain, render
+from tests._pairs import STRONG, rendered_pair
 
 
 def _auraloss(est, ref):
@@ -38,17 +37,6 @@ def test_identity_is_zero_and_bad_input():
         mrstft_spectra(np.full((2, 4096), np.nan, np.float32))
 
 
-def test_filter_rejects_near_identity_and_keeps_strong_chain():
-    x, sr = load_example("guitar")
-    x = x[:, : int(4 * sr)]
-    weak = Chain.from_tool_calls([{"name": "gain", "arguments": {"gain_db": 0.5}}])
-    strong = Chain.from_tool_calls([{"name": "distortion", "arguments": {"drive_db": 18}},
-                                    {"name": "reverb", "arguments": {"room_size": 0.8, "damping": 0.2, "width": 0.9, "mix_ratio": 0.6}}])
-    assert not passes_similarity_filter(mrstft_distance(render(x, sr, weak), x), 1)
-    assert passes_similarity_filter(mrstft_distance(render(x, sr, strong), x), 2)
-    assert similarity_threshold(4) == 0.3 and similarity_threshold(5) == 2.0
-
-
 def test_cached_dry_spectra_give_the_uncached_distance_exactly():
     # the generator computes the dry spectra once and reuses them for every retried chain
     dry, sr = load_example("piano")
@@ -62,52 +50,8 @@ def test_cached_dry_spectra_give_the_uncached_distance_exactly():
         assert d == mrstft_distance(wet, mrstft_spectra(dry))
 
 
-# --- the early-stopping filter and the lazily computed dry spectra (issue #6) -------------
-
-def _pair(gain_db=None, chain=None, name="piano", seconds=4.0):
-    dry, sr = load_example(name)
-    dry = dry[:, : int(seconds * sr)]
-    calls = chain or [{"name": "gain", "arguments": {"gain_db": gain_db}}]
-    wet = np.clip(render(dry, sr, Chain.from_tool_calls(calls)), -1.0, 1.0).astype(np.float32)
-    return dry, wet
-
-
-STRONG = [{"name": "distortion", "arguments": {"drive_db": 18}},
-          {"name": "reverb", "arguments": {"room_size": 0.8, "damping": 0.2, "width": 0.9, "mix_ratio": 0.6}}]
-
-
-@pytest.mark.parametrize("gain_db,chain,n_modules", [
-    (0.3, None, 1), (-1.0, None, 1), (2.0, None, 1), (-6.0, None, 4), (-6.0, None, 5),
-    (None, STRONG, 2), (None, STRONG, 5), (None, STRONG, 9)])
-def test_filter_decides_as_the_full_distance(gain_db, chain, n_modules):
-    dry, wet = _pair(gain_db, chain)
-    full = mrstft_distance(wet, dry)
-    d = similarity_filter(wet, ClipSpectra(dry), n_modules)
-    assert d.passed == passes_similarity_filter(full, n_modules)
-    if d.exact:
-        assert d.distance == full
-    else:  # stopped early: a lower bound that already reached the threshold
-        assert d.passed and similarity_threshold(n_modules) <= d.distance <= full
-    exact = similarity_filter(wet, dry, n_modules, exact=True)
-    assert exact.exact and exact.distance == full and exact.passed == d.passed
-
-
-def test_filter_stops_early_on_a_strong_chain_and_measures_a_rejected_one_in_full():
-    dry, wet = _pair(chain=STRONG)
-    clip = ClipSpectra(dry)
-    d = similarity_filter(wet, clip, 2)
-    computed = sum(int(np.isfinite(n).sum()) for n in clip.block_sq_norms)
-    total = sum(n.size for n in clip.block_sq_norms)
-    assert d.passed and not d.exact and computed < total / 4
-    # a near-identity chain on the same (partly computed) dry: every block, the exact distance
-    _, weak = _pair(0.3)
-    r = similarity_filter(weak, clip, 2)
-    assert not r.passed and r.exact and r.distance == mrstft_distance(weak, dry)
-    assert all(np.isfinite(n).all() for n in clip.block_sq_norms)
-
-
 def test_lazy_dry_spectra_equal_the_eager_ones_whatever_the_order():
-    dry, wet = _pair(chain=STRONG, seconds=2.0)
+    dry, wet = rendered_pair(chain=STRONG, seconds=2.0)
     eager = mrstft_spectra(dry)
     clip = ClipSpectra(dry)
     for r, ch, b in reversed(clip.schedule):  # another order than the filter's
@@ -148,13 +92,17 @@ def test_schedule_visits_every_block_once_spread_over_time():
         assert min(blocks) < g.n_blocks / 2 and max(blocks) >= (g.n_blocks - 1) / 2
 
 
-def test_filter_bad_input():
-    dry, wet = _pair(2.0, seconds=1.0)
-    with pytest.raises(AudioError, match="differ in shape"):
-        similarity_filter(wet[:, :-10], ClipSpectra(dry), 1)
-    bad = wet.copy()
-    bad[0, 5] = np.nan
-    with pytest.raises(AudioError, match="finite"):
-        similarity_filter(bad, dry, 1)
-    with pytest.raises(AudioError, match="too short"):
-        ClipSpectra(np.zeros((2, 512), np.float32))
+def test_torch_loss_is_the_numpy_distance_batched():
+    dry, wet = rendered_pair(chain=STRONG, seconds=1.0)
+    _, quiet = rendered_pair(-6.0, seconds=1.0)
+    estimates = torch.from_numpy(np.stack([wet, quiet, dry]))
+    target = torch.from_numpy(dry)[None]
+    loss = mrstft_loss(estimates, target)
+    assert loss.shape == (3,)
+    for value, est in zip(loss.tolist(), (wet, quiet, dry)):
+        assert value == pytest.approx(mrstft_distance(est, dry), rel=1e-3, abs=1e-6)
+    # precomputed target magnitudes give the same numbers, and the loss has a gradient
+    assert torch.equal(mrstft_loss(estimates, torch_magnitudes(target)), loss)
+    x = estimates[:1].clone().requires_grad_(True)
+    mrstft_loss(x, target).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
