@@ -17,9 +17,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import markdown_table, median_seconds, write_section  # noqa: E402
-
 import pyloudnorm  # noqa: E402
+from _report import markdown_table, median_seconds, write_section  # noqa: E402
 
 from llm2fx_lab.analysis import clip_features, compare, mrstft_lr  # noqa: E402
 from llm2fx_lab.analysis.plot_data import spectrum_data  # noqa: E402

@@ -64,8 +64,8 @@ def filter_times(segs, rng, lengths) -> list[list[object]]:
     the full distance, on the same chains: each segment with chains of the official lengths."""
     import numpy as np
 
-    from llm2fx_lab.data.chains import sample_chain
     from llm2fx_lab.analysis.mrstft import ClipSpectra, mrstft_distance, mrstft_spectra
+    from llm2fx_lab.data.chains import sample_chain
     from llm2fx_lab.data.similarity import passes_similarity_filter, similarity_filter
     from llm2fx_lab.fx.render import render
 
@@ -122,8 +122,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--source", default="midi")
     args = ap.parse_args()
-    from llm2fx_lab.data.stats import stats
     from llm2fx_lab.data.generate import GenerateConfig, generate
+    from llm2fx_lab.data.stats import stats
 
     with tempfile.TemporaryDirectory(prefix="llm2fx-bench-data-") as tmp:
         cfg = GenerateConfig(tmp, splits=("train",), n_examples=args.n, shard_size=min(args.n, 500), source=args.source)

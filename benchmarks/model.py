@@ -146,8 +146,8 @@ def pair_ablation(n_train: int = 64, n_test: int = 24, steps: int = 400) -> list
     import tempfile
 
     from llm2fx_lab.model.config import preset
-    from llm2fx_lab.model.inputs import corpus_texts
     from llm2fx_lab.model.generate import estimate_stream
+    from llm2fx_lab.model.inputs import corpus_texts
     from llm2fx_lab.model.llm import Llm2FxModel
     from llm2fx_lab.model.tokenizer import train_tokenizer
     from llm2fx_lab.model.train import train

@@ -7,7 +7,9 @@ LP-Fx test split has 100 per length, 900 in all). The paper's rows were measured
 chain", "true modules, mid params") are measured on our pairs.
 
 Run: ``.venv/bin/python benchmarks/planners.py [--per-length 100] [--planners analysis analysis+refine]
-[--refine-subset 2]``
+[--refine-subset 2]``; ``--subset K`` keeps the first K pairs per length, ``--set analysis.NAME=VALUE``
+and ``--set refine.NAME=VALUE`` change an :class:`AnalysisConfig` or :class:`RefineConfig`
+setting (how ``docs/decisions.md`` measures its choices; such runs print with ``--no-write``).
 
 The section keeps the rows of planners not run this time when the earlier run used the same
 pairs (same note line), and says which rows come from which run; ``--replace`` drops them.
@@ -16,6 +18,7 @@ pairs (same note line), and says which rows come from which run; ``--replace`` d
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import sys
 import time
@@ -26,38 +29,74 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import REPORT, markdown_table as md_table, write_section  # noqa: E402
+from _report import REPORT, write_section  # noqa: E402
+from _report import markdown_table as md_table
 
 from llm2fx_lab.planners import get_planner  # noqa: E402
 from llm2fx_lab.planners.bench import first_per_length, make_test_pairs, markdown_table, run_bench  # noqa: E402
+
+
+def settings(pairs: list[str]) -> dict[str, dict]:
+    """``["analysis.gain_override_db=6", "refine.toggle_steps=4"]`` -> ``{"analysis": {...}, "refine": {...}}``.
+
+    Values are Python literals (``None``, ``4``, ``0.5``); the configs check names and ranges.
+    """
+    out: dict[str, dict] = {"analysis": {}, "refine": {}}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        which, _, name = key.partition(".")
+        if not sep or which not in out or not name:
+            raise SystemExit(f"--set takes analysis.NAME=VALUE or refine.NAME=VALUE, got {item!r}")
+        try:
+            out[which][name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            raise SystemExit(f"--set {item!r}: the value must be a Python literal (4, 0.5, None)") from None
+    return out
+
+
+def planner_for(name: str, changes: dict[str, dict]):
+    """The planner ``name`` with the ``--set`` changes that apply to it."""
+    base = name[: -len("+refine")] if name.endswith("+refine") else name
+    options = dict(changes["analysis"]) if base == "analysis" else {}
+    if name.endswith("+refine") and changes["refine"]:
+        options["refine_options"] = dict(changes["refine"])
+    return get_planner(name, **options)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-length", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--subset", type=int, default=None, help="keep only the first K pairs of each chain length")
     parser.add_argument("--planners", nargs="+", default=["analysis"])
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="CONFIG.NAME=VALUE",
+                        help="change an analysis.* (AnalysisConfig) or refine.* (RefineConfig) setting")
     parser.add_argument("--refine-subset", type=int, default=None,
                         help="run '+refine' planners on only this many pairs per length (slow on CPU)")
     parser.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
     parser.add_argument("--replace", action="store_true",
                         help="drop the rows of planners not run now (default: keep them when the pairs match)")
     args = parser.parse_args(argv)
+    changes = settings(args.settings)
+    if (args.settings or args.subset) and not args.no_write:
+        parser.error("--set and --subset runs are experiments: add --no-write (docs/benchmarks.md keeps the defaults)")
 
     t0 = time.perf_counter()
     pairs = make_test_pairs(args.per_length, seed=args.seed)
+    if args.subset:
+        pairs = first_per_length(pairs, args.per_length, args.subset)
     print(f"{len(pairs)} pairs made in {time.perf_counter() - t0:.0f} s", flush=True)
     rows, seconds, sections = {}, {}, []
     cache: dict = {}  # each pair's audible modules, measured once for all planners
     for name in args.planners:
         subset = pairs
         if name.endswith("+refine") and args.refine_subset:
-            subset = first_per_length(pairs, args.per_length, args.refine_subset)
+            subset = first_per_length(pairs, args.subset or args.per_length, args.refine_subset)
         # calibration rows from the first run over all the pairs (a subset's would mislead)
         calibration = not any(k.startswith("calibration") for k in rows) and (
             len(subset) == len(pairs) or name == args.planners[-1])
         t = time.perf_counter()
-        summary, _, secs = run_bench(get_planner(name), subset, progress=True, audibility_crop_seconds=3.0,
+        summary, _, secs = run_bench(planner_for(name, changes), subset, progress=True, audibility_crop_seconds=3.0,
                                      calibration=calibration, cache=cache)
         print(f"{name}: planned and scored in {time.perf_counter() - t:.0f} s", flush=True)
         everything = summary[summary["chain_length"] == "all"].set_index("method")

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine, markdown_table, write_section  # noqa: E402
 
 from llm2fx_lab.analysis.scoring import score_examples, summarize  # noqa: E402
-from llm2fx_lab.planners import get_planner  # noqa: E402
 from llm2fx_lab.fx.torch_render import resolve_device  # noqa: E402
+from llm2fx_lab.planners import get_planner  # noqa: E402
 from llm2fx_lab.planners.analysis_planner import clear_measurements  # noqa: E402
 from llm2fx_lab.planners.bench import first_per_length, load_pairs_folder, make_test_pairs, run_planner  # noqa: E402
 from llm2fx_lab.planners.refine import RefineConfig, refine  # noqa: E402

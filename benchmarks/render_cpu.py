@@ -16,7 +16,6 @@ import argparse
 import sys
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import markdown_table, median_seconds, write_section  # noqa: E402

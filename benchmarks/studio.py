@@ -131,7 +131,6 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=9)
     args = ap.parse_args()
     from llm2fx_lab.ui import Studio
-
     from llm2fx_lab.ui.state import PREVIEW_PREROLL_SECONDS, PREVIEW_WINDOW_SECONDS
     from llm2fx_lab.ui.studio import FULL_RENDER_DEBOUNCE_SECONDS
 

@@ -35,7 +35,6 @@ import numpy as np
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.fx.chain import Chain, ToolCall
 
-
 Step = Literal["selection", "order", "parameters", "refinement"]
 STEPS: tuple[Step, ...] = ("selection", "order", "parameters", "refinement")
 

@@ -33,9 +33,19 @@ import torch
 from IPython.display import HTML, Audio, Markdown, display
 from matplotlib.figure import Figure
 
-from llm2fx_lab.analysis import (Evidence, check_claims, compare, dynamics_curve_data, eq_curve_data, figure,
-                                 gain_reduction_data, spectrogram_data, spectrum_data, vectorscope_data,
-                                 waveform_data)
+from llm2fx_lab.analysis import (
+    Evidence,
+    check_claims,
+    compare,
+    dynamics_curve_data,
+    eq_curve_data,
+    figure,
+    gain_reduction_data,
+    spectrogram_data,
+    spectrum_data,
+    vectorscope_data,
+    waveform_data,
+)
 from llm2fx_lab.audio import as_stereo_float32, check_sample_rate
 from llm2fx_lab.errors import ParameterError, ToolCallError
 from llm2fx_lab.examples import example_pair, list_examples, load_example

@@ -65,6 +65,7 @@ print(studio.chain.to_json(indent=2))
 
 # %%
 import numpy as np
+
 from llm2fx_lab.examples import example_pair
 from llm2fx_lab.fx import render_stages
 

@@ -51,6 +51,7 @@ print(f"{examples_per_split} examples per split, {stage1_steps} + {stage2_steps}
 
 # %%
 import shutil
+
 from llm2fx_lab.data.generate import GenerateConfig, generate
 
 shutil.rmtree(DATA, ignore_errors=True)

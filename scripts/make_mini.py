@@ -182,9 +182,9 @@ def latency(model_dir: Path) -> dict:
     """Time to first reasoning token and a full estimate on a bundled 10 s pair (median of 3)."""
     import numpy as np
 
+    from llm2fx_lab.events import collect
     from llm2fx_lab.examples import example_pair
     from llm2fx_lab.planners import get_planner
-    from llm2fx_lab.events import collect
 
     planner = get_planner(f"model:{model_dir}")
     dry, wet, sr, _ = example_pair("guitar")

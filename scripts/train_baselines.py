@@ -7,7 +7,7 @@ caches them per shard, trains both MLPs with early stopping on the validation lo
 the multitask presence threshold on validation, and writes
 ``llm2fx_lab/planners/models/{regression,multitask}.{safetensors,json}``.
 
-Run: ``OMP_NUM_THREADS=1 nice -n 15 .venv/bin/python scripts/train_baselines.py --data /work/data/mini``
+Run: ``OMP_NUM_THREADS=1 nice -n 15 .venv/bin/python scripts/train_baselines.py --data DATA`` (a folder written by ``llm2fx data generate``)
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llm2fx_lab.fx.vectors import chain_vectors  # noqa: E402
-from llm2fx_lab.planners.baselines import (BaselineNet, feature_vector,  # noqa: E402
-                                           save_baseline, feature_facts)
+from llm2fx_lab.planners.baselines import BaselineNet, feature_facts, feature_vector, save_baseline  # noqa: E402
 
 SPLITS = ("train", "validation")
 

@@ -1,10 +1,10 @@
 """The project's packaging stays consistent: environment.yml == pyproject, README commands exist."""
 
 import re
-import tomllib
 from pathlib import Path
 
 import numpy as np
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,21 +1,6 @@
 // Chain editor: one card per module, drag or Alt+Arrow to reorder, a slider + number per parameter.
 // Python owns the chain: every edit is sent as a message ({op, ...}) and comes back as `chain`.
 
-const LOG_OFFSET = 1.0; // same shifted-log mapping as ParamSpec.normalize (llm2fx_lab/fx/spec.py)
-
-function toUnit(p, v) {
-  const span = p.maximum - p.minimum;
-  if (p.scale === "log") return Math.log1p((v - p.minimum) / LOG_OFFSET) / Math.log1p(span / LOG_OFFSET);
-  return (v - p.minimum) / span;
-}
-function fromUnit(p, u) {
-  const span = p.maximum - p.minimum;
-  const v = p.scale === "log" ? p.minimum + LOG_OFFSET * Math.expm1(u * Math.log1p(span / LOG_OFFSET))
-                              : p.minimum + u * span;
-  const step = p.json_type === "integer" ? 1 : (p.schema_step < 0.1 ? p.schema_step : 0.01);
-  const snapped = Math.round(v / step) * step;
-  return Math.min(p.maximum, Math.max(p.lowest_valid, Number(snapped.toFixed(4))));
-}
 function fmt(p, v) {
   const s = Number(v.toPrecision(4)).toString();
   return p.unit === ":1" ? `${s}:1` : (p.unit ? `${s} ${p.unit}` : s);

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from llm2fx_lab.analysis import features as F
-from llm2fx_lab.audio.checks import check_sample_rate
+from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
 from llm2fx_lab.audio.loudness import k_weighted_chunks, loudness_of_chunks, loudness_range_of_chunks
 from llm2fx_lab.errors import AudioError
 
@@ -287,7 +287,6 @@ def compare(dry: Any, wet: Any, sample_rate: float, *, wet_sample_rate: float | 
             f"dry and wet have different sample rates ({sr:g} and {float(wet_sample_rate):g} Hz); "
             "resample one of them first (llm2fx_lab.audio.io.resample)"
         )
-    from llm2fx_lab.audio.checks import as_stereo_float32
 
     x_dry = as_stereo_float32(dry, "dry")
     x_wet = as_stereo_float32(wet, "wet")

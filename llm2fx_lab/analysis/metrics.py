@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from llm2fx_lab.analysis.mrstft import ClipSpectra, mrstft_distance
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
 from llm2fx_lab.errors import AudioError, ParameterError
 from llm2fx_lab.fx.chain import Chain, as_chain
@@ -125,8 +126,6 @@ def _crop(x: np.ndarray, sample_rate: float, crop_seconds: float | None) -> np.n
 
 def reference_spectra(reference: Any, sample_rate: float, crop_seconds: float | None = None) -> ReferenceSpectra:
     """The left and right spectra of ``reference`` that :func:`mrstft_lr` compares with."""
-    from llm2fx_lab.analysis.mrstft import ClipSpectra
-
     check_sample_rate(sample_rate)
     ref = as_stereo_float32(reference, "reference")
     cropped = _crop(ref, sample_rate, crop_seconds)
@@ -155,8 +154,6 @@ def mrstft_lr(reference: Any, estimate: Any, sample_rate: float,
     AudioError
         Different lengths, NaN/inf samples, bad shapes, spectra made with another crop or rate.
     """
-    from llm2fx_lab.analysis.mrstft import mrstft_distance
-
     check_sample_rate(sample_rate)
     if isinstance(reference, ReferenceSpectra):
         if (reference.crop_seconds, reference.sample_rate) != (crop_seconds, float(sample_rate)):

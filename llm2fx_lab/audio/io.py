@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
+import soxr
 
 from llm2fx_lab.audio.checks import (
     as_stereo_float32,
@@ -139,8 +140,6 @@ def load_audio_bytes(data: bytes, name: str = "upload", sample_rate: float | Non
 
 def resample(audio: Any, orig_sample_rate: float, target_sample_rate: float) -> np.ndarray:
     """Resample ``(channels, samples)`` audio with soxr (high quality). Returns float32."""
-    import soxr
-
     orig = check_sample_rate(orig_sample_rate)
     target = check_sample_rate(target_sample_rate)
     x = np.asarray(audio, dtype=np.float32)

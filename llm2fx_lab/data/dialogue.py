@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from llm2fx_lab.data import format as fmt
-from llm2fx_lab.data.cot import SHORT, Claim, _pick, chain_of_thought, evidence_value, response_text, CLAIM_TEXT
+from llm2fx_lab.data.cot import CLAIM_TEXT, SHORT, Claim, _pick, chain_of_thought, evidence_value, response_text
 from llm2fx_lab.fx.chain import Chain
 
 TASKS = ("reverse_engineering", "blind", "style", "refinement")

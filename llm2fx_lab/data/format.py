@@ -26,8 +26,13 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
 from llm2fx_lab.errors import ToolCallError
 from llm2fx_lab.fx.chain import Chain, as_chain
+from llm2fx_lab.fx.schemas import tool_schemas
+from llm2fx_lab.fx.spec import module
 
 #: Placeholder for the audio in the user turn (replaced by the model's audio embeddings).
 AUDIO_PLACEHOLDER = "<|audio|>"
@@ -56,9 +61,6 @@ def chat_template() -> str:
 
 @functools.lru_cache(maxsize=1)
 def _compiled():
-    import jinja2
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
     def tojson(value: Any) -> str:  # as transformers renders it: no HTML escaping
         return json.dumps(value, ensure_ascii=False)
 
@@ -70,8 +72,6 @@ def _compiled():
 
 def default_tools() -> list[dict[str, Any]]:
     """The toolset's JSON schemas (``llm2fx_lab.fx.tool_schemas``)."""
-    from llm2fx_lab.fx.schemas import tool_schemas
-
     return tool_schemas()
 
 
@@ -114,8 +114,6 @@ def format_tool_call(name: str, arguments: Mapping[str, Any]) -> str:
 
 
 def _json_arguments(call) -> dict[str, Any]:
-    from llm2fx_lab.fx.spec import module
-
     spec = module(call.name)
     out: dict[str, Any] = {}
     for p in spec.params:

@@ -27,14 +27,29 @@ import hashlib
 import io
 import json
 import logging
+import multiprocessing as mp
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import soundfile as sf
+from tqdm.auto import tqdm
 
+from llm2fx_lab.analysis import compare
+from llm2fx_lab.analysis.mrstft import ClipSpectra
+from llm2fx_lab.audio.fxnorm import pseudo_dry
+from llm2fx_lab.data import dialogue as dl
+from llm2fx_lab.data import format as fmt
+from llm2fx_lab.data.chains import balanced_schedule, length_schedule, offline_length_counts, sample_chain
+from llm2fx_lab.data.cot import chain_of_thought, response_text
+from llm2fx_lab.data.similarity import similarity_filter
+from llm2fx_lab.data.sources import make_source
 from llm2fx_lab.errors import AudioError, Llm2FxError
+from llm2fx_lab.fx.render import render
 
 log = logging.getLogger(__name__)
 SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}
@@ -107,8 +122,6 @@ def _rng(*parts: Any) -> np.random.Generator:
 
 def schedule(cfg: GenerateConfig, split: str) -> list[int]:
     """Chain lengths of every example of ``split``, in index order."""
-    from llm2fx_lab.data.chains import balanced_schedule, length_schedule, offline_length_counts
-
     rng = _rng("schedule", cfg.seed, split)
     if split == "test":
         return balanced_schedule(cfg.test_per_length, rng)
@@ -117,8 +130,6 @@ def schedule(cfg: GenerateConfig, split: str) -> list[int]:
 
 
 def _flac(audio: np.ndarray, sr: int, subtype: str) -> bytes:
-    import soundfile as sf
-
     buf = io.BytesIO()
     sf.write(buf, np.clip(audio, -1.0, 1.0).T, sr, format="FLAC", subtype=subtype)
     return buf.getvalue()
@@ -146,16 +157,6 @@ def _pick_task(cfg: GenerateConfig, rng: np.random.Generator) -> str:
 
 def make_example(cfg: GenerateConfig, split: str, index: int, n_modules: int, segment) -> dict[str, Any]:
     """One example (a row) from a prepared dry segment; deterministic in ``(seed, split, index)``."""
-    from llm2fx_lab.analysis import compare
-    from llm2fx_lab.audio.fxnorm import pseudo_dry
-    from llm2fx_lab.data import dialogue as dl
-    from llm2fx_lab.data import format as fmt
-    from llm2fx_lab.data.chains import sample_chain
-    from llm2fx_lab.data.cot import chain_of_thought, response_text
-    from llm2fx_lab.analysis.mrstft import ClipSpectra
-    from llm2fx_lab.data.similarity import similarity_filter
-    from llm2fx_lab.fx.render import render
-
     rng = np.random.default_rng([cfg.seed, SPLIT_CODES[split], index])
     dry, sr = segment.audio, segment.sample_rate
     dry_spec = ClipSpectra(dry)  # computed block by block as the filter needs it, kept across tries
@@ -228,8 +229,6 @@ _SOURCE_CACHE: dict[tuple[str, int], Any] = {}
 
 
 def _source(cfg: GenerateConfig):
-    from llm2fx_lab.data.sources import make_source
-
     key = (cfg.source, cfg.seed)
     if key not in _SOURCE_CACHE:
         _SOURCE_CACHE[key] = make_source(cfg.source, cfg.seed)
@@ -299,8 +298,6 @@ def _shard_complete(path: Path, expected: int) -> bool:
     if not path.exists():
         return False
     try:
-        import pyarrow.parquet as pq
-
         return pq.ParquetFile(str(path)).metadata.num_rows == expected
     except Exception:  # a torn file from an interrupted run: regenerate it
         return False
@@ -315,9 +312,6 @@ def _write_shard(cfg: GenerateConfig, split: str, shard: int, rows: list[dict[st
     on already compressed audio (about 4x less CPU per shard than ``Dataset.to_parquet``,
     measured in the throughput benchmark's run, and the generating workers share the cores).
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     rows = sorted(rows, key=lambda r: r["index"])
     path = shard_path(cfg.out_dir, split, shard)
     tmp = path.with_suffix(".parquet.tmp")
@@ -373,8 +367,6 @@ def generate(cfg: GenerateConfig, workers: int | None = None, progress: bool = T
     ``workers`` processes (default: all cores; 1 runs in this process). ``max_shards``
     stops after that many shards (used to test resuming).
     """
-    from tqdm.auto import tqdm
-
     _check_manifest(cfg)
     workers = os.cpu_count() or 1 if workers is None else max(int(workers), 1)
     written: list[Path] = []
@@ -408,8 +400,6 @@ def generate(cfg: GenerateConfig, workers: int | None = None, progress: bool = T
             for job in jobs:
                 consume(job, _unit_job(job[:6]))
         else:
-            import multiprocessing as mp
-
             with mp.get_context("fork").Pool(workers) as pool:
                 for job, rows in zip(jobs, pool.imap(_unit_job, [j[:6] for j in jobs], chunksize=1)):
                     consume(job, rows)
@@ -421,8 +411,6 @@ def generate(cfg: GenerateConfig, workers: int | None = None, progress: bool = T
 def iter_examples(out_dir: str | os.PathLike, split: str | None = None, columns: list[str] | None = None
                   ) -> Iterator[dict[str, Any]]:
     """Rows of a generated dataset, shard by shard, in index order."""
-    import pyarrow.parquet as pq
-
     pattern = f"{split}-*.parquet" if split else "*.parquet"
     for path in sorted(Path(out_dir).glob(pattern)):
         yield from pq.read_table(str(path), columns=columns).to_pylist()
@@ -438,8 +426,6 @@ def load_dataset_dir(out_dir: str | os.PathLike):
 
 def decode_audio(row: dict[str, Any], out_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """``(dry, wet, sample_rate)`` of a row, float32 ``(2, samples)``, inline or from paths."""
-    import soundfile as sf
-
     def read(kind: str) -> np.ndarray:
         data = row.get(f"{kind}_flac")
         src: Any = io.BytesIO(data) if data else Path(out_dir or ".") / row[f"{kind}_path"]

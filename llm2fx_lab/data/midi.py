@@ -18,7 +18,9 @@ from pathlib import Path
 
 import mido
 import numpy as np
+import soundfile as sf
 
+from llm2fx_lab.data.fluidlib import library_synth
 from llm2fx_lab.errors import Llm2FxError
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -235,8 +237,6 @@ def render_piece(piece: Piece, sample_rate: int = 44100, soundfont: Path = SOUND
         raise Llm2FxError(f"engine must be 'auto', 'library' or 'program', got {engine!r}")
     exe = check_fluidsynth(soundfont) if engine != "library" else None
     if engine != "program":
-        from llm2fx_lab.data.fluidlib import library_synth
-
         synth = library_synth(soundfont, sample_rate, gain)
         if synth is not None:
             mid = piece.midi()
@@ -249,8 +249,6 @@ def render_piece(piece: Piece, sample_rate: int = 44100, soundfont: Path = SOUND
 
 
 def _render_with_program(piece: Piece, exe: str, sample_rate: int, soundfont: Path, gain: float) -> np.ndarray:
-    import soundfile as sf
-
     with tempfile.TemporaryDirectory(prefix="llm2fx-midi-") as tmp:
         mid, wav = Path(tmp) / "piece.mid", Path(tmp) / "piece.wav"
         piece.midi().save(str(mid))

@@ -25,9 +25,14 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
+import soundfile as sf
 
 from llm2fx_lab.audio.checks import as_stereo_float32
+from llm2fx_lab.audio.io import resample
+from llm2fx_lab.audio.loudness import integrated_loudness_lufs
+from llm2fx_lab.data.midi import check_fluidsynth, random_piece, render_piece
 from llm2fx_lab.errors import AudioError
+from llm2fx_lab.examples import EXAMPLES_DIR, list_examples
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +80,6 @@ def is_near_silent(audio: np.ndarray, sample_rate: float, min_active_fraction: f
 def prepare_segment(audio: np.ndarray, sample_rate: float, seconds: float = SEGMENT_SECONDS,
                     target_lufs: float = TARGET_LUFS) -> np.ndarray | None:
     """Stereo, 44.1 kHz, exactly ``seconds`` (zero-padded), at ``target_lufs``; ``None`` if near-silent."""
-    from llm2fx_lab.audio.loudness import integrated_loudness_lufs
-    from llm2fx_lab.audio.io import resample
-
     x = as_stereo_float32(audio)
     if float(sample_rate) != SAMPLE_RATE:
         x = resample(x, sample_rate, SAMPLE_RATE)
@@ -132,15 +134,11 @@ class MidiSource(DrySource):
     name = "midi"
 
     def __init__(self, seed: int = 0, piece_seconds: float | None = None):
-        from llm2fx_lab.data.midi import check_fluidsynth
-
         check_fluidsynth()
         self.seed = int(seed)
         self.piece_seconds = piece_seconds
 
     def segments(self, split: str, key: int, count: int) -> list[Segment]:
-        from llm2fx_lab.data.midi import random_piece, render_piece
-
         rng = _seed("midi", self.seed, split, key)
         seconds = self.piece_seconds or SEGMENT_SECONDS * (count + 1)
         piece = random_piece(rng, seconds)
@@ -173,8 +171,6 @@ class _FileSegments(DrySource):
 
     def __init__(self, files: Sequence[tuple[Path, str]], name: str,
                  validation_fraction: float = 0.05, test_fraction: float = 0.1, by_split: bool = True):
-        import soundfile as sf
-
         self.name = name
         self.items: dict[str, list[tuple[Path, float, str]]] = {s: [] for s in SPLITS}
         for path, group in files:
@@ -195,8 +191,6 @@ class _FileSegments(DrySource):
         return len(self.items[split])
 
     def segments(self, split: str, key: int, count: int) -> list[Segment]:
-        import soundfile as sf
-
         items = self.items[split]
         if not items and self.items["train"]:
             # too few songs for this split: training material stands in, so the split is not disjoint
@@ -241,8 +235,6 @@ class ExamplesSource(_FileSegments):
     """The bundled example clips (too few to split: every split sees all of them)."""
 
     def __init__(self):
-        from llm2fx_lab.examples import EXAMPLES_DIR, list_examples
-
         super().__init__([(EXAMPLES_DIR / f"{n}.flac", n) for n in list_examples()], "examples", by_split=False)
 
 

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from llm2fx_lab.audio.io import as_rate, load_audio, resample
 from llm2fx_lab.errors import AudioError
+from llm2fx_lab.fx.chain import Chain
+from llm2fx_lab.fx.render import render
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
 
@@ -32,8 +35,6 @@ def _path(name: str) -> Path:
 
 @lru_cache(maxsize=16)
 def _load_cached(name: str) -> tuple[np.ndarray, float]:
-    from llm2fx_lab.audio.io import load_audio
-
     audio, sr = load_audio(_path(name))
     audio.setflags(write=False)
     return audio, sr
@@ -47,16 +48,12 @@ def load_example(name: str, sample_rate: float | None = None) -> tuple[np.ndarra
     audio, sr = _load_cached(name)
     audio = audio.copy()
     if sample_rate is not None and float(sample_rate) != sr:
-        from llm2fx_lab.audio.io import as_rate, resample
-
         return resample(audio, sr, sample_rate), as_rate(sample_rate)
     return audio, sr
 
 
 def example_chain(name: str):
     """The demonstration chain of an example (a :class:`~llm2fx_lab.fx.Chain`)."""
-    from llm2fx_lab.fx.chain import Chain
-
     _path(name)
     pairs = json.loads((EXAMPLES_DIR / "pairs.json").read_text())
     return Chain.from_tool_calls(pairs[name])
@@ -64,8 +61,6 @@ def example_chain(name: str):
 
 def example_pair(name: str, tail_seconds: float = 0.0):
     """``(dry, reference, sample_rate, chain)``: the clip and the clip rendered through its chain."""
-    from llm2fx_lab.fx.render import render
-
     dry, sr = load_example(name)
     chain = example_chain(name)
     reference = render(dry, sr, chain, tail_seconds=tail_seconds)

@@ -30,6 +30,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
+from llm2fx_lab.errors import ParameterError, ToolCallError
+
 Scale = Literal["lin", "log"]
 
 #: Offset (in the parameter's unit) of the shifted-log normalisation used for log-scale
@@ -153,7 +155,6 @@ class ModuleSpec:
         for p in self.params:
             if p.name == name:
                 return p
-        from llm2fx_lab.errors import ParameterError
 
         raise ParameterError(
             f"{self.name} has no parameter {name!r}; allowed: {', '.join(self.param_names)}"
@@ -303,8 +304,6 @@ def module(name: str) -> ModuleSpec:
     try:
         return TOOLSET[name]
     except (KeyError, TypeError):
-        from llm2fx_lab.errors import ToolCallError
-
         raise ToolCallError(
             f"unknown module {name!r}; allowed: {', '.join(MODULE_NAMES)}"
         ) from None

@@ -15,9 +15,9 @@ import numpy as np
 
 #: Whether the kernels use numba's thread pool (over batch x channels). Only on machines with
 #: many cores: on a few cores, numba's and torch's OpenMP workers busy-wait against each other
-#: between calls, which made every op around the kernels several times slower (measured on 2
-#: cores: the whole CPU render 3x slower); there the kernels run in the calling thread and
-#: :func:`llm2fx_lab.fx.torch_render.render_torch` keeps torch to one thread.
+#: between calls and slow every op around the kernels (docs/decisions.md); there the kernels
+#: run in the calling thread and :func:`llm2fx_lab.fx.torch_render.render_torch` keeps torch to
+#: one thread.
 PARALLEL = (os.cpu_count() or 1) >= 8
 
 

@@ -28,6 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from llm2fx_lab.errors import BackendError, ParameterError
+from llm2fx_lab.fx.torch_cpu_kernels import biquad_cascade, feedback_delay
+
 Tensor = torch.Tensor
 
 
@@ -91,15 +94,11 @@ def fft_filter(x: Tensor, response: Tensor, n_fft: int) -> Tensor:
 def use_recursive(method: str, x: Tensor, params: list) -> bool:
     """Whether a module with a recursive CPU kernel should use it (see :func:`equalizer`)."""
     if method not in ("auto", "fft", "recursive"):
-        from llm2fx_lab.errors import ParameterError
-
         raise ParameterError(f"method must be 'auto', 'fft' or 'recursive', got {method!r}")
     needs_grad = torch.is_grad_enabled() and (x.requires_grad or any(
         torch.is_tensor(p) and p.requires_grad for p in params))
     if method == "recursive":
         if x.device.type != "cpu" or needs_grad:
-            from llm2fx_lab.errors import BackendError
-
             raise BackendError("method='recursive' runs on the CPU without gradients; use 'fft'")
         return True
     return method == "auto" and x.device.type == "cpu" and not needs_grad
@@ -233,8 +232,6 @@ def equalizer(x: Tensor, sample_rate: float, low_gain_db: Any, low_cutoff_freq: 
              ("high_shelf", high_gain_db, high_cutoff_freq, high_q_factor))
     coeffs = [rbj_coefficients(kind, p(g), p(f), p(q), sample_rate) for kind, g, f, q in bands]
     if use_recursive(method, x, [c for pair in coeffs for c in pair]):
-        from llm2fx_lab.fx.torch_cpu_kernels import biquad_cascade
-
         sos = torch.stack([torch.cat([b, a], dim=1) for b, a in coeffs], dim=1)
         xs = x.detach().contiguous()
         out = torch.empty_like(xs, dtype=torch.float32)
@@ -286,8 +283,6 @@ def delay(x: Tensor, sample_rate: float, delay_seconds: Any, feedback: Any, mix_
     identity = torch.as_tensor(secs.detach().cpu().numpy() == 0.0, device=x.device)
     d_np = np.where(d_np >= n, 0, d_np)  # an echo beyond the signal leaves only the dry part
     if use_recursive(method, x, [fb, mix]):
-        from llm2fx_lab.fx.torch_cpu_kernels import feedback_delay
-
         xs = x.detach().to(torch.float32).contiguous()
         out = torch.empty_like(xs)
         feedback_delay(xs.numpy(), d_np, fb.detach().to(torch.float32).numpy(),

@@ -29,8 +29,10 @@ import math
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import torch
 
+from llm2fx_lab.fx.torch_cpu_kernels import freeverb
 from llm2fx_lab.fx.torch_modules import as_param, fast_len, phasor, use_recursive
 
 Tensor = torch.Tensor
@@ -145,10 +147,6 @@ def reverb(x: Tensor, sample_rate: float, room_size: Any, damping: Any, width: A
 
 def _reverb_recursive(x: Tensor, sample_rate: float, room: Tensor, damp: Tensor, wid: Tensor,
                       mix: Tensor) -> Tensor:
-    import numpy as np
-
-    from llm2fx_lab.fx.torch_cpu_kernels import freeverb
-
     def arr(t):
         return t.detach().to(torch.float32).numpy()
 

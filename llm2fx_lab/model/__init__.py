@@ -13,8 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from llm2fx_lab.model.config import (AdapterConfig, EncoderConfig, LLMConfig, ModelConfig, PRESETS,
-                                     TrainConfig, preset)
+from llm2fx_lab.model.config import PRESETS, AdapterConfig, EncoderConfig, LLMConfig, ModelConfig, TrainConfig, preset
 
 _LAZY = {
     "Llm2FxModel": "llm2fx_lab.model.llm",

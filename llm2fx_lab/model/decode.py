@@ -76,9 +76,8 @@ def unsupported_reason(llm: torch.nn.Module) -> str | None:
 
 
 #: Models with at most this many parameters are decoded on one CPU thread: their steps are too
-#: small to share. Measured on the 2-core machine with the ``mini`` model (4.3 M parameters),
-#: 756 greedy tokens: 2.3-2.4 s on one thread against 2.7-2.8 s on two, and 2.0-2.3 s
-#: against 3.1-3.3 s for a full streamed estimate (the consumer thread needs the other core).
+#: small to share, and a streamed estimate's consumer thread needs the other core (the mini
+#: decodes faster that way on 2 cores; docs/decisions.md).
 SINGLE_THREAD_MAX_PARAMS = 50_000_000
 
 #: Environment variable: ``0`` turns off CUDA-graph steps (eager steps on CUDA, as on the CPU).

@@ -30,15 +30,30 @@ import numpy as np
 import torch
 
 from llm2fx_lab.data.cot import ORDER_HEADS, PARAM_HEADS
-from llm2fx_lab.data.format import (END_OF_MESSAGE, THINK_END, THINK_START, TOOL_CALL_END, TOOL_CALL_START,
-                                    parse_tool_calls)
+from llm2fx_lab.data.format import (
+    END_OF_MESSAGE,
+    THINK_END,
+    THINK_START,
+    TOOL_CALL_END,
+    TOOL_CALL_START,
+    parse_tool_calls,
+)
 from llm2fx_lab.errors import AudioError, Llm2FxError
+from llm2fx_lab.events import Event, Final, Response, StreamClock, Thinking, ToolCallEvent
 from llm2fx_lab.fx.spec import MODULE_NAMES
-from llm2fx_lab.model.inputs import fit_clip, prompt_text
+from llm2fx_lab.model.decode import greedy_generate, unsupported_reason
 from llm2fx_lab.model.encoders import check_waveform
-from llm2fx_lab.model.guide import (PRESENCE_FLOOR, PRESENCE_THRESHOLD, STEP_HEADS, PresenceGuide,
-                                    last_heading, optional_set, presence_set)
-from llm2fx_lab.events import (Event, Final, Response, StreamClock, Thinking, ToolCallEvent)
+from llm2fx_lab.model.guide import (
+    PRESENCE_FLOOR,
+    PRESENCE_THRESHOLD,
+    STEP_HEADS,
+    PresenceGuide,
+    last_heading,
+    optional_set,
+    presence_set,
+)
+from llm2fx_lab.model.inputs import fit_clip, prompt_text
+from llm2fx_lab.model.llm import Llm2FxModel
 
 _STEP_WORDS = (("refine", "refinement"), ("parameter", "parameters"), ("order", "order"),
                ("select", "selection"))
@@ -60,12 +75,10 @@ def reasoning_step(text: str) -> str:
     return last_heading(text)[0] or "selection"
 
 
-#: Measured on the 4,000 generated training dialogues of the mini model (seed 2026): the
-#: longest token span that occurs twice is 32 tokens inside a reasoning (the phrase "is part of
-#: the chain too, though its effect is too subtle to measure on its own here" recurs with
-#: different modules) and 22 inside the tool calls. A repeated 40-token span is a loop.
+#: A token span this long that occurs twice is a loop: the training dialogues repeat at most
+#: 32 tokens (a recurring phrase; docs/decisions.md).
 LOOP_WINDOW_TOKENS = 40
-#: The longest reasoning in those dialogues is 668 tokens (a 9-module chain).
+#: Longer than any reasoning in the training dialogues (668 tokens, a 9-module chain).
 MAX_REASONING_TOKENS = 800
 #: How :func:`estimate_stream` decodes (see its ``decoder`` argument).
 DECODERS = ("auto", "fast", "hf")
@@ -291,8 +304,6 @@ def resolve_decoder(llm, decoder: str = "auto", do_sample: bool = False) -> str:
     """The decoder :func:`estimate_stream` uses for ``llm``: ``"fast"`` or ``"hf"`` (see its
     ``decoder`` argument); :class:`~llm2fx_lab.errors.Llm2FxError` for an unknown name, or for
     ``"fast"`` where the fast decoder cannot run (the reason named)."""
-    from llm2fx_lab.model.decode import unsupported_reason
-
     if decoder not in DECODERS:
         raise Llm2FxError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
     if decoder == "hf":
@@ -350,8 +361,6 @@ def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = N
     Thinking, ToolCallEvent, Response, then exactly one Final.
     """
     from transformers import LogitsProcessorList, StoppingCriteriaList, TextIteratorStreamer
-
-    from llm2fx_lab.model.decode import greedy_generate
 
     fast = resolve_decoder(model.llm, decoder, do_sample) == "fast"
     clock = StreamClock()
@@ -457,8 +466,6 @@ class ModelEstimator:
 
 def load_planner_model(checkpoint_dir: str | Path, device: str | None = None, **options: Any) -> ModelEstimator:
     """Load a checkpoint directory for planning (what ``planners.ModelPlanner`` calls)."""
-    from llm2fx_lab.model.llm import Llm2FxModel
-
     return ModelEstimator(Llm2FxModel.from_pretrained(checkpoint_dir, device=device), **options)
 
 

@@ -60,13 +60,9 @@ _LIST_WORDS = ("uses", "flows", "as", "then", "the", "modules:", "module:", "Sel
 _LIST_CHARS = (";", ":", ",", ">", "\u2192", "(")
 #: Where a module may be named inside a clause (``... that points to a gain stage``).
 _ARTICLE_WORDS = frozenset({"a", "an", "A", "An", "include"})
-#: Default presence threshold on the head's probability. On the 270 dev pairs
-#: (``make_test_pairs(per_length=30, seed=4321)``; the test pairs use seed 1234;
-#: ``python scripts/tune_presence_guide.py --per-length 30 --seed 4321``) the shipped mini's head
-#: scored module accuracy 69.5 / 71.5 / 72.4 / 73.7 / 73.0 / 72.8 / 72.3 / 71.5 % at thresholds
-#: 0.15 / 0.2 / 0.25 / 0.3 / 0.35 / 0.4 / 0.45 / 0.5, naming 7.2 / 6.7 / 6.3 / 5.9 / 5.6 / 5.2 /
-#: 4.8 / 4.5 modules per chain for 5.0 true ones. 0.4 is within a point of the best and names
-#: about as many modules as there are (an extra module costs render fidelity).
+#: Default presence threshold on the head's probability: within a point of the best module
+#: accuracy on development pairs, and it names about as many modules as the chains hold (an
+#: extra module costs render fidelity). The sweep and its command: docs/decisions.md.
 PRESENCE_THRESHOLD = 0.4
 #: Below this probability a module is never named; between it and the threshold the language
 #: model decides.

@@ -23,6 +23,8 @@ dropped for rows the generator masked (blind estimation).
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +32,26 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from llm2fx_lab.data.format import (AUDIO_PAD_TOKEN, AUDIO_PLACEHOLDER, audio_token_layout,
-                                    assistant_message, render_dialogue, split_prompt_target, user_message)
+from llm2fx_lab.audio.io import load_audio, resample
+from llm2fx_lab.data.format import (
+    AUDIO_PAD_TOKEN,
+    AUDIO_PLACEHOLDER,
+    N_AUDIO_TOKENS,
+    assistant_message,
+    audio_token_layout,
+    default_tools,
+    render_dialogue,
+    split_prompt_target,
+    user_message,
+)
+from llm2fx_lab.data.generate import decode_audio, iter_examples
 from llm2fx_lab.errors import AudioError, Llm2FxError, ToolCallError
 from llm2fx_lab.fx.chain import Chain, as_chain
 from llm2fx_lab.fx.vectors import probe_targets
 from llm2fx_lab.model.config import ModelConfig
+from llm2fx_lab.model.encoders import EffectsEncoder, PairComparison, audio_features
 
 DEFAULT_INSTRUCTION = "Estimate the audio effects chain that turns the dry audio into the reference audio."
 COMPARISON_TEXT = "comparison"
@@ -69,8 +84,6 @@ def audio_layout(cfg: ModelConfig, has_dry: bool) -> str:
 
 def n_audio_slots(cfg: ModelConfig, has_dry: bool) -> int:
     """How many pads :func:`audio_layout` writes."""
-    from llm2fx_lab.data.format import N_AUDIO_TOKENS
-
     return N_AUDIO_TOKENS * (2 if has_dry else 1) + (n_pair_tokens(cfg) if has_dry else 0)
 
 
@@ -130,13 +143,6 @@ def attach_features(cfg: ModelConfig, dialogues: Iterable[Dialogue], batch_size:
     replaced by zero-length arrays (``dry`` stays ``None`` on blind rows), which is what
     lets thousands of 10 s pairs fit in memory.
     """
-    import dataclasses
-    import itertools
-
-    from tqdm.auto import tqdm
-
-    from llm2fx_lab.model.encoders import EffectsEncoder, PairComparison, audio_features
-
     if cfg.encoder.kind != "builtin":
         raise Llm2FxError(f"cached audio features need the built-in encoder, not {cfg.encoder.kind!r}")
     encoder = EffectsEncoder(cfg.encoder)
@@ -237,9 +243,6 @@ def iter_generated_dir(path: str | Path, cfg: ModelConfig, split: str | None = N
     The generator names its splits ``train``/``validation``/``test``; ``"val"`` is accepted
     for ``"validation"``. Audio is resampled to the encoder's rate when it differs.
     """
-    from llm2fx_lab.audio.io import resample
-    from llm2fx_lab.data.generate import decode_audio, iter_examples
-
     path = Path(path)
     split = {"val": "validation"}.get(split, split) if split else None
     sr = cfg.encoder.sample_rate
@@ -259,8 +262,6 @@ def iter_generated_dir(path: str | Path, cfg: ModelConfig, split: str | None = N
 
 def count_generated(path: str | Path, split: str | None = None) -> int:
     """How many examples :func:`iter_generated_dir` yields (from the manifest's shards)."""
-    from llm2fx_lab.data.generate import iter_examples
-
     split = {"val": "validation"}.get(split, split) if split else None
     return sum(1 for _ in iter_examples(Path(path), split, columns=["chain"]))
 
@@ -276,8 +277,6 @@ def read_generated_dir(path: str | Path, cfg: ModelConfig, split: str | None = N
 def read_dialogue_dir(path: str | Path, cfg: ModelConfig, split: str | None = None) -> list[Dialogue]:
     """Read ``DIR/dialogues.jsonl`` (format in the module docstring) or a generated Parquet
     folder (:func:`read_generated_dir`), optionally one ``split``."""
-    from llm2fx_lab.audio.io import load_audio
-
     path = Path(path)
     index = path / "dialogues.jsonl"
     if not index.is_file() and (path / "manifest.json").is_file() and any(path.glob("*.parquet")):
@@ -307,7 +306,6 @@ def read_dialogue_dir(path: str | Path, cfg: ModelConfig, split: str | None = No
 def corpus_texts(dialogues: Sequence[Dialogue], cfg: ModelConfig) -> list[str]:
     """Texts to train the tokenizer on: every prompt and target, plus the tool schemas."""
     texts = [prompt_text(cfg, d.instruction) + target_text(d) for d in dialogues]
-    from llm2fx_lab.data.format import default_tools
 
     texts.append(json.dumps(default_tools()))
     return texts

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from llm2fx_lab.data.format import AUDIO_PAD_TOKEN, END_OF_MESSAGE
 from llm2fx_lab.errors import Llm2FxError, ToolCallError
@@ -37,9 +38,11 @@ from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.fx.vectors import N_CHAIN_TARGETS
 from llm2fx_lab.model.adapter import QueryAdapter
 from llm2fx_lab.model.config import EncoderConfig, LLMConfig, ModelConfig
-from llm2fx_lab.model.inputs import n_audio_slots
 from llm2fx_lab.model.encoders import EffectsEncoder, PairComparison, audio_features
+from llm2fx_lab.model.fxencoder_pp import build_fxencoder_pp
+from llm2fx_lab.model.inputs import n_audio_slots
 from llm2fx_lab.model.ntl import causal_lm_losses, digit_token_ids
+from llm2fx_lab.model.tokenizer import load_tokenizer
 
 FORMAT = "llm2fx-lab-model"
 WEIGHTS_NAME = "model.safetensors"
@@ -59,8 +62,6 @@ N_MODULES = len(MODULE_NAMES)
 def chain_probe_loss(probe: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """BCE on module presence plus the L1 error of the parameters of present modules
     (``targets`` from :func:`llm2fx_lab.fx.vectors.probe_targets`; ``nan`` marks absent ones)."""
-    import torch.nn.functional as F
-
     presence = F.binary_cross_entropy_with_logits(probe[:, :N_MODULES], targets[:, :N_MODULES])
     values, known = targets[:, N_MODULES:], ~torch.isnan(targets[:, N_MODULES:])
     if not bool(known.any()):
@@ -74,8 +75,6 @@ def build_encoder(cfg: EncoderConfig, allow_random: bool = False) -> nn.Module:
     if cfg.kind == "builtin":
         return EffectsEncoder(cfg)
     if cfg.kind == "fxencoder_pp":
-        from llm2fx_lab.model.fxencoder_pp import build_fxencoder_pp
-
         return build_fxencoder_pp(cfg, allow_random=allow_random)
     raise Llm2FxError(f"unknown encoder kind {cfg.kind!r}; allowed: 'builtin', 'fxencoder_pp'")
 
@@ -404,8 +403,6 @@ class Llm2FxModel(nn.Module):
 
         ``overrides`` replace config sections (e.g. ``encoder={"weights_path": ...}``).
         """
-        from llm2fx_lab.model.tokenizer import load_tokenizer
-
         path = Path(path)
         if path.is_file():
             raise Llm2FxError(f"{path} is a file; pass the checkpoint directory (config.json, "

@@ -23,8 +23,8 @@ import torch
 from llm2fx_lab.data.format import THINK_END, TOOL_CALL_END, TOOL_CALL_START
 from llm2fx_lab.errors import Llm2FxError, ToolCallError
 from llm2fx_lab.fx.spec import MODULE_NAMES
-from llm2fx_lab.model.inputs import prompt_text
 from llm2fx_lab.model.generate import _as_batch
+from llm2fx_lab.model.inputs import prompt_text
 from llm2fx_lab.model.ntl import digit_token_ids
 
 DIGITS = "0123456789"

@@ -29,11 +29,24 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from llm2fx_lab.errors import Llm2FxError
-from llm2fx_lab.model.config import ModelConfig
-from llm2fx_lab.model.inputs import Collator, Dialogue, LengthGroupedBatches, attach_features, encode
-from llm2fx_lab.model.llm import N_MODULES
+from llm2fx_lab.model.config import ModelConfig, preset
+from llm2fx_lab.model.inputs import (
+    Collator,
+    Dialogue,
+    LengthGroupedBatches,
+    attach_features,
+    corpus_texts,
+    count_generated,
+    encode,
+    iter_generated_dir,
+    read_dialogue_dir,
+)
+from llm2fx_lab.model.llm import N_MODULES, Llm2FxModel
+from llm2fx_lab.model.tokenizer import load_tokenizer, train_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +146,6 @@ def train(model, train_set: Sequence[Dialogue], out: str | Path, val_set: Sequen
     """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
-    from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
-
     cfg: ModelConfig = model.cfg
     tc = cfg.train
     out = Path(out)
@@ -240,11 +250,6 @@ def train(model, train_set: Sequence[Dialogue], out: str | Path, val_set: Sequen
 def train_from_dir(preset_name: str, data_dir: str | Path, out: str | Path, resume: bool = False,
                    progress: bool = True, **overrides: Any) -> dict[str, Any]:
     """The CLI's ``train``: read ``data_dir/dialogues.jsonl``, build tokenizer and model, train."""
-    from llm2fx_lab.model.config import preset
-    from llm2fx_lab.model.inputs import corpus_texts, count_generated, iter_generated_dir, read_dialogue_dir
-    from llm2fx_lab.model.llm import Llm2FxModel
-    from llm2fx_lab.model.tokenizer import load_tokenizer, train_tokenizer
-
     cfg = preset(preset_name, **overrides)
     out = Path(out)
     data_dir = Path(data_dir)

@@ -5,8 +5,19 @@ name with :func:`get_planner` or take :func:`default_planner`.
 """
 
 from llm2fx_lab.errors import PlannerError
-from llm2fx_lab.events import (STEPS, Event, Final, Planner, PlanResult, Response, StreamClock, Thinking, Timings,
-                               ToolCallEvent, collect)
+from llm2fx_lab.events import (
+                               STEPS,
+                               Event,
+                               Final,
+                               Planner,
+                               PlanResult,
+                               Response,
+                               StreamClock,
+                               Thinking,
+                               Timings,
+                               ToolCallEvent,
+                               collect,
+)
 from llm2fx_lab.model.mini import mini_available, mini_weights_dir
 from llm2fx_lab.planners.registry import PLANNER_NAMES, default_planner, get_planner
 

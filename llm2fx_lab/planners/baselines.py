@@ -34,12 +34,15 @@ import torch
 import torch.nn as nn
 
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
+from llm2fx_lab.audio.fxnorm import pseudo_dry
+from llm2fx_lab.audio.io import resample
 from llm2fx_lab.errors import AudioError, PlannerError
+from llm2fx_lab.events import Event, Final, Response, StreamClock, Thinking, ToolCallEvent
 from llm2fx_lab.fx.chain import Chain, tool_call
 from llm2fx_lab.fx.spec import ALL_PARAMS, MODULE_NAMES, TOOLSET
 from llm2fx_lab.fx.vectors import denormalized_params
 from llm2fx_lab.model.config import EncoderConfig
-from llm2fx_lab.events import Event, Final, Response, StreamClock, Thinking, ToolCallEvent
+from llm2fx_lab.model.encoders import EffectsEncoder, PairComparison
 
 BASELINE_NAMES: tuple[str, ...] = ("regression", "multitask")
 
@@ -59,8 +62,6 @@ FORMAT = "llm2fx-lab baseline v1"
 # --- features ------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def _extractors():
-    from llm2fx_lab.model.encoders import EffectsEncoder, PairComparison
-
     # Only the parameter-free .features() methods are used; the layers' weights never are.
     return EffectsEncoder(FEATURE_CONFIG).eval(), PairComparison(FEATURE_CONFIG).eval()
 
@@ -99,14 +100,10 @@ def feature_vector(dry: np.ndarray | None, reference: np.ndarray, sample_rate: f
     ref = as_stereo_float32(reference, "reference")
     blind = dry is None
     if blind:
-        from llm2fx_lab.audio.fxnorm import pseudo_dry
-
         x = pseudo_dry(ref, sr)
     else:
         x = as_stereo_float32(dry, "dry")
     if sr != cfg.sample_rate:
-        from llm2fx_lab.audio.io import resample
-
         x, ref = resample(x, sr, cfg.sample_rate), resample(ref, sr, cfg.sample_rate)
     n = min(x.shape[1], ref.shape[1], int(round(cfg.clip_seconds * cfg.sample_rate)))
     if n < cfg.min_seconds * cfg.sample_rate:

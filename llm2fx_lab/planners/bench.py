@@ -17,9 +17,18 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
+from llm2fx_lab.analysis.mrstft import ClipSpectra
+from llm2fx_lab.analysis.scoring import score_examples, summarize
+from llm2fx_lab.audio.io import load_audio
+from llm2fx_lab.data.chains import sample_chain
+from llm2fx_lab.data.similarity import similarity_filter as official_filter
+from llm2fx_lab.data.sources import iter_segments, make_source
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.events import collect
+from llm2fx_lab.fx.chain import Chain
+from llm2fx_lab.fx.render import render
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +51,6 @@ def make_test_pairs(per_length: int = 100, seed: int = 1234, source: str = "midi
     list of dict
         ``{"dry", "reference_audio", "sample_rate", "reference" (Chain), "id"}``.
     """
-    from llm2fx_lab.data.chains import sample_chain
-    from llm2fx_lab.analysis.mrstft import ClipSpectra
-    from llm2fx_lab.data.similarity import similarity_filter as official_filter
-    from llm2fx_lab.data.sources import iter_segments, make_source
-    from llm2fx_lab.fx.render import render
-
     rng = np.random.default_rng(seed)
     segments = iter_segments(make_source(source, seed=seed), split, 10 ** 9)
     out = []
@@ -81,10 +84,6 @@ def load_pairs_folder(folder: str | Path) -> list[dict[str, Any]]:
 
     The reference audio is the dry clip rendered through the chain (as the official data).
     """
-    from llm2fx_lab.audio.io import load_audio
-    from llm2fx_lab.fx.chain import Chain
-    from llm2fx_lab.fx.render import render
-
     folder = Path(folder)
     out = []
     for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in (".wav", ".flac")):
@@ -106,8 +105,6 @@ def run_planner(planner: Any, pairs: Sequence[dict[str, Any]], blind: bool = Fal
     chains, seconds = [], []
     items: Iterable = pairs
     if progress:
-        from tqdm import tqdm
-
         items = tqdm(pairs, desc=getattr(planner, "name", "planner"))
     for pair in items:
         t0 = time.perf_counter()
@@ -120,8 +117,6 @@ def run_planner(planner: Any, pairs: Sequence[dict[str, Any]], blind: bool = Fal
 def run_bench(planner: Any, pairs: Sequence[dict[str, Any]], progress: bool = False,
               **score_options: Any) -> tuple[Any, Any, list[float]]:
     """Run and score a planner: (summary table, per-example table, seconds per example)."""
-    from llm2fx_lab.analysis.scoring import score_examples, summarize
-
     chains, seconds = run_planner(planner, pairs, progress=progress)
     per_example = score_examples(pairs, chains, **score_options)
     return summarize(per_example), per_example, seconds

@@ -8,6 +8,7 @@ looked for and to use the ``analysis`` planner instead.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,7 +17,8 @@ import numpy as np
 
 from llm2fx_lab.audio.io import resample
 from llm2fx_lab.errors import PlannerError
-from llm2fx_lab.events import Event
+from llm2fx_lab.events import Event, Final
+from llm2fx_lab.model.generate import load_planner_model
 from llm2fx_lab.model.mini import mini_weights_dir
 
 _HINT = "train one with `make mini` or `llm2fx train`, or use 'analysis'"
@@ -45,7 +47,6 @@ class ModelPlanner:
         if not d.is_dir() or not any(d.iterdir()):
             raise PlannerError(f"no weights at {d} ({_HINT})")
         # the model's modules import transformers: only when a model planner is made
-        from llm2fx_lab.model.generate import load_planner_model
 
         self._model = load_planner_model(d, **options)
 
@@ -66,4 +67,6 @@ class ModelPlanner:
             dry = None if dry is None else resample(np.asarray(dry, dtype=np.float32), sample_rate, model_rate)
             reference = resample(np.asarray(reference, dtype=np.float32), sample_rate, model_rate)
             sample_rate = model_rate
-        yield from self._model.plan(dry, reference, sample_rate, instruction=instruction, stop=stop)
+        for event in self._model.plan(dry, reference, sample_rate, instruction=instruction, stop=stop):
+            # the Final names this planner as it is called now (``model:PATH``, or a menu key set later)
+            yield dataclasses.replace(event, planner=self.name) if isinstance(event, Final) else event

@@ -19,8 +19,8 @@ reasoning ("reverb mix 0.62 -> 0.41, loss 3.4 -> 2.7"):
 
 The loss is measured on a short crop (the loudest ``crop_seconds``) for speed; the dry clip
 is rendered from up to ``preroll_seconds`` before the crop and the pre-roll cut off, since
-the reference's crop holds tails and compressor state from before it (without the
-pre-roll even the true chain scored a median 0.41 on development pairs, with it 0.000).
+the reference's crop holds tails and compressor state from before it
+(:mod:`~llm2fx_lab.planners.analysis_planner.crop`).
 The returned chain is never worse than the input under that loss: when the trees' prior has
 outweighed loss rises that leave the chain above its start, the lowest-loss chain seen is kept.
 :class:`Refined` wraps any planner with this loop. Every tuning knob is a field of
@@ -47,9 +47,15 @@ from llm2fx_lab.fx.chain import Chain, as_chain, tool_call
 from llm2fx_lab.fx.spec import LOG_OFFSET, MODULE_NAMES, ParamSpec
 from llm2fx_lab.fx.spec import module as module_spec
 from llm2fx_lab.fx.torch_render import render_params, resolve_device
-from llm2fx_lab.planners.analysis_planner import (PREROLL_SECONDS, loudest_span, presence_priors, search_order,
-                                                  search_order_torch)
+from llm2fx_lab.planners.analysis_planner import (
+    PREROLL_SECONDS,
+    loudest_span,
+    presence_priors,
+    search_order,
+    search_order_torch,
+)
 from llm2fx_lab.planners.analysis_planner.config import replace_fields
+
 
 @dataclass(frozen=True)
 class RefineConfig:
@@ -485,11 +491,22 @@ class Refined:
     The inner planner's events pass through except its :class:`Final`; refinement thinking
     follows, then the refined chain's tool calls are sent again from index 0 (a consumer
     treats a repeated index as a replacement), then one :class:`Final`.
+
+    Parameters
+    ----------
+    planner : Planner
+    config : RefineConfig, optional
+    device : str
+        Where refinement runs (see :func:`refine_stream`).
+    **settings
+        Single :class:`RefineConfig` fields over ``config``; checked here, before any work.
     """
 
-    def __init__(self, planner: Any, **options: Any) -> None:
+    def __init__(self, planner: Any, config: RefineConfig | None = None, device: Any = "auto",
+                 **settings: Any) -> None:
         self.planner = planner
-        self.options = options
+        self.config = (config or RefineConfig()).replace(**settings)
+        self.device = device
         self.name = f"{planner.name}+refine"
 
     def plan(self, dry: np.ndarray | None, reference: np.ndarray, sample_rate: float,
@@ -508,7 +525,7 @@ class Refined:
             texts.append(text)
             yield clock.mark(Thinking(text, "refinement"))
         elif not inner.stopped:
-            gen = refine_stream(chain, dry, reference, sample_rate, stop=stop, **self.options)
+            gen = refine_stream(chain, dry, reference, sample_rate, self.config, self.device, stop)
             while True:
                 try:
                     event = next(gen)

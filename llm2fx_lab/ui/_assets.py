@@ -30,13 +30,13 @@ def asset(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def esm(name: str) -> str:
-    """A widget's ES module: the shared ``dom.js`` helpers followed by ``name``.
+def esm(name: str, *helpers: str) -> str:
+    """A widget's ES module: the shared ``dom.js`` helpers, then ``helpers``, then ``name``.
 
     anywidget loads each ``_esm`` string on its own (no bundler, no imports between our
     files), so shared helpers are prepended here rather than copied into every module.
     """
-    return asset("dom.js") + "\n" + asset(name)
+    return "\n".join(asset(part) for part in ("dom.js", *helpers, name))
 
 
 def common_css() -> str:

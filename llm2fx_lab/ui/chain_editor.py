@@ -13,7 +13,7 @@ import traitlets
 
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.fx.chain import Chain, as_chain, tool_call
-from llm2fx_lab.fx.spec import TOOLSET
+from llm2fx_lab.fx.spec import LOG_OFFSET, TOOLSET
 from llm2fx_lab.ui._assets import asset, common_css, esm
 from llm2fx_lab.ui.state import History
 
@@ -22,11 +22,13 @@ ChangeCallback = Callable[[Chain, str], None]
 
 
 def toolset_json() -> list[dict[str, Any]]:
-    """The toolset spec as the front-end needs it (derived from :data:`TOOLSET`)."""
+    """The toolset spec as the front-end needs it (derived from :data:`TOOLSET`); each parameter
+    carries the spec's log offset, so ``widgets/normalize.js`` maps sliders as the spec does."""
     return [
         {"name": m.name, "description": m.description,
          "params": [{"name": p.name, "label": p.label, "unit": p.unit, "minimum": p.minimum,
                      "maximum": p.maximum, "lowest_valid": p.lowest_valid, "scale": p.scale,
+                     "log_offset": LOG_OFFSET,
                      "default": p.default, "json_type": p.json_type, "schema_step": p.schema_step,
                      "description": p.description, "range": p.describe_range()}
                     for p in m.params]}
@@ -55,7 +57,7 @@ class ChainEditor(anywidget.AnyWidget):
     3.0
     """
 
-    _esm = esm("chain_editor.js")
+    _esm = esm("chain_editor.js", "normalize.js")
     _css = common_css() + asset("chain_editor.css")
 
     chain = traitlets.List().tag(sync=True)

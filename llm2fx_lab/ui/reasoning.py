@@ -17,8 +17,8 @@ import anywidget
 import numpy as np
 import traitlets
 
-from llm2fx_lab.fx.chain import Chain
 from llm2fx_lab.events import STEPS, Final, Response, Thinking, ToolCallEvent
+from llm2fx_lab.fx.chain import Chain
 from llm2fx_lab.ui._assets import asset, common_css, esm
 
 #: Minimum seconds between two trait updates while streaming (token-by-token look, bounded traffic).

@@ -27,10 +27,11 @@ from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
+import torch
 
 from llm2fx_lab.errors import Llm2FxError, PlannerError
-from llm2fx_lab.fx.chain import Chain, as_chain
 from llm2fx_lab.events import Final
+from llm2fx_lab.fx.chain import Chain, as_chain
 from llm2fx_lab.planners.refine import Refined
 from llm2fx_lab.planners.registry import REFINE_SUFFIX, planner_choices
 from llm2fx_lab.ui._html import alert_html
@@ -90,8 +91,6 @@ def resolve_planner(planner: Any = None) -> Any:
 def _backend_options() -> list[tuple[str, tuple[str, str]]]:
     options = [("CPU · pedalboard (reference)", ("cpu", "cpu"))]
     try:
-        import torch
-
         options.append(("torch · CPU", ("torch", "cpu")))
         if torch.cuda.is_available():
             options.append((f"torch · GPU ({torch.cuda.get_device_name(0)})", ("torch", "cuda")))

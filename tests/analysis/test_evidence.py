@@ -2,11 +2,10 @@ import math
 
 import numpy as np
 import pytest
+import scipy.signal
 
 from llm2fx_lab.analysis import Evidence, compare
 from llm2fx_lab.errors import AudioError
-import scipy.signal
-
 from llm2fx_lab.fx.chain import tool_call
 from llm2fx_lab.fx.render import equalizer_sos, render
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from llm2fx_lab.analysis.features import stereo_measures
-from llm2fx_lab.audio.loudness import integrated_loudness_lufs
 from llm2fx_lab.audio.fxnorm import FxNormBaseline, fx_normalize, spectral_envelope_db
+from llm2fx_lab.audio.loudness import integrated_loudness_lufs
 from llm2fx_lab.errors import AudioError, ParameterError
 from llm2fx_lab.examples import load_example
 from llm2fx_lab.fx import Chain, render

@@ -5,8 +5,17 @@ import pytest
 from scipy import stats
 
 from llm2fx_lab.data.chains import (
-    FINE_GRAINED, balanced_schedule, grid, length_schedule, offline_length_counts, online_length_weights,
-    param_grid, sample_chain, sample_modules, sample_online_chain, sample_params,
+    FINE_GRAINED,
+    balanced_schedule,
+    grid,
+    length_schedule,
+    offline_length_counts,
+    online_length_weights,
+    param_grid,
+    sample_chain,
+    sample_modules,
+    sample_online_chain,
+    sample_params,
 )
 from llm2fx_lab.errors import ParameterError
 from llm2fx_lab.fx.spec import MODULE_NAMES, TOOLSET

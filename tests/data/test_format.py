@@ -4,8 +4,15 @@
 import pytest
 
 from llm2fx_lab.data.format import (
-    AUDIO_PLACEHOLDER, N_AUDIO_TOKENS, assistant_message, audio_token_layout, chat_template,
-    parse_tool_calls, render_dialogue, split_prompt_target, user_message,
+    AUDIO_PLACEHOLDER,
+    N_AUDIO_TOKENS,
+    assistant_message,
+    audio_token_layout,
+    chat_template,
+    parse_tool_calls,
+    render_dialogue,
+    split_prompt_target,
+    user_message,
 )
 from llm2fx_lab.errors import ToolCallError
 from llm2fx_lab.examples import example_chain

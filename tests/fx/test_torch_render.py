@@ -14,8 +14,7 @@ from llm2fx_lab.fx import torch_render
 from llm2fx_lab.fx.render import render
 from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.fx.torch_render import render_params, render_torch
-from tests.fx.conftest_torch import (DEVICES, SR, gain_reduction_rms_db, random_args, random_chain,
-                                     real_clip, snr_db)
+from tests.fx.conftest_torch import DEVICES, SR, gain_reduction_rms_db, random_args, random_chain, real_clip, snr_db
 
 #: Minimum SNR (dB) of the torch output against the CPU renderer, per module (issue #4).
 SNR_BARS = {"gain": 60, "distortion": 60, "panner": 60, "stereo_widener": 60, "equalizer": 60,

@@ -136,9 +136,8 @@ def test_estimate_stream_decoder_choice(tiny_model, dialogues):
 
 def test_shipped_model_gives_the_same_estimate_with_both_decoders():
     from llm2fx_lab.examples import example_pair
-    from llm2fx_lab.model.generate import estimate_stream
+    from llm2fx_lab.model.generate import estimate_stream, load_planner_model
     from llm2fx_lab.model.mini import mini_weights_dir
-    from llm2fx_lab.model.generate import load_planner_model
 
     model = load_planner_model(mini_weights_dir()).model
     for name in ("guitar", "drums"):

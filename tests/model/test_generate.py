@@ -2,8 +2,8 @@
 
 import json
 
-from llm2fx_lab.model.generate import _Splitter
 from llm2fx_lab.events import Response, Thinking, ToolCallEvent
+from llm2fx_lab.model.generate import _Splitter
 
 GOOD = ('<think>\nSelection: gain, reverb.\nOrder: gain first.\nParameters: -6 dB.\n</think>\n\n'
         '<tool_call>\n{"name": "gain", "arguments": {"gain_db": -6}}\n</tool_call>\n'

@@ -14,7 +14,6 @@ from llm2fx_lab.fx.spec import MODULE_NAMES
 from tests._scripts import load_script
 
 
-
 def _script():
     return load_script("scripts/learner_gap.py")
 

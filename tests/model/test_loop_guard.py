@@ -138,8 +138,8 @@ def test_reasoning_step_reads_the_last_heading():
 def test_estimate_stream_reports_the_guard(tok):
     """Wired into generation: the shipped mini with a tiny cap closes its reasoning at that count of
     generated tokens (not counting the prompt) and still ends with a parseable Final."""
-    from llm2fx_lab.model import load_planner_model
     from llm2fx_lab.events import Final
+    from llm2fx_lab.model import load_planner_model
 
     est = load_planner_model(MINI_DIR, max_reasoning_tokens=12, max_new_tokens=80)
     rng = np.random.default_rng(0)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from llm2fx_lab.analysis.metrics import module_accuracy
+from llm2fx_lab.events import collect
 from llm2fx_lab.examples import example_pair, list_examples
 from llm2fx_lab.fx.chain import Chain
-from llm2fx_lab.planners import get_planner
-from llm2fx_lab.events import collect
 from llm2fx_lab.model.mini import mini_available, mini_weights_dir
+from llm2fx_lab.planners import get_planner
 
 #: Mean module accuracy of the shipped weights on ``make_test_pairs(2, seed=777, seconds=5)``:
 #: as ``get_planner("mini")`` decodes (measured 2026-11-25, 0.56790, loop guard on, this

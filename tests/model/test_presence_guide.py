@@ -183,10 +183,10 @@ def test_presence_probabilities_of_the_shipped_mini():
 
 @pytest.mark.skipif(not mini_available(), reason="shipped mini weights missing")
 def test_mini_text_and_chain_follow_its_presence_head():
+    from llm2fx_lab.events import collect
     from llm2fx_lab.examples import example_pair
     from llm2fx_lab.model.scores import presence_probabilities
     from llm2fx_lab.planners import get_planner
-    from llm2fx_lab.events import collect
 
     mini = get_planner("mini")
     dry, ref, sr, _ = example_pair("guitar")

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from llm2fx_lab.errors import AudioError
+from llm2fx_lab.events import Final, Response, Thinking, ToolCallEvent
 from llm2fx_lab.model.generate import estimate_stream, load_planner_model
 from llm2fx_lab.model.llm import Llm2FxModel
 from llm2fx_lab.model.train import train
-from llm2fx_lab.events import Final, Response, Thinking, ToolCallEvent
 
 from .conftest import tiny_config
 
@@ -120,11 +120,19 @@ def test_stop_set_by_the_consumer_interrupts_generation(trained, dialogues):
 
 def test_sampled_decoding_and_blind_input(trained, dialogues):
     d = dialogues[3]
-    final = list(estimate_stream(trained[0], d.dry, d.reference, d.instruction, do_sample=True,
-                                 temperature=0.5, seed=0, max_new_tokens=80))[-1]
-    assert isinstance(final, Final)
-    blind = list(estimate_stream(trained[0], None, d.reference, d.instruction, max_new_tokens=40))[-1]
-    assert isinstance(blind, Final)
+
+    def sampled():
+        return list(estimate_stream(trained[0], d.dry, d.reference, d.instruction, do_sample=True,
+                                    temperature=0.5, seed=0, max_new_tokens=80))[-1]
+
+    final = sampled()
+    # overfit and sampled at T = 0.5: still the trained chain; the seed makes it repeat exactly
+    assert isinstance(final, Final) and final.chain.names == d.chain.names
+    assert sampled().reasoning == final.reasoning
+    events = list(estimate_stream(trained[0], None, d.reference, d.instruction, max_new_tokens=40))
+    blind = events[-1]
+    assert isinstance(blind, Final) and [isinstance(e, Final) for e in events].count(True) == 1
+    assert blind.reasoning and blind.reasoning == "".join(e.text for e in events if isinstance(e, Thinking))
 
 
 def test_bad_audio_for_estimate(trained, dialogues):

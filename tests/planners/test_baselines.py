@@ -7,13 +7,19 @@ import pytest
 import torch
 
 from llm2fx_lab.errors import AudioError
+from llm2fx_lab.events import Final, Response, Thinking, ToolCallEvent, collect
 from llm2fx_lab.examples import example_pair
 from llm2fx_lab.fx.chain import Chain
 from llm2fx_lab.fx.spec import ALL_PARAMS, MODULE_NAMES
 from llm2fx_lab.planners import PlannerError, get_planner
-from llm2fx_lab.planners.baselines import (BASELINE_NAMES, ORDER, BaselinePlanner, baseline_planner,
-                                           feature_vector, weight_paths)
-from llm2fx_lab.events import Final, Response, Thinking, ToolCallEvent, collect
+from llm2fx_lab.planners.baselines import (
+    BASELINE_NAMES,
+    ORDER,
+    BaselinePlanner,
+    baseline_planner,
+    feature_vector,
+    weight_paths,
+)
 from tests._scripts import load_script
 
 

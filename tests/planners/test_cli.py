@@ -4,10 +4,10 @@ import re
 import pytest
 
 from llm2fx_lab.audio.io import load_audio, save_audio
+from llm2fx_lab.cli import main
 from llm2fx_lab.examples import load_example
 from llm2fx_lab.fx.chain import Chain, tool_call
 from llm2fx_lab.fx.render import render
-from llm2fx_lab.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ import pytest
 
 from llm2fx_lab.analysis import compare
 from llm2fx_lab.analysis.claims import check_claims, share_confirmed
+from llm2fx_lab.events import Final
 from llm2fx_lab.examples import example_pair, list_examples
 from llm2fx_lab.planners.analysis_planner import AnalysisPlanner
-from llm2fx_lab.events import Final
 
 CROP_SECONDS = 4.0
 MIN_SHARE = 0.9

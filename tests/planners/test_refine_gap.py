@@ -11,7 +11,6 @@ from llm2fx_lab.fx.chain import Chain
 from tests._scripts import load_script
 
 
-
 def _script():
     return load_script("scripts/refine_gap.py")
 

@@ -53,7 +53,7 @@ def test_device_option():
     from llm2fx_lab.planners.refine import Refined
 
     wrapped = get_planner("analysis+refine", device="cpu")
-    assert isinstance(wrapped, Refined) and wrapped.options["device"] == "cpu"
+    assert isinstance(wrapped, Refined) and wrapped.device == "cpu"
     assert isinstance(get_planner("analysis", device="cpu"), AnalysisPlanner)  # runs on the CPU anyway
     mini = get_planner("mini", device="cpu")
     assert next(mini.model.parameters()).device == torch.device("cpu")

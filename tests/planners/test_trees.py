@@ -6,8 +6,15 @@ import pytest
 from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.planners.analysis_planner.estimators import DERIVED_NAMES
 from llm2fx_lab.planners.analysis_planner.pair_features import PairFeatures
-from llm2fx_lab.planners.analysis_planner.trees import (MODELS_DIR, PresenceStack, TreeModel, dump_hgb, load_presence_models,
-                                      load_presence_stack, stack_inputs)
+from llm2fx_lab.planners.analysis_planner.trees import (
+    MODELS_DIR,
+    PresenceStack,
+    TreeModel,
+    dump_hgb,
+    load_presence_models,
+    load_presence_stack,
+    stack_inputs,
+)
 
 
 def test_dump_matches_sklearn():

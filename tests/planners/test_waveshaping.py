@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from llm2fx_lab.events import Final
 from llm2fx_lab.examples import load_example
 from llm2fx_lab.fx.chain import Chain, tool_call
 from llm2fx_lab.fx.render import render
 from llm2fx_lab.planners.analysis_planner import AnalysisPlanner
-from llm2fx_lab.events import Final
 
 
 @pytest.mark.parametrize("name,drive", [("bass", 12), ("guitar", 15), ("bass", 18), ("drums", 12)])

@@ -8,8 +8,8 @@ from __future__ import annotations
 import threading
 import time
 
-from llm2fx_lab.fx.chain import Chain
 from llm2fx_lab.events import Final, Response, StreamClock, Thinking, ToolCallEvent
+from llm2fx_lab.fx.chain import Chain
 
 CHAIN = Chain.from_tool_calls([
     {"name": "equalizer", "arguments": {"high_gain_db": 4, "high_cutoff_freq": 6000}},

@@ -348,8 +348,7 @@ def test_studio_planner_menu_mini_entries():
 
 
 def test_studio_planner_menu_bad_picks(studio, monkeypatch):
-    from llm2fx_lab.planners import PlannerError
-    from llm2fx_lab.planners import registry
+    from llm2fx_lab.planners import PlannerError, registry
 
     with pytest.raises(PlannerError, match="no planner 'nope' in the menu; allowed: analysis"):
         studio.pick_planner("nope")

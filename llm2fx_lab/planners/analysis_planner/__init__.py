@@ -38,8 +38,13 @@ pseudo-dry. Every tuning knob is a field of :class:`AnalysisConfig`.
 from llm2fx_lab.planners.analysis_planner.config import AnalysisConfig
 from llm2fx_lab.planners.analysis_planner.crop import PREROLL_SECONDS, Span, loudest_span
 from llm2fx_lab.planners.analysis_planner.measure import clear_measurements, measure_pair
-from llm2fx_lab.planners.analysis_planner.order import (best_gain_position, best_order, commutes, search_order,
-                                                        search_order_torch)
+from llm2fx_lab.planners.analysis_planner.order import (
+                                                        best_gain_position,
+                                                        best_order,
+                                                        commutes,
+                                                        search_order,
+                                                        search_order_torch,
+)
 from llm2fx_lab.planners.analysis_planner.planner import AnalysisPlanner
 from llm2fx_lab.planners.analysis_planner.selection import PresencePriors, closed_forms, decide, presence_priors
 

@@ -10,12 +10,20 @@ import functools
 import math
 
 import numpy as np
+import pedalboard
 import scipy.optimize
 import scipy.signal
 
+from llm2fx_lab.analysis.evidence import _echo_from_response
 from llm2fx_lab.fx.render import equalizer_sos
 from llm2fx_lab.fx.spec import module as module_spec
-from llm2fx_lab.planners.analysis_planner.pair_features import EQ_FREQS_HZ, PairFeatures, _ir_decay, impulse_response, late_energy
+from llm2fx_lab.planners.analysis_planner.pair_features import (
+    EQ_FREQS_HZ,
+    PairFeatures,
+    _ir_decay,
+    impulse_response,
+    late_energy,
+)
 
 #: Presence thresholds (tuned on generated pairs; see scripts/train_analysis_planner.py).
 THRESHOLDS = {
@@ -154,8 +162,6 @@ def echo_check(f: PairFeatures) -> tuple[bool | None, float]:
     if ev is not None:
         return bool(ev.echo_detected), float(ev.echo_delay_seconds) if ev.echo_detected else float("nan")
     if getattr(f.ir, "size", 0) >= 16:
-        from llm2fx_lab.analysis.evidence import _echo_from_response
-
         detected, delay, _, _ = _echo_from_response(np.asarray(f.ir, dtype=np.float64), f.ir_rate)
         return bool(detected), float(delay)
     return None, float("nan")
@@ -204,8 +210,6 @@ def reverb_table(sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
     Measured once per rate by rendering noise through pedalboard's reverb (damping 0.5),
     through the same deconvolution as the pairs.
     """
-    import pedalboard
-
     rng = np.random.default_rng(0)
     x = (0.1 * rng.standard_normal((2, int(3 * sample_rate)))).astype(np.float32)
     late, decay = [], []

@@ -24,7 +24,6 @@ from llm2fx_lab.fx.render import apply_module, render, render_stages
 from llm2fx_lab.planners.analysis_planner.config import AnalysisConfig
 from llm2fx_lab.planners.analysis_planner.crop import Span
 
-
 #: The order a chain starts from before pairwise order decisions.
 STUDIO_ORDER = ("equalizer", "compressor", "distortion", "gain", "panner", "stereo_widener",
                 "delay", "reverb", "limiter")

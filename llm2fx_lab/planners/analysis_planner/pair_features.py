@@ -31,6 +31,7 @@ import scipy.fft
 import scipy.signal
 
 from llm2fx_lab.analysis import features as F
+from llm2fx_lab.analysis.evidence import compare
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
 from llm2fx_lab.errors import AudioError
 
@@ -330,7 +331,6 @@ def pair_features(dry: Any, reference: Any, sample_rate: float, max_seconds: flo
     """
     sr = check_sample_rate(sample_rate)
     x, y = match_pair(dry, reference, max_seconds, sr)
-    from llm2fx_lab.analysis.evidence import compare
 
     ev = compare(x, y, sr)
     a = channel_matrix(x, y)

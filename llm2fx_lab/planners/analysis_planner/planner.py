@@ -20,9 +20,15 @@ from llm2fx_lab.planners.analysis_planner.blind import blind_dry, reference_only
 from llm2fx_lab.planners.analysis_planner.config import AnalysisConfig
 from llm2fx_lab.planners.analysis_planner.crop import loudest_span
 from llm2fx_lab.planners.analysis_planner.measure import measure_pair
-from llm2fx_lab.planners.analysis_planner.order import (STUDIO_ORDER, best_gain_position, default_gain_position,
-                                                        learned_order, order_log_probabilities, search_order,
-                                                        search_order_torch)
+from llm2fx_lab.planners.analysis_planner.order import (
+    STUDIO_ORDER,
+    best_gain_position,
+    default_gain_position,
+    learned_order,
+    order_log_probabilities,
+    search_order,
+    search_order_torch,
+)
 from llm2fx_lab.planners.analysis_planner.parameters import close_gain, wants_gain
 from llm2fx_lab.planners.analysis_planner.selection import Decisions, decide
 from llm2fx_lab.planners.analysis_planner.trees import load_order_models

@@ -19,9 +19,16 @@ import numpy as np
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
 from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.planners.analysis_planner.config import AnalysisConfig
-from llm2fx_lab.planners.analysis_planner.estimators import (THRESHOLDS, dynamics_params, estimate_delay,
-                                                             estimate_distortion, estimate_dynamics, estimate_reverb,
-                                                             estimate_waveshaping, model_features)
+from llm2fx_lab.planners.analysis_planner.estimators import (
+    THRESHOLDS,
+    dynamics_params,
+    estimate_delay,
+    estimate_distortion,
+    estimate_dynamics,
+    estimate_reverb,
+    estimate_waveshaping,
+    model_features,
+)
 from llm2fx_lab.planners.analysis_planner.measure import measure_pair
 from llm2fx_lab.planners.analysis_planner.pair_features import PairFeatures
 from llm2fx_lab.planners.analysis_planner.parameters import PARAM_WORDS, exact_params, learned_params, why_note
