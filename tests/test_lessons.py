@@ -41,7 +41,8 @@ def shown(monkeypatch):
         out.extend(objs)
         return Handle(objs[0]) if display_id else None
 
-    monkeypatch.setattr(lessons, "display", display)
+    for module in (lessons.effects, lessons.training):
+        monkeypatch.setattr(module, "display", display)
     return out
 
 
@@ -216,7 +217,7 @@ def test_play_with_updates_its_players_and_plots(monkeypatch):
             handles.append(Handle(objs[0]))
             return handles[-1]
 
-    monkeypatch.setattr(lessons, "display", display)
+    monkeypatch.setattr(lessons.effects, "display", display)
     controls = lessons.play_with("gain", "guitar", seconds=0.3)
     audio, plot = handles
     controls["gain_db"].value = -12.0
@@ -423,7 +424,7 @@ def test_train_with_live_loss(tmp_path, monkeypatch, shown):
         (out / "log.csv").write_text(LOG)
         return {"stage1": {"loss": 4.0}, "stage2": {"loss": 1.5}}
 
-    monkeypatch.setattr(lessons, "train_from_dir", fake_train)
+    monkeypatch.setattr(lessons.training, "train_from_dir", fake_train)
     metrics = lessons.train_with_live_loss("tiny", tmp_path / "data", tmp_path, 3, 5, refresh_seconds=0.01)
     assert metrics == {"stage1": {"loss": 4.0}, "stage2": {"loss": 1.5}}
     assert calls == [("tiny", tmp_path / "data", {"stage1_steps": 3, "stage2_steps": 5})]
@@ -441,8 +442,8 @@ def test_train_with_live_loss_redraws_and_raises_errors(tmp_path, monkeypatch):
         (tmp_path / "log.csv").write_text(LOG)
         raise Llm2FxError("no train examples")
 
-    monkeypatch.setattr(lessons, "display", display)
-    monkeypatch.setattr(lessons, "train_from_dir", failing_train)
+    monkeypatch.setattr(lessons.training, "display", display)
+    monkeypatch.setattr(lessons.training, "train_from_dir", failing_train)
     with pytest.raises(Llm2FxError, match="no train examples"):
         lessons.train_with_live_loss("tiny", tmp_path, tmp_path, 1, 1, refresh_seconds=0.01)
     (handle,) = handles
@@ -450,7 +451,7 @@ def test_train_with_live_loss_redraws_and_raises_errors(tmp_path, monkeypatch):
 
 
 def test_train_with_live_loss_bad_input(tmp_path, monkeypatch):
-    monkeypatch.setattr(lessons, "train_from_dir", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(lessons.training, "train_from_dir", lambda *a, **k: pytest.fail("training started"))
     with pytest.raises(ParameterError, match="unknown model preset 'huge'; allowed"):
         lessons.train_with_live_loss("huge", tmp_path, tmp_path, 1, 1)
 

@@ -261,9 +261,7 @@ def render_stages(audio: Any, sample_rate: float, chain: Any,
 
 
 def _render_with_torch(x: np.ndarray, sample_rate: float, chain: Chain, **options: Any) -> np.ndarray:
-    try:
-        from llm2fx_lab.fx.torch_render import render_torch
-    except ImportError as exc:  # the torch renderer lives in its own module
-        raise BackendError(f"the torch backend is not available: {exc}") from None
+    from llm2fx_lab.fx.torch_render import render_torch  # torch only for backend="torch": the CPU path stays light
+
     y = render_torch(x[None], sample_rate, [chain], **options)
     return y[0].detach().cpu().numpy().astype(np.float32)

@@ -186,8 +186,7 @@ class ReasoningView(anywidget.AnyWidget):
     # --- internals -----------------------------------------------------------------------
     def _cannot_plan_reason(self) -> str:
         if self.planner is None:
-            return ("no planner: pass one (Studio(planner=...)) or install the planner registry "
-                    "(llm2fx_lab.planners.default_planner)")
+            return "no planner: pass one (ReasoningView(planner) or view.planner = ...)"
         if self._inputs is None or self._inputs[1] is None:
             return "load a reference clip first"
         return ""

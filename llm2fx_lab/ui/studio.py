@@ -21,6 +21,7 @@ Each part is an independent widget (usable alone); this module only wires them t
 from __future__ import annotations
 
 import html
+import importlib
 import os
 import time
 from typing import Any
@@ -33,7 +34,7 @@ from llm2fx_lab.errors import Llm2FxError, PlannerError
 from llm2fx_lab.events import Final
 from llm2fx_lab.fx.chain import Chain, as_chain
 from llm2fx_lab.planners.refine import Refined
-from llm2fx_lab.planners.registry import REFINE_SUFFIX, planner_choices
+from llm2fx_lab.planners.registry import REFINE_SUFFIX, default_planner, get_planner, planner_choices
 from llm2fx_lab.ui._html import alert_html
 from llm2fx_lab.ui.audio_input import AudioInput
 from llm2fx_lab.ui.chain_editor import ChainEditor
@@ -59,43 +60,27 @@ FULL_RENDER_DEBOUNCE_SECONDS = 0.1
 def resolve_planner(planner: Any = None) -> Any:
     """The planner object for ``planner`` (an object, a registry name, or None for the default).
 
-    ``None`` reads the ``LLM2FX_PLANNER`` environment variable, then falls back to
-    ``llm2fx_lab.planners.default_planner()`` when the registry provides one; returns None
-    when there is none (the studio then shows how to pass one). A name ``"py:module:attr"``
-    imports ``attr`` from ``module`` and calls it if it is a class or function.
+    ``None`` reads the ``LLM2FX_PLANNER`` environment variable, then takes
+    :func:`~llm2fx_lab.planners.default_planner`. A name ``"py:module:attr"`` imports ``attr``
+    from ``module`` (a planner of your own) and calls it if it is a class or function.
     """
     if planner is None:
         planner = os.environ.get("LLM2FX_PLANNER") or None
     if planner is None:
-        import llm2fx_lab.planners as registry
-
-        factory = getattr(registry, "default_planner", None)
-        return factory() if callable(factory) else None
+        return default_planner()
     if isinstance(planner, str):
         if planner.startswith("py:"):
-            import importlib
-
             module_name, _, attr = planner[3:].partition(":")
             obj = getattr(importlib.import_module(module_name), attr)
             return obj() if callable(obj) else obj
-        import llm2fx_lab.planners as registry
-
-        get = getattr(registry, "get_planner", None)
-        if get is None:
-            raise Llm2FxError(f"planner {planner!r} asked for, but llm2fx_lab.planners has no registry "
-                              f"(get_planner) yet; pass a planner object instead")
-        return get(planner)
+        return get_planner(planner)
     return planner
 
 
 def _backend_options() -> list[tuple[str, tuple[str, str]]]:
-    options = [("CPU · pedalboard (reference)", ("cpu", "cpu"))]
-    try:
-        options.append(("torch · CPU", ("torch", "cpu")))
-        if torch.cuda.is_available():
-            options.append((f"torch · GPU ({torch.cuda.get_device_name(0)})", ("torch", "cuda")))
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+    options = [("CPU · pedalboard (reference)", ("cpu", "cpu")), ("torch · CPU", ("torch", "cpu"))]
+    if torch.cuda.is_available():
+        options.append((f"torch · GPU ({torch.cuda.get_device_name(0)})", ("torch", "cuda")))
     return options
 
 

@@ -1,6 +1,5 @@
 """Chat template rendering and the tolerant tool-call parser."""
 
-
 import pytest
 
 from llm2fx_lab.data.format import (
@@ -61,7 +60,7 @@ def test_bad_messages_and_layout():
 
 
 def test_template_works_with_transformers_apply_chat_template():
-    tokenizers = pytest.importorskip("tokenizers")
+    import tokenizers
     from transformers import PreTrainedTokenizerFast
 
     tok = tokenizers.Tokenizer(tokenizers.models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))

@@ -5,7 +5,7 @@ import pytest
 
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.model.guide import PresenceGuide, mentioned, optional_set, presence_set
-from llm2fx_lab.model.mini import mini_available, mini_weights_dir
+from llm2fx_lab.model.mini import mini_weights_dir
 
 MINI_DIR = mini_weights_dir()
 needs_mini = pytest.mark.skipif(not (MINI_DIR / "tokenizer").exists(), reason="shipped mini tokenizer missing")
@@ -154,7 +154,6 @@ def test_presence_probabilities_need_a_probe(tiny_model):
         presence_probabilities(tiny_model, x, x)
 
 
-@pytest.mark.skipif(not mini_available(), reason="shipped mini weights missing")
 def test_presence_probabilities_of_the_shipped_mini():
     from llm2fx_lab.errors import AudioError
     from llm2fx_lab.examples import example_pair
@@ -181,7 +180,6 @@ def test_presence_probabilities_of_the_shipped_mini():
         presence_probabilities(model, dry, bad, sr)
 
 
-@pytest.mark.skipif(not mini_available(), reason="shipped mini weights missing")
 def test_mini_text_and_chain_follow_its_presence_head():
     from llm2fx_lab.events import collect
     from llm2fx_lab.examples import example_pair
@@ -210,7 +208,6 @@ def test_mini_text_and_chain_follow_its_presence_head():
     assert "and left" in loose.repairs[0]
 
 
-@pytest.mark.skipif(not mini_available(), reason="shipped mini weights missing")
 def test_threshold_tuning_script(capsys):
     from tests._scripts import load_script
 

@@ -77,8 +77,7 @@ def test_presence_guide_option(files, capsys):
         assert "--presence-guide" in err and "--planner mini" in err and "model:PATH" in err
     assert main(["bench", "--planner", "analysis", "--presence-guide", "--per-length", "1"]) == 2
     assert "--presence-guide" in capsys.readouterr().err
-    if not mini_available():
-        pytest.skip("shipped mini weights missing")
+    assert mini_available(), "the llm2fx-mini weights ship with the package"
     assert main(["estimate", str(files / "dry.wav"), str(files / "ref.wav"), "--planner", "mini",
                  "--presence-guide", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

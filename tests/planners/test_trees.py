@@ -2,6 +2,8 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.linear_model import LogisticRegression
 
 from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.planners.analysis_planner.estimators import DERIVED_NAMES
@@ -18,12 +20,11 @@ from llm2fx_lab.planners.analysis_planner.trees import (
 
 
 def test_dump_matches_sklearn():
-    sklearn = pytest.importorskip("sklearn.ensemble")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((300, 5))
     x[rng.random(x.shape) < 0.05] = np.nan
     y = ((np.nan_to_num(x[:, 0]) + 0.5 * np.nan_to_num(x[:, 2]) ** 2) > 0.3).astype(int)
-    clf = sklearn.HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(x, y)
+    clf = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(x, y)
     model = TreeModel(json.loads(json.dumps(dump_hgb(clf))))
     ours = np.array([model.probability(row) for row in x[:50]])
     np.testing.assert_allclose(ours, clf.predict_proba(x[:50])[:, 1], atol=1e-5)
@@ -31,8 +32,7 @@ def test_dump_matches_sklearn():
 
 def test_shipped_presence_models():
     path = MODELS_DIR / "presence.json"
-    if not path.exists():
-        pytest.skip("no presence model shipped")
+    assert path.exists(), f"the presence trees ship with the package: {path}"
     data = json.loads(path.read_text())
     assert data["features"] == PairFeatures.vector_names() + list(DERIVED_NAMES)  # model_features order
     models = load_presence_models()
@@ -48,12 +48,11 @@ def test_from_vector_round_trip():
 
 
 def test_regressor_dump_matches_sklearn():
-    sklearn = pytest.importorskip("sklearn.ensemble")
     rng = np.random.default_rng(2)
     x = rng.standard_normal((300, 4))
     x[rng.random(x.shape) < 0.05] = np.nan
     y = np.nan_to_num(x[:, 1]) * 0.3 + 0.5 + 0.05 * rng.standard_normal(300)
-    reg = sklearn.HistGradientBoostingRegressor(loss="absolute_error", max_iter=20, random_state=0).fit(x, y)
+    reg = HistGradientBoostingRegressor(loss="absolute_error", max_iter=20, random_state=0).fit(x, y)
     model = TreeModel(json.loads(json.dumps(dump_hgb(reg))))
     ours = np.array([model.predict(row) for row in x[:50]])
     np.testing.assert_allclose(ours, reg.predict(x[:50]), atol=1e-5)
@@ -65,8 +64,7 @@ def test_shipped_param_and_order_models():
 
     for name in ("params", "order"):
         path = MODELS_DIR / f"{name}.json"
-        if not path.exists():
-            pytest.skip(f"no {name} model shipped")
+        assert path.exists(), f"the {name} trees ship with the package: {path}"
         data = json.loads(path.read_text())
         assert data["features"] == model_feature_names()
         assert set(data["use"]) <= set(data["models"])
@@ -89,7 +87,6 @@ def test_shipped_models_are_small():
 
 
 def test_presence_stack_matches_sklearn_logistic_regression():
-    linear = pytest.importorskip("sklearn.linear_model")
     rng = np.random.default_rng(3)
     first = rng.uniform(0.01, 0.99, (400, 9))
     y = (first[:, 2] + 0.3 * first.sum(1) / 9 + 0.2 * rng.standard_normal(400) > 0.8).astype(int)
@@ -97,7 +94,7 @@ def test_presence_stack_matches_sklearn_logistic_regression():
     assert inputs.shape == (400, 10)
     np.testing.assert_allclose(inputs[:, 9], first.sum(1))
     np.testing.assert_allclose(1 / (1 + np.exp(-inputs[:, :9])), first, atol=1e-12)  # logits
-    models = [linear.LogisticRegression(max_iter=1000).fit(inputs, y) for _ in MODULE_NAMES]
+    models = [LogisticRegression(max_iter=1000).fit(inputs, y) for _ in MODULE_NAMES]
     stack = PresenceStack(json.loads(json.dumps({"modules": list(MODULE_NAMES), "coef": [m.coef_[0].tolist() for m in models],
                                                  "intercept": [float(m.intercept_[0]) for m in models]})))
     for row in range(5):
@@ -111,8 +108,7 @@ def test_presence_stack_matches_sklearn_logistic_regression():
 
 def test_shipped_presence_stack_is_well_formed():
     stack = load_presence_stack()
-    if stack is None:
-        pytest.skip("no presence stack shipped")
+    assert stack is not None, "the presence stack ships with the package (models/presence.json)"
     assert stack.modules == list(MODULE_NAMES)
     p = stack.probabilities({m: 0.5 for m in MODULE_NAMES})
     assert set(p) == set(MODULE_NAMES) and all(0.0 < v < 1.0 for v in p.values())

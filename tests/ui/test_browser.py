@@ -71,10 +71,6 @@ def jupyter(tmp_path):
            "JUPYTER_DATA_DIR": str(home / "jupyter-data"), "JUPYTER_RUNTIME_DIR": str(home / "jupyter-runtime"),
            "IPYTHONDIR": str(home / "ipython"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    import llm2fx_lab.planners as registry
-
-    if not hasattr(registry, "default_planner"):  # until the registry exists: the scripted test double
-        env["LLM2FX_PLANNER"] = "py:tests.ui.scripted:ScriptedPlanner"
     port, token = _free_port(), secrets.token_hex(16)
     jupyter_bin = Path(sys.executable).with_name("jupyter")
     log = open(tmp_path / "jupyter.log", "w")
