@@ -11,8 +11,10 @@ import os
 import platform
 import re
 import shlex
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,9 +83,6 @@ def write_section(name: str, title: str, body_markdown: str, path: Path = REPORT
 
 def median_seconds(fn, repeats: int) -> float:
     """Median wall time of ``fn()`` over ``repeats`` calls, after one warm-up call."""
-    import statistics
-    import time
-
     fn()
     times = []
     for _ in range(repeats):

@@ -25,19 +25,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import numpy as np
+
 from benchmarks._report import markdown_table, write_section  # noqa: E402
+from llm2fx_lab.analysis import compare
+from llm2fx_lab.analysis.mrstft import ClipSpectra, mrstft_distance, mrstft_spectra
+from llm2fx_lab.audio.fxnorm import pseudo_dry
+from llm2fx_lab.data.chains import length_schedule, offline_length_counts, sample_chain
+from llm2fx_lab.data.generate import GenerateConfig, _flac, generate
+from llm2fx_lab.data.midi import random_piece, render_piece
+from llm2fx_lab.data.similarity import passes_similarity_filter, similarity_filter
+from llm2fx_lab.data.sources import make_source
+from llm2fx_lab.data.stats import stats
+from llm2fx_lab.fx.render import render
 
 
 def stage_times(source: str) -> list[list[object]]:
-    import numpy as np
-
-    from llm2fx_lab.analysis import compare
-    from llm2fx_lab.audio.fxnorm import pseudo_dry
-    from llm2fx_lab.data.chains import length_schedule, offline_length_counts, sample_chain
-    from llm2fx_lab.data.generate import _flac
-    from llm2fx_lab.data.sources import make_source
-    from llm2fx_lab.fx.render import render
-
     src = make_source(source, 0)
     src.segments("train", 1, 1)  # loads what is loaded once per worker (the soundfont)
     t = time.perf_counter()
@@ -62,13 +65,6 @@ def stage_times(source: str) -> list[list[object]]:
 def filter_times(segs, rng, lengths) -> list[list[object]]:
     """The similarity filter as the generator runs it (dry spectra on demand, early stop) against
     the full distance, on the same chains: each segment with chains of the official lengths."""
-    import numpy as np
-
-    from llm2fx_lab.analysis.mrstft import ClipSpectra, mrstft_distance, mrstft_spectra
-    from llm2fx_lab.data.chains import sample_chain
-    from llm2fx_lab.data.similarity import passes_similarity_filter, similarity_filter
-    from llm2fx_lab.fx.render import render
-
     t_full = t_fast = 0.0
     fractions, same = [], 0
     for k, n_modules in enumerate(lengths):
@@ -95,10 +91,6 @@ def filter_times(segs, rng, lengths) -> list[list[object]]:
 def midi_engines(repeats: int = 3) -> list[list[object]]:
     """One 70 s piece (a unit's worth) with the fluidsynth program and with libfluidsynth,
     alternating, in CPU seconds (the program's included); the samples must be equal."""
-    import numpy as np
-
-    from llm2fx_lab.data.midi import random_piece, render_piece
-
     piece = random_piece(np.random.default_rng(0), 70.0)
     render_piece(piece, engine="library")  # load the soundfont once, as a worker does
     cpu = {"program": 0.0, "library": 0.0}
@@ -122,9 +114,6 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--source", default="midi")
     args = ap.parse_args()
-    from llm2fx_lab.data.generate import GenerateConfig, generate
-    from llm2fx_lab.data.stats import stats
-
     with tempfile.TemporaryDirectory(prefix="llm2fx-bench-data-") as tmp:
         cfg = GenerateConfig(tmp, splits=("train",), n_examples=args.n, shard_size=min(args.n, 500), source=args.source)
         load = os.getloadavg()[0]

@@ -35,6 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import soundfile as sf
 from _report import machine, markdown_table, write_section  # noqa: E402
 
 from llm2fx_lab.analysis.scoring import score_examples, summarize  # noqa: E402
@@ -163,8 +164,6 @@ def main(argv: list[str] | None = None) -> None:
 
 def save_pairs(pairs: list[dict], folder: Path, source: str) -> None:
     """Write pairs as ``llm2fx bench --folder`` reads them: 16-bit FLAC dry clips and chain JSON."""
-    import soundfile as sf
-
     folder.mkdir(parents=True, exist_ok=False)  # never into a user's existing folder
     for p in pairs:
         name = p["id"].replace(":", "_")

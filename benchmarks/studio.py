@@ -36,11 +36,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ipywidgets  # noqa: E402
+import numpy as np
 
 from benchmarks._report import markdown_table, write_section  # noqa: E402
 from llm2fx_lab.examples import example_chain  # noqa: E402
 from llm2fx_lab.fx.chain import Chain  # noqa: E402
 from llm2fx_lab.fx.render import render_stages  # noqa: E402
+from llm2fx_lab.fx.spec import module as module_spec
+from llm2fx_lab.ui import Studio
+from llm2fx_lab.ui.state import PREVIEW_PREROLL_SECONDS, PREVIEW_WINDOW_SECONDS
+from llm2fx_lab.ui.studio import FULL_RENDER_DEBOUNCE_SECONDS
 
 SENT: list[int] = []
 _original_send = ipywidgets.Widget._send
@@ -79,10 +84,6 @@ def _snapshot(studio):
 
 
 def measure(studio, chain: Chain, module: str, param: str, repeats: int, preview: bool = True) -> dict:
-    import numpy as np
-
-    from llm2fx_lab.fx.spec import module as module_spec
-
     studio.preview = preview
     studio.chain = chain
     studio.wait_render(60)
@@ -130,10 +131,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=9)
     args = ap.parse_args()
-    from llm2fx_lab.ui import Studio
-    from llm2fx_lab.ui.state import PREVIEW_PREROLL_SECONDS, PREVIEW_WINDOW_SECONDS
-    from llm2fx_lab.ui.studio import FULL_RENDER_DEBOUNCE_SECONDS
-
     studio = Studio(planner=None, example="mix")
     studio.on_render(_snapshot(studio))
     studio.wait_render(60)

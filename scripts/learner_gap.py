@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sklearn.preprocessing import QuantileTransformer
 
 SCRIPTS = Path(__file__).resolve().parent
 if str(SCRIPTS) not in sys.path:  # train_analysis_planner.py, beside this script
@@ -75,8 +76,6 @@ def fit_mlp(x: np.ndarray, presence: np.ndarray, weight: np.ndarray, groups: np.
     A tenth of the fit rows' groups is kept apart to choose the epoch (never the evaluation rows).
     """
     import torch
-    from sklearn.preprocessing import QuantileTransformer
-
     rng = np.random.default_rng(seed)
     unique = np.unique(groups)
     stop_groups = rng.choice(unique, size=max(1, len(unique) // 10), replace=False)

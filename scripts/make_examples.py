@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llm2fx_lab.audio.io import crop_or_pad, load_audio, save_audio  # noqa: E402
+from llm2fx_lab.audio.io import REFERENCE_PEAK_DB, crop_or_pad, load_audio, save_audio  # noqa: E402
 from llm2fx_lab.audio.loudness import normalize_loudness  # noqa: E402
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -191,7 +191,7 @@ def make_all(out: Path, overwrite: bool) -> list[Path]:
             write_midi(parts, midi)
             fluidsynth_render(midi, wav)
             audio, sr = load_audio(wav)
-            audio = normalize_loudness(crop_or_pad(audio, sr, SECONDS), sr, peak_db=-1.0)
+            audio = normalize_loudness(crop_or_pad(audio, sr, SECONDS), sr, peak_db=REFERENCE_PEAK_DB)
             written.append(save_audio(out / f"{name}.flac", audio, sr, overwrite=overwrite, subtype="PCM_16"))
     pairs = out / "pairs.json"
     if pairs.exists() and not overwrite:

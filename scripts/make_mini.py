@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -38,6 +39,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
+
+from llm2fx_lab.events import collect
+from llm2fx_lab.examples import example_pair
+from llm2fx_lab.model.config import preset
+from llm2fx_lab.model.generate import resolve_decoder
+from llm2fx_lab.model.guide import PRESENCE_FLOOR, PRESENCE_THRESHOLD
+from llm2fx_lab.model.llm import Llm2FxModel
+from llm2fx_lab.planners import get_planner
+from llm2fx_lab.planners.bench import PAPER_ROWS, first_per_length, make_test_pairs, report_rows, run_bench
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -99,8 +111,6 @@ def phase_train(run_dir: Path) -> list[str]:
     cmd = CLI + ["train", "--preset", PRESET, "--data", str(run_dir / "data"), "--out", str(run_dir / "model")]
     progress = run_dir / "model" / "state" / "progress.json"
     if progress.is_file():
-        from llm2fx_lab.model.config import preset
-
         saved = json.loads(progress.read_text())
         if saved.get("stage") == 2 and saved.get("step", 0) >= preset(PRESET).train.stage2_steps:
             print(f"training already finished ({progress}: {saved})", flush=True)
@@ -127,11 +137,6 @@ def evaluate(model_dir: Path, per_length: int, refine_per_length: int, labels: t
     report's ``evaluation``), whose ``per_length`` must then match. ``on_row(evaluation)`` is
     called after each row with what is scored so far (a run saves it, to resume from it).
     """
-    import numpy as np
-
-    from llm2fx_lab.planners import get_planner
-    from llm2fx_lab.planners.bench import first_per_length, make_test_pairs, report_rows, run_bench
-
     if previous:
         if previous["per_length"] != per_length:
             raise ValueError(f"re-scoring {list(labels)} on {per_length} pairs per length, but the report's other "
@@ -173,19 +178,11 @@ def evaluate(model_dir: Path, per_length: int, refine_per_length: int, labels: t
 
 def weights_digest(model_dir: Path) -> str:
     """SHA-256 (first 16 hex digits) of the checkpoint's weights: which model a partial evaluation scored."""
-    import hashlib
-
     return hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()[:16]
 
 
 def latency(model_dir: Path) -> dict:
     """Time to first reasoning token and a full estimate on a bundled 10 s pair (median of 3)."""
-    import numpy as np
-
-    from llm2fx_lab.events import collect
-    from llm2fx_lab.examples import example_pair
-    from llm2fx_lab.planners import get_planner
-
     planner = get_planner(f"model:{model_dir}")
     dry, wet, sr, _ = example_pair("guitar")
     firsts, totals = [], []
@@ -193,7 +190,6 @@ def latency(model_dir: Path) -> dict:
         result = collect(planner.plan(dry, wet, sr))
         firsts.append(result.timings.first_token_seconds)
         totals.append(result.timings.total_seconds)
-    from llm2fx_lab.model.generate import resolve_decoder
 
     return {"first_token_seconds": float(np.median(firsts)), "total_seconds": float(np.median(totals)),
             "decoder": resolve_decoder(planner.model.llm)}  # what the planner's default used
@@ -229,9 +225,6 @@ def _fmt_row(label: str, r: dict, seconds: float | None, n: int) -> str:
 
 def model_card(report: dict, model_dir: Path) -> str:
     """MODEL_CARD.md text from a finished run's report."""
-    from llm2fx_lab.model.llm import Llm2FxModel
-    from llm2fx_lab.planners.bench import PAPER_ROWS
-
     model = Llm2FxModel.from_pretrained(model_dir)
     cfg = model.cfg
     count = lambda m: sum(p.numel() for p in m.parameters()) if m is not None else 0  # noqa: E731
@@ -430,8 +423,6 @@ def _reproducibility_text(report: dict) -> str:
 
 def _guide_text(ev: dict) -> str:
     """The card's section on presence-guided decoding, with the guided and default scores."""
-    from llm2fx_lab.model.guide import PRESENCE_FLOOR, PRESENCE_THRESHOLD
-
     def row(label: str) -> str:
         r = overall(ev[label]["rows"]) if label in ev else None
         if not r:

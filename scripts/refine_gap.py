@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -36,6 +37,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
+
+from llm2fx_lab.analysis.metrics import parameter_mae
+from llm2fx_lab.events import collect
+from llm2fx_lab.fx.chain import Chain, tool_call
+from llm2fx_lab.planners.analysis_planner import presence_priors
+from llm2fx_lab.planners.bench import make_test_pairs
+from llm2fx_lab.planners.refine import RefineConfig, refine
+from llm2fx_lab.planners.registry import get_planner
 
 #: Rows, in print order: (key, label).
 STARTS = (
@@ -52,10 +62,6 @@ BUDGET_SECONDS = 600.0
 
 def starts_for(pair: dict[str, Any], estimate: Any) -> dict[str, Any]:
     """The tuned runs' start chains for one pair, given the ``analysis`` planner's chain."""
-    from llm2fx_lab.fx.chain import Chain, tool_call
-    from llm2fx_lab.planners.analysis_planner import presence_priors
-    from llm2fx_lab.planners.refine import RefineConfig
-
     truth = pair["reference"]
     measured = presence_priors(pair["dry"], pair["reference_audio"], pair["sample_rate"]).candidates
 
@@ -71,10 +77,6 @@ def starts_for(pair: dict[str, Any], estimate: Any) -> dict[str, Any]:
 
 def measure_pair(pair: dict[str, Any], steps: int, pipeline: bool) -> dict[str, Any]:
     """Every start's chain after tuning, and its refinement loss, for one pair."""
-    from llm2fx_lab.events import collect
-    from llm2fx_lab.planners.refine import refine
-    from llm2fx_lab.planners.registry import get_planner
-
     dry, reference, sr = pair["dry"], pair["reference_audio"], pair["sample_rate"]
     estimate = collect(get_planner("analysis").plan(dry, reference, sr)).chain
     chains: dict[str, Any] = {"analysis": estimate}
@@ -89,8 +91,6 @@ def measure_pair(pair: dict[str, Any], steps: int, pipeline: bool) -> dict[str, 
 
 def summarise(pairs: list[dict[str, Any]], measured: list[dict[str, Any]]) -> dict[str, Any]:
     """MAE and tuned loss per start: overall, per chain length, with and without a delay."""
-    from llm2fx_lab.analysis.metrics import parameter_mae
-
     truth = {p["id"]: p["reference"] for p in pairs}
     keys = [k for k, _ in STARTS if all(k in m["chains"] for m in measured)]
     lengths = np.array([len(truth[m["id"]]) for m in measured])
@@ -147,8 +147,6 @@ def _one_thread() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from llm2fx_lab.planners.bench import make_test_pairs
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--per-length", type=int, default=8, help="pairs per chain length (1..9)")
     p.add_argument("--seed", type=int, default=4321, help="pair seed (the benchmark's test pairs use 1234)")
@@ -169,7 +167,6 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--seconds must be >= 2 (refinement needs its crop and pre-roll), got {args.seconds}")
     if args.json is not None and args.json.exists() and not args.overwrite:
         p.error(f"{args.json} exists; pass --overwrite to replace it")
-    from tqdm import tqdm
 
     t0 = time.time()
     pairs = make_test_pairs(args.per_length, seed=args.seed, lengths=tuple(args.lengths), seconds=args.seconds)
@@ -177,8 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers == 1:
         measured = [_work(job) for job in tqdm(jobs, desc="pairs")]
     else:
-        import multiprocessing
-
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         with multiprocessing.get_context("spawn").Pool(args.workers, initializer=_one_thread) as pool:
             measured = list(tqdm(pool.imap(_work, jobs, chunksize=1), total=len(jobs), desc="pairs"))

@@ -43,10 +43,26 @@ import argparse
 import json
 import os
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from itertools import combinations
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+from tqdm import tqdm
+
+from llm2fx_lab.analysis.metrics import normalize_linear
+from llm2fx_lab.data.generate import decode_audio
+from llm2fx_lab.fx.chain import Chain
+from llm2fx_lab.fx.spec import MODULE_NAMES
+from llm2fx_lab.fx.spec import module as module_spec
+from llm2fx_lab.planners.analysis_planner import closed_forms, commutes
+from llm2fx_lab.planners.analysis_planner.estimators import model_feature_names, model_features
+from llm2fx_lab.planners.analysis_planner.pair_features import pair_features
+from llm2fx_lab.planners.analysis_planner.trees import dump_hgb, stack_inputs
 
 CHUNK = 50
 HOLD_OUT_EVERY = 5
@@ -54,20 +70,11 @@ SEGMENTS_PER_UNIT = 6
 
 
 def _param_keys() -> list[tuple[str, str]]:
-    from llm2fx_lab.fx.spec import MODULE_NAMES
-    from llm2fx_lab.fx.spec import module as module_spec
-
     return [(m, p) for m in MODULE_NAMES for p in module_spec(m).param_names]
 
 
 def row_arrays(dry: np.ndarray, wet: np.ndarray, sample_rate: float, features=None) -> dict[str, np.ndarray]:
     """Model features, normalised closed-form parameters (nan where none) and rule presence of one pair."""
-    from llm2fx_lab.analysis.metrics import normalize_linear
-    from llm2fx_lab.fx.spec import MODULE_NAMES
-    from llm2fx_lab.planners.analysis_planner import closed_forms
-    from llm2fx_lab.planners.analysis_planner.estimators import model_features
-    from llm2fx_lab.planners.analysis_planner.pair_features import pair_features
-
     f = features if features is not None else pair_features(dry, wet, sample_rate)
     x, fits = model_features(f, sample_rate)
     est, rule, shaped, _ = closed_forms(f, sample_rate, fits)
@@ -84,8 +91,6 @@ def save_chunk(path: Path, rows: list[dict]) -> None:
 
 def _measure_chunk(path: Path, rows: list[dict]) -> Path:
     """Measure one chunk of dataset rows and save it (runs in a worker process)."""
-    from llm2fx_lab.data.generate import decode_audio
-
     out = []
     for row in rows:
         dry, wet, sr = decode_audio(row)
@@ -97,11 +102,6 @@ def _measure_chunk(path: Path, rows: list[dict]) -> Path:
 def extract(data: Path, n_rows: int, cache: Path, workers: int = 1) -> None:
     """Measure the first ``n_rows`` train rows into ``cache`` (chunks already there are kept),
     ``workers`` chunks at a time."""
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    import pyarrow.parquet as pq
-    from tqdm import tqdm
-
     cache.mkdir(parents=True, exist_ok=True)
     have = {int(p.stem.split("-")[1]) for p in cache.glob("train-*.npz")}
     bar = tqdm(total=n_rows, desc="pair features")
@@ -155,10 +155,6 @@ def load_cache(cache: Path, n_rows: int) -> dict[str, np.ndarray]:
 
 def targets(chains: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
     """(presence (n, 9), normalised true parameters (n, 26), nan where the module is absent; names)."""
-    from llm2fx_lab.analysis.metrics import normalize_linear
-    from llm2fx_lab.fx.chain import Chain
-    from llm2fx_lab.fx.spec import MODULE_NAMES
-
     keys = _param_keys()
     presence = np.zeros((len(chains), len(MODULE_NAMES)), dtype=np.int8)
     params = np.full((len(chains), len(keys)), np.nan)
@@ -177,8 +173,6 @@ def targets(chains: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[list[str]]
 def tree_classifier(n: int, seed: int, leaves: int = 8, iterations: int = 100, learning_rate: float = 0.08):
     """The gradient-boosted classifier every tree model here uses, for ``n`` training rows
     (``scripts/learner_gap.py`` fits the presence ones with the same settings)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
     return HistGradientBoostingClassifier(max_iter=iterations, learning_rate=learning_rate, max_leaf_nodes=leaves,
                                           min_samples_leaf=max(10, n // 100), l2_regularization=1.0,
                                           random_state=seed)
@@ -195,8 +189,6 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, weight: np.ndarray, groups: np.nda
                 folds: int = 3) -> np.ndarray:
     """Probabilities of presence ``y`` (n, modules) for each row from classifiers that did not see
     its group (MIDI piece); a fold whose training rows hold one class predicts that class's rate."""
-    from sklearn.model_selection import GroupKFold
-
     out = np.zeros(y.shape, dtype=float)
     n_folds = min(folds, len(np.unique(groups)))
     if n_folds < 2:
@@ -219,11 +211,6 @@ def presence_stack(x, presence, weight, groups, fit, held, held_probs, trees_onl
     against ``trees_only``, the trees' own mean held-out accuracy.
     Returns ``(the stack as JSON-ready dict, or None when it does not raise the mean held-out
     accuracy over the trees alone; per-module held-out accuracies)``."""
-    from sklearn.linear_model import LogisticRegression
-
-    from llm2fx_lab.fx.spec import MODULE_NAMES
-    from llm2fx_lab.planners.analysis_planner.trees import stack_inputs
-
     def fit_stack(rows: np.ndarray) -> list:
         inputs = stack_inputs(out_of_fold(x[rows], presence[rows], weight[rows], groups[rows], classifier))
         return [LogisticRegression(C=1.0, max_iter=2000).fit(inputs, presence[rows, j], sample_weight=weight[rows])
@@ -269,14 +256,6 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"presence trees need --presence-leaves >= 2 (got {args.presence_leaves}), --presence-iterations "
                      f">= 1 (got {args.presence_iterations}) and 0 < --presence-learning-rate <= 1 "
                      f"(got {args.presence_learning_rate})")
-
-    from sklearn.ensemble import HistGradientBoostingRegressor
-    from tqdm import tqdm
-
-    from llm2fx_lab.fx.spec import MODULE_NAMES
-    from llm2fx_lab.planners.analysis_planner import commutes
-    from llm2fx_lab.planners.analysis_planner.estimators import model_feature_names
-    from llm2fx_lab.planners.analysis_planner.trees import dump_hgb
 
     t0 = time.time()
     n_rows = args.n_rows * len(args.data) if len(args.n_rows) == 1 else args.n_rows

@@ -21,24 +21,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from llm2fx_lab.data.generate import decode_audio
+from llm2fx_lab.fx.spec import ALL_PARAMS
 from llm2fx_lab.fx.vectors import chain_vectors  # noqa: E402
-from llm2fx_lab.planners.baselines import BaselineNet, feature_facts, feature_vector, save_baseline  # noqa: E402
+from llm2fx_lab.planners.baselines import ORDER, BaselineNet, feature_facts, feature_vector, save_baseline
 
 SPLITS = ("train", "validation")
 
 
 def shard_features(shard: Path, cache_dir: Path) -> dict[str, np.ndarray]:
     """Features and targets of one Parquet shard, cached in ``cache_dir`` (keyed by shard size and mtime)."""
-    import pyarrow.parquet as pq
-    from tqdm import tqdm
-
-    from llm2fx_lab.data.generate import decode_audio
-
     st = shard.stat()
     key = json.dumps({"shard": shard.name, "size": st.st_size, "mtime": st.st_mtime_ns, "features": feature_facts()})
     cache = cache_dir / f"{shard.stem}.npz"
@@ -105,8 +104,6 @@ def train(train_set: dict[str, np.ndarray], val_set: dict[str, np.ndarray], kind
         ``mean``/``std`` (feature standardisation), ``history`` (train and validation loss
         per epoch), ``best_epoch``, ``network``.
     """
-    from tqdm import tqdm
-
     if kind not in ("regression", "multitask"):
         raise ValueError(f"kind must be 'regression' or 'multitask', got {kind!r}")
     torch.manual_seed(seed)
@@ -166,9 +163,6 @@ def tune_threshold(probs: np.ndarray, presence: np.ndarray) -> tuple[float, floa
 
 def scores(presence_pred: np.ndarray, params_pred: np.ndarray, s: dict[str, np.ndarray]) -> dict[str, float]:
     """Validation Acc (presence over 9 modules) and MAE (normalised params of modules in both)."""
-    from llm2fx_lab.fx.spec import ALL_PARAMS
-    from llm2fx_lab.planners.baselines import ORDER
-
     acc = float((presence_pred == (s["presence"] > 0.5)).mean())
     module_of = np.array([ORDER.index(p.module) for p in ALL_PARAMS])
     both = s["mask"] * presence_pred[:, module_of]

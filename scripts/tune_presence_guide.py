@@ -17,20 +17,20 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
+from tqdm import tqdm
+
+from llm2fx_lab.fx.chain import as_chain
+from llm2fx_lab.fx.spec import MODULE_NAMES
+from llm2fx_lab.model.guide import presence_set
+from llm2fx_lab.model.scores import presence_probabilities
+from llm2fx_lab.planners import get_planner
+from llm2fx_lab.planners.bench import make_test_pairs
+
 THRESHOLDS = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 
 
 def main(argv: list[str] | None = None) -> int:
-    import numpy as np
-    from tqdm import tqdm
-
-    from llm2fx_lab.fx.chain import as_chain
-    from llm2fx_lab.fx.spec import MODULE_NAMES
-    from llm2fx_lab.model.guide import presence_set
-    from llm2fx_lab.model.scores import presence_probabilities
-    from llm2fx_lab.planners import get_planner
-    from llm2fx_lab.planners.bench import make_test_pairs
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--per-length", type=int, default=30, help="dev pairs per chain length 1..9")
     p.add_argument("--seed", type=int, default=4321, help="dev pair seed (the test pairs use 1234)")

@@ -3,7 +3,8 @@
 Tasks (:data:`TASKS`):
 
 - ``reverse_engineering``: dry and reference given; "which chain turns this into that?"
-- ``blind``: the dry clip is masked (probability :data:`DRY_MASK_PROBABILITY`); the model
+- ``blind``: the dry clip is masked (probability
+  :attr:`~llm2fx_lab.data.generate.GenerateConfig.dry_mask_probability`); the model
   sees the reference and its Fx-normalised pseudo-dry version (:mod:`llm2fx_lab.audio.fxnorm`).
 - ``style``: a user describes the wanted sound in words, derived from what Evidence measured
   on the pair (brighter, wider, more spacious, ...), with the audio as usual.
@@ -24,11 +25,6 @@ from llm2fx_lab.data.cot import CLAIM_TEXT, SHORT, Claim, _pick, chain_of_though
 from llm2fx_lab.fx.chain import Chain
 
 TASKS = ("reverse_engineering", "blind", "style", "refinement")
-#: Probability that the dry clip is masked (blind estimation). The paper masks the dry audio
-#: "with a probability" whose value its public code does not state; ours, configurable.
-DRY_MASK_PROBABILITY = 0.3
-STYLE_PROBABILITY = 0.15
-REFINEMENT_PROBABILITY = 0.1
 
 REVERSE = [
     "Here is a dry track and a processed reference. Which effects, in which order and with which settings, turn the dry into the reference?",
@@ -180,5 +176,5 @@ def build_messages(instruction_text: str, reasoning: str, chain: Chain, response
     return [fmt.user_message(instruction_text), fmt.assistant_message(reasoning, chain, response)]
 
 
-__all__ = ["DRY_MASK_PROBABILITY", "Edit", "TASKS", "build_messages", "chain_of_thought", "instruction",
+__all__ = ["Edit", "TASKS", "build_messages", "chain_of_thought", "instruction",
            "propose_edits", "refinement_turn", "response_text", "style_words"]

@@ -73,6 +73,8 @@ class GenerateConfig:
     source: str = "midi"
     shard_size: int = 500
     audio: str = "inline"
+    #: Probability that an example masks its dry clip (blind estimation). The paper masks the dry
+    #: audio "with a probability" its public code does not state; 0.3 is ours.
     dry_mask_probability: float = 0.3
     style_probability: float = 0.15
     refinement_probability: float = 0.1
