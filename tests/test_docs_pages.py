@@ -69,6 +69,13 @@ def test_architecture_has_a_mermaid_diagram_of_the_data_flow():
     assert diagram, "docs/architecture.md has no mermaid diagram"
     for node in ("fx.Chain", "analysis", "planners", "ui"):
         assert node in diagram.group(1)
+    # every arrow ("imports") points down the layers that tests/test_layout.py enforces
+    from tests.test_layout import RANK
+
+    arrows = re.findall(r"^\s*(\w+) --> (\w+)\s*$", diagram.group(1), re.M)
+    assert len(arrows) >= 10
+    for a, b in arrows:
+        assert RANK[a] > RANK[b], f"the diagram's arrow {a} --> {b} points up the layers"
 
 
 def test_getting_started_shows_the_main_commands():
