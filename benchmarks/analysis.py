@@ -4,11 +4,12 @@ Targets (issue #5): ``compare()`` <= 50 ms so the studio can refresh evidence on
 edit; spectrum data for a plot <= 10 ms. Also reports the reference implementations it
 replaces (pyloudnorm) and the slow paper metric (auraloss MR-STFT), measured in the same run.
 
-Run: ``.venv/bin/python benchmarks/analysis.py``
+Run: ``.venv/bin/python benchmarks/analysis.py [--no-write]``
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -32,7 +33,10 @@ def median_ms(fn, repeats: int) -> float:
     return 1000 * median_seconds(fn, repeats)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
+    args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     dry = (0.1 * rng.standard_normal((2, 10 * SR))).astype(np.float32)
     env = (np.arange(dry.shape[1]) % SR < 0.4 * SR).astype(np.float32)  # 0.4 s notes every 1 s
@@ -60,7 +64,8 @@ def main() -> None:
             f"(same value within 0.1 LU, tested). Timings are medians over repeats on a shared "
             f"2-core machine where other jobs may run; compare() does one STFT and one K-weighting "
             f"pass per clip and a decimated deconvolution for echoes.")
-    write_section("analysis", "Analysis: evidence, plot data, metrics", body)
+    if not args.no_write:
+        write_section("analysis", "Analysis: evidence, plot data, metrics", body)
     for r in rows:
         print(f"{r[0]:55s} {r[1]:8.1f} ms {r[2]}")
 
