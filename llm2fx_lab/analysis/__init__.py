@@ -11,7 +11,7 @@ from llm2fx_lab.analysis.audibility import (
     order_audibility,
     pairwise_order_accuracy,
 )
-from llm2fx_lab.analysis.claims import ClaimCheck, check_claims, share_confirmed
+from llm2fx_lab.analysis.claims import ClaimCheck, check_claims, coverage, share_confirmed
 from llm2fx_lab.analysis.evidence import Evidence, compare
 from llm2fx_lab.analysis.features import (
     ClipFeatures,
@@ -46,7 +46,7 @@ from llm2fx_lab.analysis.scoring import score, score_examples, summarize
 
 __all__ = [
     "ClaimCheck", "ClipFeatures", "Echo", "Evidence", "audible_module_accuracy", "average_spectrum",
-    "check_claims", "share_confirmed",
+    "check_claims", "coverage", "share_confirmed",
     "band_level_distance_db", "compare", "dynamics_curve_data", "embedding_similarity",
     "eq_curve_data", "clip_features", "figure", "gain_reduction_data", "mid_range_chain", "module_accuracy",
     "module_audibility", "mrstft_lr", "normalize_linear", "order_audibility",

@@ -20,9 +20,17 @@ measured change has the same sign and is notable (:meth:`Evidence.direction`), c
 when it is notable the other way, and unverifiable when no notable change was measured
 ("brighter"/"darker" compare the high band with the mid band).
 
-The patterns are deliberately simple: they read the sentences of :class:`Evidence`, the
-:class:`~llm2fx_lab.planners.analysis_planner.AnalysisPlanner` and the training data's reasoning,
-not arbitrary prose. A claim they miss is not checked; no claim is invented.
+Two families of patterns: numbers (the sentences of :class:`Evidence`, the
+:class:`~llm2fx_lab.planners.analysis_planner.AnalysisPlanner` and the training data's
+reasoning) and free prose, as a chat LLM writes it: a module said to be present or absent
+("there is a reverb", "no compression"), louder or quieter, brighter or darker, wider or
+narrower, a longer or shorter decay, more or less compressed, panned left or right. A module
+claim is checked against what that module leaves in the Evidence (:data:`MODULE_TRACES`: a reverb
+lengthens the decay (unless an echo does), a delay makes an echo, a distortion adds harmonics, a compressor or limiter
+lowers the crest factor, an equalizer tilts the bands, a panner moves the balance, a widener
+changes the side energy): present is confirmed by that trace, absent by its lack, and a gain,
+which leaves no trace of its own, is unverifiable. A claim the patterns miss is not checked; no
+claim is invented. :func:`coverage` says how many of the claims found could be checked.
 """
 
 from __future__ import annotations
@@ -41,6 +49,23 @@ TOLERANCES = {
 }
 
 _NUM = r"[-+\u2212]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
+
+#: What each module leaves in the Evidence: (field, sign of the change it makes). The equalizer's
+#: trace is the largest band change against the mid band; a gain has none of its own.
+MODULE_TRACES = {
+    "reverb": ("decay_change_seconds", 1), "delay": ("echo_detected", 1), "distortion": ("added_harmonics_db", 1),
+    "compressor": ("crest_factor_change_db", -1), "limiter": ("crest_factor_change_db", -1),
+    "equalizer": ("band_tilt_db", 0), "panner": ("pan_change", 0), "stereo_widener": ("side_to_mid_change_db", 0),
+    "gain": ("", 0),
+}
+#: How prose names each module.
+_MODULE_WORDS = {
+    "reverb": r"reverb\w*|reverberation", "delay": r"delay|echo(?:es)?", "distortion": r"distortion|saturation|overdrive",
+    "compressor": r"compressor|compression", "limiter": r"limiter|limiting", "equalizer": r"equali[sz]er|equali[sz]ation|eq",
+    "panner": r"panner|panning", "stereo_widener": r"(?:stereo )?widener|widening", "gain": r"gain stage|gain",
+}
+_MODULE_OF_WORD = [(re.compile(rf"^(?:{w})$", re.I), m) for m, w in _MODULE_WORDS.items()]
+_ANY_MODULE = "|".join(_MODULE_WORDS.values())
 _BAND = {"low": "low_band_gain_db", "mid": "mid_band_gain_db", "high": "high_band_gain_db"}
 
 
@@ -94,7 +119,7 @@ def _claims(text: str, evidence) -> list[ClaimCheck]:
     out: list[ClaimCheck] = []
     taken: list[tuple[int, int]] = []
 
-    def add(m: re.Match, field: str, claimed: float, verdict_reason: tuple[Verdict, str], group: int = 0) -> None:
+    def add(m: re.Match, field: str, claimed: float, verdict_reason: tuple[Verdict, str], group: int | str = 0) -> None:
         s, e = m.span(group)
         if any(s < b and a < e for a, b in taken):
             return
@@ -143,16 +168,16 @@ def _claims(text: str, evidence) -> list[ClaimCheck]:
         add(m, "pan_change", value, _pan(value, evidence))
     for m in re.finditer(r"\b(?:moves|pann?ed|panning)\s+(?:to the\s+)?(left|right)\b", text, re.I):
         sign = 1 if m.group(1).lower() == "right" else -1
-        add(m, "pan_change", float("nan"), _direction(sign, evidence, "pan_change"))
+        add(m, "pan_change", float("nan"), _direction(sign * _of_dry(text, m.start()), evidence, "pan_change"))
     # Width: "wider", "narrower".
     for m in re.finditer(r"\b(wider|narrower)\b", text, re.I):
         sign = 1 if m.group(1).lower() == "wider" else -1
-        add(m, "side_to_mid_change_db", float("nan"), _direction(sign, evidence, "side_to_mid_change_db"))
+        add(m, "side_to_mid_change_db", float("nan"), _direction(sign * _of_dry(text, m.start()), evidence, "side_to_mid_change_db"))
     # Brightness: "brighter", "darker": the high band against the mid band (a level change alone
     # makes nothing brighter); notable from 1.5 dB as the band gains.
     tilt = evidence.high_band_gain_db - evidence.mid_band_gain_db
     for m in re.finditer(r"\b(brighter|darker|duller)\b", text, re.I):
-        sign = 1 if m.group(1).lower() == "brighter" else -1
+        sign = (1 if m.group(1).lower() == "brighter" else -1) * _of_dry(text, m.start())
         if not math.isfinite(tilt) or abs(tilt) < 1.5:
             verdict: tuple[Verdict, str] = ("unverifiable", f"high minus mid band {tilt:+.1f} dB, not notable")
         else:
@@ -166,7 +191,8 @@ def _claims(text: str, evidence) -> list[ClaimCheck]:
             _ratio(value, evidence.wet_decay_seconds, TOLERANCES["decay_factor"], "s"))
     for m in re.finditer(r"\bdecays?\s+(more slowly|faster)\b", text, re.I):
         sign = 1 if m.group(1).lower() == "more slowly" else -1
-        add(m, "decay_change_seconds", float("nan"), _direction(sign, evidence, "decay_change_seconds"))
+        add(m, "decay_change_seconds", float("nan"), _direction(sign * _of_dry(text, m.start()), evidence, "decay_change_seconds"))
+    _prose_claims(text, evidence, add)
     # Harmonics: "0.8 % of the ... energy is new".
     for m in re.finditer(rf"({_NUM})\s*%[^.;\n]{{0,60}}?\bnew\b", text, re.I):
         value = _num(m.group(1))
@@ -177,6 +203,96 @@ def _claims(text: str, evidence) -> list[ClaimCheck]:
             add(m, "added_harmonics_db", value,
                 _ratio(value, measured, TOLERANCES["harmonics_factor"], "%"))
     return sorted(out, key=lambda c: c.start)
+
+
+_DRY_WORDS = re.compile(r"\b(?:dry|original|input|source|unprocessed)\b", re.I)
+_WET_WORDS = re.compile(r"\b(?:reference|processed|wet|target|output|estimate|result|mix)\b", re.I)
+
+
+def _of_dry(text: str, start: int) -> int:
+    """-1 where the clause before ``start`` is about the dry clip ("the dry is louder": the
+    reference is quieter), else +1. Looks back to the clause's start ("and the ..." starts one),
+    at most 80 characters."""
+    head = re.split(r"[.;:!?\n]|\b(?:but|while|than|whereas)\b|\band (?=the|its?\b)", text[max(0, start - 80):start])[-1]
+    dry = [m.start() for m in _DRY_WORDS.finditer(head)]
+    wet = [m.start() for m in _WET_WORDS.finditer(head)]
+    return -1 if dry and (not wet or dry[-1] > wet[-1]) else 1
+
+
+def _module_of(word: str) -> str:
+    return next(m for pattern, m in _MODULE_OF_WORD if pattern.match(word))
+
+
+def _trace(module: str, evidence) -> tuple[int, str]:
+    """(+1 the module's trace is there, -1 the opposite change is, 0 nothing notable) and why."""
+    field, sign = MODULE_TRACES[module]
+    if not field:
+        return 0, "a gain leaves no trace of its own (other modules change the level too)"
+    if module == "reverb" and evidence.echo_detected:
+        return 0, "an echo lengthens the decay too, so the decay cannot tell a reverb"
+    if module in ("compressor", "limiter") and evidence.direction("added_harmonics_db") > 0:
+        return 0, "saturation lowers the crest factor too, so it cannot tell a compressor or limiter"
+    if (module == "distortion" and evidence.direction("added_harmonics_db") <= 0
+            and evidence.direction("crest_factor_change_db") < 0):
+        return 0, "saturation can hide from the harmonics measure (on noise, say) and the crest factor fell"
+    if field == "band_tilt_db":
+        tilt = max(abs(evidence.low_band_gain_db - evidence.mid_band_gain_db),
+                   abs(evidence.high_band_gain_db - evidence.mid_band_gain_db))
+        return (1 if tilt >= 1.5 else 0), f"largest band change against the mid band {tilt:.1f} dB"
+    d = evidence.direction(field)
+    value = getattr(evidence, field)
+    if sign == 0:
+        return abs(d), f"{field} {float(value):+.2f}"
+    return d * sign, f"{field} {float(value):+.2f}"
+
+
+def _prose_claims(text: str, evidence, add) -> None:
+    """The free-prose claims (see the module docstring)."""
+    def module_claim(m: re.Match, present: bool) -> None:
+        module = _module_of(m.group("module"))
+        found, why = _trace(module, evidence)
+        if MODULE_TRACES[module][0] == "" or why.startswith(("an echo", "saturation")):
+            verdict: tuple[Verdict, str] = ("unverifiable", why)
+        elif present:
+            verdict = (("confirmed" if found > 0 else "contradicted"), why) if found else (
+                "unverifiable", f"no notable trace ({why}); the module may be subtle")
+        else:
+            verdict = ("contradicted", f"its trace is there: {why}") if found > 0 else ("confirmed", f"no trace: {why}")
+        field = MODULE_TRACES[module][0] or "gain"
+        add(m, field, float("nan"), verdict, "claim")
+
+    absent = (rf"(?P<claim>\b(?:no|without(?: an?| any)?|not an?|lacks?(?: an?| any)?|(?:is|are)n't any|"
+              rf"(?:do|does|did)(?:n't| not) (?:hear|see|need|detect|find) (?:any|an?)|nor an?)\s+"
+              rf"(?:audible\s+|obvious\s+|sign of\s+|evidence of\s+|clear\s+|real\s+)?(?P<module>{_ANY_MODULE})\b)")
+    for m in re.finditer(absent, text, re.I):
+        module_claim(m, False)
+    present = (rf"(?P<claim>\b(?:there(?:'s| is| are)|(?:it |this )?(?:has|uses|needs)|add(?:s|ing)?|apply(?:ing)?|"
+               rf"includes?|with)\s+(?:an?\s+|some\s+|the\s+)?(?:\w+\s+)?(?P<module>{_ANY_MODULE})\b)")
+    for m in re.finditer(present, text, re.I):
+        if not re.match(r"(?:no|not|without)\b", m.group("claim"), re.I):
+            module_claim(m, True)
+    # louder / quieter, without a number (numbers are read above)
+    for m in re.finditer(r"(?P<claim>\b(louder|quieter|softer)\b)", text, re.I):
+        sign = 1 if m.group(2).lower() == "louder" else -1
+        add(m, "loudness_change_lu", float("nan"), _direction(sign * _of_dry(text, m.start()), evidence, "loudness_change_lu"), "claim")
+    # a longer or shorter decay, more or less reverberant
+    for m in re.finditer(r"(?P<claim>\b(?:longer|shorter)\s+(?:decay|tails?|release|ring(?:ing)?)\b|"
+                         r"\b(?:decay|tails?|ring(?:ing)?)\s+(?:is|are|sounds?|gets?)\s+(?:much\s+|a bit\s+|slightly\s+|"
+                         r"clearly\s+)?(?:longer|shorter)\b|\bmore reverberant\b|\bdrier\b)", text, re.I):
+        word = m.group("claim").lower()
+        sign = -1 if "shorter" in word or word == "drier" else 1
+        add(m, "decay_change_seconds", float("nan"), _direction(sign * _of_dry(text, m.start()), evidence, "decay_change_seconds"), "claim")
+    # more or less compressed
+    for m in re.finditer(r"(?P<claim>\b(?:more compressed|squashed|less dynamic|smaller crest factor|"
+                         r"more dynamic|less compressed)\b)", text, re.I):
+        sign = 1 if m.group("claim").lower() in ("more dynamic", "less compressed") else -1
+        add(m, "crest_factor_change_db", float("nan"), _direction(sign * _of_dry(text, m.start()), evidence, "crest_factor_change_db"), "claim")
+
+
+def coverage(checks: Sequence[ClaimCheck]) -> tuple[int, int]:
+    """``(checked, found)``: how many of the claims found the Evidence could check (confirmed or
+    contradicted), and how many were found."""
+    return sum(c.verdict != "unverifiable" for c in checks), len(checks)
 
 
 def _pan(value: float, evidence) -> tuple[Verdict, str]:

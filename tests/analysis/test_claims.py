@@ -3,7 +3,7 @@ import math
 import pytest
 
 from llm2fx_lab.analysis import compare
-from llm2fx_lab.analysis.claims import ClaimCheck, check_claims, share_confirmed
+from llm2fx_lab.analysis.claims import ClaimCheck, check_claims, coverage, share_confirmed
 from llm2fx_lab.fx.render import render
 
 SR = 44100
@@ -21,6 +21,18 @@ def panned_echo(bursts):
                                                               "mix_ratio": 0.4}},
                               {"name": "panner", "arguments": {"pan": -0.6}}])
     return compare(bursts, wet, SR)
+
+
+@pytest.fixture(scope="module")
+def reverberant(bursts):
+    wet = render(bursts, SR, [{"name": "reverb", "arguments": {"room_size": 0.8, "damping": 0.3, "width": 0.9,
+                                                               "mix_ratio": 0.5}}])
+    return compare(bursts, wet, SR)
+
+
+@pytest.fixture(scope="module")
+def saturated(bursts):
+    return compare(bursts, render(bursts, SR, [{"name": "distortion", "arguments": {"drive_db": 20}}]), SR)
 
 
 def _verdicts(text, evidence):
@@ -103,3 +115,45 @@ def test_bad_input(quieter):
     with pytest.raises(TypeError, match="string"):
         check_claims(None, quieter)
     assert check_claims("", quieter) == []
+
+
+# Free prose, as a chat LLM writes it (issue 31): the module claims and the directions.
+LLM_PROSE = ("Looking at the measurements, there is a reverb: the tail is much longer. There is no compression "
+             "here, and I do not hear any distortion. The reference is a bit louder and darker. Without a delay.")
+
+
+def test_prose_claims_against_a_reverb(reverberant):
+    checks = check_claims(LLM_PROSE, reverberant)
+    assert [(c.text, c.verdict) for c in checks] == [
+        ("there is a reverb", "confirmed"), ("tail is much longer", "confirmed"), ("no compression", "confirmed"),
+        ("do not hear any distortion", "confirmed"), ("louder", "confirmed"), ("darker", "confirmed"),
+        ("Without a delay", "confirmed")]
+    assert coverage(checks) == (7, 7)
+    wrong = check_claims("No reverb at all; the sound is drier, with a shorter decay.", reverberant)
+    assert [(c.field, c.verdict) for c in wrong] == [("decay_change_seconds", "contradicted")] * 3
+
+
+def test_prose_claims_against_a_saturation(saturated):
+    checks = check_claims(LLM_PROSE, saturated)
+    verdicts = {c.text: c.verdict for c in checks}
+    # no reverb trace: a reverb may be subtle, so neither confirmed nor refuted; the crest factor fell,
+    # and saturation on noise can hide from the harmonics measure, so "no distortion" is not confirmed
+    assert verdicts["there is a reverb"] == verdicts["do not hear any distortion"] == "unverifiable"
+    assert verdicts["no compression"] == "contradicted" and verdicts["louder"] == "confirmed"
+    assert coverage(checks) == (sum(v != "unverifiable" for v in verdicts.values()), len(checks))
+
+
+def test_prose_claims_know_which_clip_they_are_about(reverberant):
+    assert _verdicts("The dry is louder and the decay is longer.", reverberant) == [
+        ("loudness_change_lu", "contradicted"), ("decay_change_seconds", "confirmed")]
+    assert _verdicts("The reference is louder than the dry.", reverberant) == [("loudness_change_lu", "confirmed")]
+
+
+def test_prose_module_words_that_are_not_claims(reverberant, quieter, panned_echo):
+    # "room" is not a reverb; a gain leaves no trace of its own; an echo hides a reverb's decay
+    assert check_claims("There is room for more.", reverberant) == []
+    assert _verdicts("It needs a gain stage.", quieter) == [("gain", "unverifiable")]
+    assert _verdicts("there is a reverb", panned_echo) == [("decay_change_seconds", "unverifiable")]
+    assert _verdicts("there is a delay, panned to the left", panned_echo) == [
+        ("echo_detected", "confirmed"), ("pan_change", "confirmed")]
+    assert coverage([]) == (0, 0)
