@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -175,14 +175,45 @@ def _chain(processors: list) -> Any:
     return apply
 
 
-class _StopOnEvent:
-    """A transformers StoppingCriteria that fires when ``event`` is set."""
+class StopOnEvents:
+    """A transformers StoppingCriteria that fires when any of ``events`` is set (None ones are
+    skipped)."""
 
-    def __init__(self, event: threading.Event):
-        self.event = event
+    def __init__(self, *events: threading.Event | None):
+        self.events = [e for e in events if e is not None]
 
     def __call__(self, input_ids, scores, **kwargs) -> torch.Tensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+        fired = any(e.is_set() for e in self.events)
+        return torch.full((input_ids.shape[0],), fired, dtype=torch.bool, device=input_ids.device)
+
+
+def stream_in_thread(work: Callable[[], None], streamer: Any, halt: threading.Event, name: str) -> Iterator[str]:
+    """Run ``work`` (a generation that feeds ``streamer`` and ends it) in a worker thread and
+    yield the streamer's text as it arrives.
+
+    Generation runs in its own thread because transformers' streamers are filled by a blocking
+    ``generate`` call. When the stream ends, or the consumer leaves it early, ``halt`` is set (the
+    generation's stopping criterion watches it) and the worker is joined; an exception in
+    ``work`` is raised here, in the consumer's thread.
+    """
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+            streamer.end()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    try:
+        yield from streamer
+    finally:
+        halt.set()
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 class _Splitter:
@@ -386,10 +417,11 @@ def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = N
         guide = PresenceGuide(tok, presence_set(probabilities, presence_threshold),
                               optional_set(probabilities, presence_threshold, presence_floor))
     streamer = TextIteratorStreamer(tok, skip_prompt=False, skip_special_tokens=False, timeout=600)
+    halt = threading.Event()  # set once the stream ends or its consumer leaves early
     kwargs = dict(inputs_embeds=embeds, attention_mask=ids["attention_mask"].to(model.device),
                   max_new_tokens=max_new_tokens, do_sample=do_sample, streamer=streamer,
                   eos_token_id=model.eos_id, pad_token_id=tok.pad_token_id,
-                  stopping_criteria=StoppingCriteriaList([_StopOnEvent(stop)]))
+                  stopping_criteria=StoppingCriteriaList([StopOnEvents(stop, halt)]))
     guard = None
     if loop_guard:
         guard = LoopGuard(tok, tok.convert_tokens_to_ids(THINK_END), model.eos_id, loop_window_tokens,
@@ -403,45 +435,32 @@ def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = N
         kwargs.update(temperature=temperature, top_p=top_p)
     else:
         kwargs.update(temperature=None, top_p=None, top_k=None)
-    errors: list[BaseException] = []
     n_tokens = [0]
 
     def work() -> None:
-        try:
-            if seed is not None:
-                torch.manual_seed(seed)
-            if fast:
-                tokens = greedy_generate(model.llm, embeds, max_new_tokens, model.eos_id, process, stop.is_set,
-                                         lambda t: streamer.put(torch.tensor([t])))
-                streamer.end()
-                n_tokens[0] = len(tokens)
-                return
-            with torch.no_grad():
-                out = model.llm.generate(**kwargs)
-            n_tokens[0] = int(out.shape[-1])
-        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
-            errors.append(e)
+        if seed is not None:
+            torch.manual_seed(seed)
+        if fast:
+            tokens = greedy_generate(model.llm, embeds, max_new_tokens, model.eos_id, process,
+                                     lambda: stop.is_set() or halt.is_set(),
+                                     lambda t: streamer.put(torch.tensor([t])))
             streamer.end()
+            n_tokens[0] = len(tokens)
+            return
+        with torch.no_grad():
+            out = model.llm.generate(**kwargs)
+        n_tokens[0] = int(out.shape[-1])
 
-    thread = threading.Thread(target=work, name="llm2fx-generate", daemon=True)
-    thread.start()
     splitter = _Splitter()
-    try:
-        for delta in streamer:
-            for event in splitter.feed(delta):
-                yield clock.mark(event)
-        for event in splitter.feed("", final=True):
+    for delta in stream_in_thread(work, streamer, halt, "llm2fx-generate"):
+        for event in splitter.feed(delta):
             yield clock.mark(event)
-    finally:
-        stop_was_set = stop.is_set()
-        stop.set()  # also ends the worker if the consumer closed the stream early
-        thread.join()
-    if errors:
-        raise errors[0]
+    for event in splitter.feed("", final=True):
+        yield clock.mark(event)
     chain, repairs = parse_tool_calls(splitter.text)
     repairs = list(guide.summary() if guide else []) + list(guard.notes if guard else []) + list(repairs)
     yield Final(chain=chain, reasoning=splitter.reasoning, response=splitter.response,
-                timings=clock.timings(n_tokens[0]), repairs=tuple(repairs), stopped=stop_was_set,
+                timings=clock.timings(n_tokens[0]), repairs=tuple(repairs), stopped=stop.is_set(),
                 planner=planner)
 
 
