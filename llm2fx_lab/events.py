@@ -17,18 +17,22 @@ when it is set the planner ends the stream early, still with a :class:`Final` ev
    a wrapper that revises the chain (``Refined``) sends the revised calls again from
    index 0: a consumer treats a repeated index as a replacement, and the :class:`Final`
    chain is always authoritative;
-3. :class:`Response` deltas of the short natural-language reply;
-4. exactly one :class:`Final` with the chain, the full texts, timings and repairs.
+3. :class:`Measurement` each time a planner that calls measurement tools (the chat planner)
+   got a result back, interleaved with the above;
+4. :class:`Response` deltas of the short natural-language reply;
+5. exactly one :class:`Final` with the chain, the full texts, timings and repairs (and, for a
+   chat planner, the whole conversation and the model's token counts).
 
 :func:`collect` turns a stream into a :class:`PlanResult` for non-interactive use.
 """
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Literal, Protocol, Union, runtime_checkable
+from typing import Any, Iterable, Iterator, Literal, Mapping, Protocol, Union, runtime_checkable
 
 import numpy as np
 
@@ -53,6 +57,21 @@ class ToolCallEvent:
 
     call: ToolCall
     index: int
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A measurement tool the planner called (``measure_pair``, ``render_and_compare``, ...) and
+    what it returned: ``result`` is JSON data with units in its keys, or ``error`` says why the
+    call failed (the model is told the same and may correct itself)."""
+
+    name: str
+    arguments: Mapping[str, Any]
+    result: Any = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "arguments": dict(self.arguments), "result": self.result, "error": self.error}
 
 
 @dataclass(frozen=True)
@@ -90,9 +109,13 @@ class Final:
     repairs: tuple[str, ...] = ()
     stopped: bool = False
     planner: str = ""
+    #: The whole conversation of a chat planner (OpenAI-style messages, audio left out).
+    transcript: tuple[Mapping[str, Any], ...] = ()
+    #: The model's own token counts where it reports them (``prompt_tokens``, ``completion_tokens``).
+    usage: Mapping[str, int] | None = None
 
 
-Event = Union[Thinking, ToolCallEvent, Response, Final]
+Event = Union[Thinking, ToolCallEvent, Measurement, Response, Final]
 
 
 @dataclass(frozen=True)
@@ -108,12 +131,24 @@ class PlanResult:
     stopped: bool = False
     planner: str = ""
     events: tuple[Event, ...] = field(default=(), repr=False)
+    transcript: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    usage: Mapping[str, int] | None = None
+
+    @property
+    def measurements(self) -> tuple[Measurement, ...]:
+        """The measurement calls of the stream, in order."""
+        return tuple(e for e in self.events if isinstance(e, Measurement))
 
     def to_json(self) -> dict[str, Any]:
-        """``{"chain": [...], "reasoning": ..., "response": ..., "timings": {...}, "repairs": [...]}``."""
-        return {"chain": self.chain.to_tool_calls(), "reasoning": self.reasoning,
-                "response": self.response, "timings": self.timings.to_json(),
-                "repairs": list(self.repairs), "planner": self.planner}
+        """``{"chain": [...], "reasoning": ..., "response": ..., "timings": {...}, "repairs": [...]}``,
+        plus ``"measurements"``, ``"transcript"`` and ``"usage"`` for a chat planner."""
+        out = {"chain": self.chain.to_tool_calls(), "reasoning": self.reasoning,
+               "response": self.response, "timings": self.timings.to_json(),
+               "repairs": list(self.repairs), "planner": self.planner}
+        if self.measurements or self.transcript:
+            out |= {"measurements": [m.to_json() for m in self.measurements],
+                    "transcript": [dict(m) for m in self.transcript], "usage": self.usage}
+        return out
 
 
 @runtime_checkable
@@ -123,6 +158,16 @@ class Planner(Protocol):
     def plan(self, dry: np.ndarray | None, reference: np.ndarray, sample_rate: float,
              instruction: str | None = None, stop: threading.Event | None = None) -> Iterator[Event]:
         ...
+
+
+def takes_chain(planner: Any) -> bool:
+    """Whether ``planner.plan`` takes the optional ``chain`` keyword (the chain a conversation
+    turn edits); planners without it read the instruction alone."""
+    try:
+        params = inspect.signature(planner.plan).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return "chain" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def collect(stream: Iterable[Event]) -> PlanResult:
@@ -140,7 +185,7 @@ def collect(stream: Iterable[Event]) -> PlanResult:
         raise Llm2FxError("the planner's stream ended without a Final event")
     return PlanResult(final.chain, final.reasoning, {k: "".join(v) for k, v in by_step.items()},
                       final.response, final.timings, final.repairs, final.stopped, final.planner,
-                      tuple(events))
+                      tuple(events), final.transcript, final.usage)
 
 
 class StreamClock:

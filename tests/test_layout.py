@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "llm2fx_lab"
 
 #: Lowest layer first. ``events`` (the planner event protocol) sits below both ``model`` and
-#: ``planners``, which stream those events; ``examples`` are bundled clips rendered with ``fx``.
+#: ``planners``, which stream those events; ``examples`` are bundled clips rendered with ``fx``;
+#: ``server`` serves the planners and ``cli`` starts it.
 LAYERS: tuple[frozenset[str], ...] = tuple(frozenset(layer) for layer in (
     {"errors"},
     {"audio"},
@@ -25,6 +26,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(frozenset(layer) for layer in (
     {"data"},
     {"model"},
     {"planners"},
+    {"server"},
     {"ui", "cli"},
     {"lessons"},
 ))

@@ -12,6 +12,7 @@ function render({ model, el }) {
   const stream = h("div", { class: "l2f-stream", "aria-label": "Planner reasoning", "aria-live": "off" });
   const calls = h("div", { class: "l2f-calls", "aria-label": "Tool calls" });
   const response = h("div", { class: "l2f-response" });
+  const claims = h("details", { class: "l2f-claims" });
   const input = h("input", { type: "text", class: "l2f-instruction", placeholder: "Ask for a change: \"less reverb\", \"make it brighter\"…",
     "aria-label": "Instruction for the planner" });
   const send = () => { model.send({ op: "instruct", text: input.value }); input.value = ""; };
@@ -21,7 +22,7 @@ function render({ model, el }) {
   const root = h("div", { class: "l2f l2f-reasoning", role: "region", "aria-label": "Planner reasoning" },
     h("h4", {}, "Reasoning"),
     h("div", { class: "l2f-toolbar" }, planBtn, stopBtn, status, stats),
-    error, stream, calls, response,
+    error, stream, calls, response, claims,
     h("div", { class: "l2f-toolbar" }, input, sendBtn), turns);
   el.append(root);
 
@@ -79,8 +80,17 @@ function render({ model, el }) {
   model.on("change:tool_calls", drawCalls);
   model.on("change:response", () => { response.textContent = model.get("response"); });
   for (const t of ["status", "error", "first_token_seconds", "tokens_per_second", "tokens", "can_plan", "planner_name"]) model.on(`change:${t}`, drawStatus);
+  function drawClaims() {
+    const list = model.get("claims");
+    const summary = model.get("claims_summary");
+    claims.hidden = !summary;
+    claims.replaceChildren(h("summary", {}, summary),
+      h("ul", {}, ...list.map((c) => h("li", { class: `l2f-claim-${c.verdict}` }, h("b", {}, c.verdict), ` “${c.text}” — ${c.reason}`))));
+  }
   model.on("change:turns", drawTurns);
-  drawStatus(); drawCalls(); drawTurns();
+  model.on("change:claims_summary", drawClaims);
+  model.on("change:claims", drawClaims);
+  drawStatus(); drawCalls(); drawTurns(); drawClaims();
   response.textContent = model.get("response");
 }
 

@@ -6,6 +6,7 @@
 ``llm2fx estimate DRY REFERENCE ...`` / ``llm2fx bench ...``          (:mod:`.planners`)
 ``llm2fx data generate OUT [--n N] ...`` / ``llm2fx data stats DIR``  (:mod:`.data`)
 ``llm2fx train --preset NAME --data DIR --out DIR``                  (:mod:`.train`)
+``llm2fx serve [--planner NAME ...] [--host H] [--port P]``         (:mod:`.serve`)
 
 Bad input (unreadable audio, invalid chain, existing output) exits with code 2 and a
 one-line message, never a traceback.
@@ -23,6 +24,7 @@ from typing import Callable, Sequence
 from llm2fx_lab.audio.io import WRITABLE, load_audio, save_audio
 from llm2fx_lab.cli.data import add_data_parser
 from llm2fx_lab.cli.planners import add_planner_parsers
+from llm2fx_lab.cli.serve import add_serve_parser
 from llm2fx_lab.cli.train import add_train_parser
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.fx.chain import Chain, describe_chain
@@ -100,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_planner_parsers(sub)
     add_data_parser(sub)
     add_train_parser(sub)
+    add_serve_parser(sub)
     return parser
 
 

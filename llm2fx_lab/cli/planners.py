@@ -21,7 +21,13 @@ from llm2fx_lab.audio.io import load_audio, resample, save_audio
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.events import Final, Response, Thinking, ToolCallEvent, collect
 from llm2fx_lab.fx.render import render
-from llm2fx_lab.planners.registry import PLANNER_NAMES, default_planner, get_planner, is_model_planner
+from llm2fx_lab.planners.registry import (
+    PLANNER_NAMES,
+    default_planner,
+    get_planner,
+    is_chat_planner,
+    is_model_planner,
+)
 
 DEVICE_HELP = ("where refinement, a model planner and the analysis planner's order search run: auto (CUDA when "
                "available), cpu, cuda or cuda:N (default: refinement auto, the rest on the CPU)")
@@ -29,18 +35,28 @@ GUIDE_HELP = ("a model planner (mini, model:PATH) names the modules its chain pr
               "(llm2fx_lab.model.guide; more right modules, renders further off: see the model card)")
 
 
-def _check_presence_guide(args: argparse.Namespace) -> None:
-    """``--presence-guide`` needs a model planner named outright (checked before any work)."""
+def _check_planner_flags(args: argparse.Namespace) -> None:
+    """``--presence-guide`` needs a model planner named outright, ``--api-key-env`` and
+    ``--attach-audio`` a chat one (checked before any work)."""
     name = args.planner or ""
     if getattr(args, "presence_guide", False) and not is_model_planner(name):
         raise Llm2FxError("--presence-guide steers a model planner's decoding: pass --planner mini or "
                           f"--planner model:PATH, got {name or 'the default planner'!r}")
+    for flag in ("api_key_env", "attach_audio"):
+        if getattr(args, flag, None) and not name.startswith("llm:"):
+            raise Llm2FxError(f"--{flag.replace('_', '-')} is for a chat LLM at an endpoint: pass "
+                              f"--planner llm:MODEL@URL, got {name or 'the default planner'!r}")
 
 
 def _planner(args: argparse.Namespace) -> Any:
     options: dict[str, Any] = {"refine": bool(args.refine)}
     if getattr(args, "presence_guide", False):
         options["presence_guide"] = True
+    if is_chat_planner(args.planner or ""):
+        if getattr(args, "api_key_env", None):
+            options["api_key_env"] = args.api_key_env
+        if getattr(args, "attach_audio", False):
+            options["attach_audio"] = True
     refine_options: dict[str, Any] = {}
     if getattr(args, "refine_seconds", None) is not None:
         refine_options["budget_seconds"] = args.refine_seconds
@@ -66,7 +82,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         raise Llm2FxError("--out renders the dry clip through the estimate; it needs a DRY file, not 'none'")
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise Llm2FxError(f"{args.out} exists; pass --overwrite to replace it")
-    _check_presence_guide(args)
+    _check_planner_flags(args)
     dry, reference, sr = _load_pair(args.dry, args.reference)
     planner = _planner(args)
     stream = planner.plan(dry, reference, sr, instruction=args.instruction)
@@ -108,7 +124,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from llm2fx_lab.planners.bench import load_pairs_folder, make_test_pairs, report_rows, run_bench
 
-    _check_presence_guide(args)
+    _check_planner_flags(args)
     if args.folder:
         pairs = load_pairs_folder(args.folder)
     else:
@@ -128,6 +144,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chat_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--api-key-env", default=None, metavar="VAR",
+                   help="for --planner llm:MODEL@URL: the environment variable that holds the endpoint's API key "
+                        "(the key itself is never taken on the command line)")
+    p.add_argument("--attach-audio", action="store_true",
+                   help="for --planner llm:MODEL@URL: also send the clips as input_audio (audio-capable models)")
+
+
 def add_planner_parsers(subparsers: Any) -> None:
     """Add ``estimate`` and ``bench`` to an ``argparse`` subparsers object (the ``llm2fx`` CLI)."""
     names = ", ".join(PLANNER_NAMES)
@@ -145,6 +169,7 @@ def add_planner_parsers(subparsers: Any) -> None:
     p.add_argument("--tail-seconds", type=float, default=0.0, help="tail appended when rendering --out")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--presence-guide", action="store_true", help=GUIDE_HELP)
+    _chat_arguments(p)
     p.set_defaults(func=cmd_estimate)
 
     p = subparsers.add_parser("bench", help="benchmark a planner on LP-Fx-style test pairs")
@@ -161,4 +186,5 @@ def add_planner_parsers(subparsers: Any) -> None:
     p.add_argument("--audibility-crop-seconds", type=float, default=3.0)
     p.add_argument("--json", default=None, help="also write the summary rows to this JSON file")
     p.add_argument("--presence-guide", action="store_true", help=GUIDE_HELP)
+    _chat_arguments(p)
     p.set_defaults(func=cmd_bench)

@@ -202,13 +202,34 @@ def _parse_one(body: str, repairs: list[str], index: int) -> Any:
     return None
 
 
+def tool_call_objects(text: str) -> tuple[list[Any], list[str]]:
+    """The raw objects of the ``<tool_call>`` blocks in ``text`` (not validated) and the repairs
+    made to read them.
+
+    Each block is parsed as JSON, then as a Python literal, then as the first ``{...}`` it
+    contains; a block holding a list gives each of its items; an unclosed last block is read
+    too (and noted). A block that does not parse is dropped, with a repair saying so.
+    """
+    if not isinstance(text, str):
+        raise ToolCallError(f"model output must be text, got {type(text).__name__}")
+    repairs: list[str] = []
+    items: list[Any] = []
+    for i, m in enumerate(_BLOCK.finditer(text)):
+        if not m.group(0).rstrip().endswith(TOOL_CALL_END):
+            repairs.append(f"tool call #{i}: no closing {TOOL_CALL_END}")
+        value = _parse_one(m.group(1), repairs, i)
+        if value is None:
+            continue
+        items.extend(value if isinstance(value, list) else [value])
+    return items, repairs
+
+
 def parse_tool_calls(text: str) -> tuple[Chain, tuple[str, ...]]:
     """Read the chain out of model output text.
 
-    Each ``<tool_call>`` block is parsed as JSON, then as a Python literal, then as the
-    first ``{...}`` it contains; the result is validated leniently
-    (``Chain.from_tool_calls(mode="lenient")``: out-of-range values clamped, unknown
-    modules and duplicates dropped). Text after ``</think>`` is searched when present.
+    The ``<tool_call>`` blocks (:func:`tool_call_objects`; after ``</think>`` when there is
+    one) are validated leniently (``Chain.from_tool_calls(mode="lenient")``: out-of-range
+    values clamped, unknown modules and duplicates dropped).
 
     Returns
     -------
@@ -224,15 +245,7 @@ def parse_tool_calls(text: str) -> tuple[Chain, tuple[str, ...]]:
     """
     if not isinstance(text, str):
         raise ToolCallError(f"model output must be text, got {type(text).__name__}")
-    repairs: list[str] = []
     body = text.split(THINK_END, 1)[1] if THINK_END in text else text
-    items = []
-    for i, m in enumerate(_BLOCK.finditer(body)):
-        if not m.group(0).rstrip().endswith(TOOL_CALL_END):
-            repairs.append(f"tool call #{i}: no closing {TOOL_CALL_END}")
-        value = _parse_one(m.group(1), repairs, i)
-        if value is None:
-            continue
-        items.extend(value if isinstance(value, list) else [value])
+    items, repairs = tool_call_objects(body)
     chain = Chain.from_tool_calls(items, mode="lenient")
     return chain, tuple(repairs) + chain.repairs

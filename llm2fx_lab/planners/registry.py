@@ -9,6 +9,11 @@ name               planner
 ``model:PATH``     a model checkpoint in the local directory ``PATH``
 ``regression``     baseline of the paper's kind: a parameter regressor
 ``multitask``      baseline of the paper's kind: module classifier + parameter regressor
+``llm:MODEL@URL``  a chat LLM behind an OpenAI-compatible endpoint, with the lab's measurements
+                   as tools (:class:`~llm2fx_lab.planners.chat.ChatPlanner`); e.g.
+                   ``llm:qwen3:8b@http://localhost:11434/v1`` (Ollama); ``api_key_env="VAR"``
+                   names the environment variable holding the endpoint's key
+``hf:PATH``        a chat checkpoint in the local directory ``PATH`` (transformers), same loop
 =================  ==========================================================================
 
 Any name may end in ``+refine`` (``analysis+refine``) to wrap the planner in
@@ -35,9 +40,15 @@ from llm2fx_lab.events import Planner
 from llm2fx_lab.model.mini import mini_available, mini_weights_dir
 
 #: Planner names, as the CLI and the studio list them (``model:PATH`` takes a directory).
-PLANNER_NAMES: tuple[str, ...] = ("analysis", "mini", "model:PATH", "regression", "multitask")
+PLANNER_NAMES: tuple[str, ...] = ("analysis", "mini", "model:PATH", "regression", "multitask", "llm:MODEL@URL",
+                                  "hf:PATH")
 
 REFINE_SUFFIX = "+refine"
+
+
+def is_chat_planner(name: str) -> bool:
+    """Whether ``name`` (``+refine`` or not) names a chat planner: ``llm:MODEL@URL`` or ``hf:PATH``."""
+    return name.strip().startswith(("llm:", "hf:"))
 
 
 def is_model_planner(name: str) -> bool:
@@ -61,8 +72,9 @@ def get_planner(name: str, **options: Any) -> Planner:
     Parameters
     ----------
     name : str
-        ``analysis``, ``mini``, ``model:PATH``, ``regression`` or ``multitask``, optionally
-        followed by ``+refine``.
+        ``analysis``, ``mini``, ``model:PATH``, ``regression``, ``multitask``, a chat LLM at an
+        OpenAI-compatible endpoint (``llm:MODEL@URL``) or in a local checkpoint (``hf:PATH``),
+        optionally followed by ``+refine``.
     **options
         Passed to the planner's constructor; ``refine=True`` wraps it like ``+refine``;
         ``refine_options={...}`` go to :class:`~llm2fx_lab.planners.refine.Refined`;
@@ -94,7 +106,7 @@ def get_planner(name: str, **options: Any) -> Planner:
 
         resolved = str(resolve_device(device, warn_cpu_fallback=False))  # a clear error before anything loads
         refine_options.setdefault("device", resolved)
-        if name in ("analysis", "mini") or name.startswith("model:"):
+        if name in ("analysis", "mini") or name.startswith(("model:", "hf:")):
             options.setdefault("device", resolved)
     planner = _base_planner(name, options)
     return _refined(planner, refine_options) if refine else planner
@@ -124,7 +136,42 @@ def _base_planner(name: str, options: dict[str, Any]) -> Planner:
         from llm2fx_lab.planners.baselines import baseline_planner
 
         return baseline_planner(name, **options)
+    if name.startswith(("llm:", "hf:")):
+        return _chat_planner(name, options)
     raise PlannerError(f"unknown planner {name!r}; allowed: {_allowed()}")
+
+
+def split_endpoint(name: str) -> tuple[str, str]:
+    """``llm:MODEL@URL`` -> ``(MODEL, URL)``; the model name may hold ``:`` (``qwen3:8b``).
+
+    >>> split_endpoint("llm:qwen3:8b@http://localhost:11434/v1")
+    ('qwen3:8b', 'http://localhost:11434/v1')
+    """
+    body = name[len("llm:"):]
+    at = max(body.rfind("@http://"), body.rfind("@https://"))
+    if at <= 0:
+        raise PlannerError(f"a chat endpoint is named llm:MODEL@URL with an http(s) URL, e.g. "
+                           f"llm:qwen3:8b@http://localhost:11434/v1; got {name!r}")
+    return body[:at], body[at + 1:]
+
+
+def _chat_planner(name: str, options: dict[str, Any]) -> Planner:
+    from llm2fx_lab.planners.chat import ChatPlanner, OpenAIBackend, TransformersBackend
+
+    backend_options = {k: options.pop(k) for k in ("api_key_env", "timeout_seconds", "max_tokens", "temperature",
+                                                   "max_reply_chars") if k in options}
+    if name.startswith("llm:"):
+        model, url = split_endpoint(name)
+        backend = OpenAIBackend(model, url, **backend_options)
+    else:
+        path = name[len("hf:"):]
+        if not path:
+            raise PlannerError("hf:PATH needs a checkpoint directory after 'hf:', e.g. hf:~/models/Qwen3-0.6B")
+        for key in ("device", "max_new_tokens"):
+            if key in options:
+                backend_options[key] = options.pop(key)
+        backend = TransformersBackend(path, **backend_options)
+    return ChatPlanner(backend, name=name, **options)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,7 @@
-"""The reasoning view: a planner's stream, live, grouped by step; tool calls as cards; a Stop
-button; an instruction box that makes it a conversation with an undoable history of turns.
+"""The reasoning view: a planner's stream, live, grouped by step; tool calls as cards; the
+measurements a chat planner asked for, inline with their results; a Stop button; an instruction
+box that makes it a conversation with an undoable history of turns; and, when the stream ends,
+its claims checked against what the lab measured (:func:`~llm2fx_lab.analysis.claims.check_claims`).
 
 The stream runs in a worker thread that only sets traits (never an ``Output`` widget), at
 most every :data:`PUBLISH_SECONDS`, so the kernel stays free to handle Stop and edits.
@@ -7,7 +9,6 @@ most every :data:`PUBLISH_SECONDS`, so the kernel stays free to handle Stop and 
 
 from __future__ import annotations
 
-import inspect
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,10 @@ import anywidget
 import numpy as np
 import traitlets
 
-from llm2fx_lab.events import STEPS, Final, Response, Thinking, ToolCallEvent
+from llm2fx_lab.analysis.claims import check_claims, coverage
+from llm2fx_lab.analysis.evidence import compare
+from llm2fx_lab.errors import Llm2FxError
+from llm2fx_lab.events import STEPS, Final, Measurement, Response, Thinking, ToolCallEvent, takes_chain
 from llm2fx_lab.fx.chain import Chain
 from llm2fx_lab.ui._assets import asset, common_css, esm
 
@@ -26,6 +30,29 @@ PUBLISH_SECONDS = 0.05
 
 STEP_TITLES = {"selection": "Module selection", "order": "Order", "parameters": "Parameters",
                "refinement": "Refinement"}
+
+
+def measurement_summary(event: Measurement) -> str:
+    """What a measurement call asked and got, in a few lines for the stream."""
+    args = ", ".join(f"{k}={v!r}" for k, v in event.arguments.items() if k != "chain")
+    if "chain" in event.arguments:
+        chain = event.arguments["chain"]
+        args = " -> ".join(c.get("name", "?") for c in chain if isinstance(c, dict)) if isinstance(chain, list) else "?"
+    head = f"{event.name}({args})"
+    if event.error is not None:
+        return f"{head}: error: {event.error}"
+    result = event.result if isinstance(event.result, dict) else {}
+    lines = []
+    if "mrstft_left" in result:
+        lines.append(f"MR-STFT distance L/R {result['mrstft_left']} / {result['mrstft_right']}")
+    for block in result.values():
+        if isinstance(block, dict) and block.get("notable_changes"):
+            lines += block["notable_changes"]
+        elif isinstance(block, dict) and "loudness_lufs" in block:
+            lines.append(", ".join(f"{k} {block[k]}" for k in ("loudness_lufs", "crest_factor_db",
+                                                                "spectral_centroid_hz", "decay_time_seconds")
+                                   if k in block))
+    return head + ("\n" + "\n".join(f"  {line}" for line in lines) if lines else ": no notable change")
 
 
 @dataclass
@@ -45,14 +72,6 @@ class Turn:
                 "chain": ", ".join(self.chain_after.names) if self.chain_after is not None else "",
                 "stopped": self.stopped, "undone": self.undone,
                 "done": self.chain_after is not None}
-
-
-def _accepts(fn: Callable[..., Any], name: str) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 class ReasoningView(anywidget.AnyWidget):
@@ -81,6 +100,8 @@ class ReasoningView(anywidget.AnyWidget):
     tokens_per_second = traitlets.Float(0.0).tag(sync=True)
     turns = traitlets.List().tag(sync=True)
     can_plan = traitlets.Bool(False).tag(sync=True)
+    claims = traitlets.List().tag(sync=True)           # [{"text", "verdict", "reason"}] of the last stream
+    claims_summary = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, planner: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -151,6 +172,7 @@ class ReasoningView(anywidget.AnyWidget):
         with self.hold_sync():
             self.error = ""
             self.steps, self.tool_calls, self.response = [], [], ""
+            self.claims, self.claims_summary = [], ""
             self.first_token_seconds, self.tokens, self.tokens_per_second = -1.0, 0, 0.0
             self.status = "running"
             self.planner_name = str(getattr(self.planner, "name", type(self.planner).__name__))
@@ -184,6 +206,23 @@ class ReasoningView(anywidget.AnyWidget):
             callback(turn)
 
     # --- internals -----------------------------------------------------------------------
+    def _check_claims(self, final: Final, dry: Any, reference: Any, sample_rate: float) -> None:
+        """The stream's claims against the Evidence of the pair (not in blind mode: no dry clip)."""
+        if dry is None or not final.reasoning:
+            return
+        try:
+            checks = check_claims(final.reasoning, compare(dry, reference, sample_rate))
+        except Llm2FxError as exc:  # the pair cannot be compared (e.g. a silent clip): say so, keep the stream
+            self.claims_summary = f"claims not checked: {exc}"
+            return
+        checked, found = coverage(checks)
+        confirmed = sum(c.verdict == "confirmed" for c in checks)
+        with self.hold_sync():
+            self.claims = [{"text": c.text, "verdict": c.verdict, "reason": c.reason} for c in checks]
+            self.claims_summary = (f"{found} claims found, {checked} checked against the measurements: "
+                                   f"{confirmed} confirmed, {checked - confirmed} contradicted" if found
+                                   else "no measurable claims found in the reasoning")
+
     def _cannot_plan_reason(self) -> str:
         if self.planner is None:
             return "no planner: pass one (ReasoningView(planner) or view.planner = ...)"
@@ -237,7 +276,7 @@ class ReasoningView(anywidget.AnyWidget):
 
         try:
             kwargs: dict[str, Any] = {"instruction": turn.instruction, "stop": self._stop}
-            if turn.chain_before is not None and _accepts(self.planner.plan, "chain"):
+            if turn.chain_before is not None and takes_chain(self.planner):
                 kwargs["chain"] = turn.chain_before
             for event in self.planner.plan(dry, reference, sr, **kwargs):
                 if isinstance(event, Thinking):
@@ -249,6 +288,10 @@ class ReasoningView(anywidget.AnyWidget):
                                       "text": ""})
                     steps[-1]["text"] += event.text
                     publish()
+                elif isinstance(event, Measurement):
+                    steps.append({"step": "measurement", "title": f"Measured: {event.name}",
+                                  "text": measurement_summary(event)})
+                    publish(force=True)
                 elif isinstance(event, ToolCallEvent):
                     calls.append({"index": event.index, "name": event.call.name,
                                   "arguments": event.call.params, "bypass": event.call.bypass})
@@ -277,6 +320,7 @@ class ReasoningView(anywidget.AnyWidget):
                 self.turns = [t.to_json() for t in self.history]
             for callback in list(self._final_callbacks):
                 callback(final, turn)
+            self._check_claims(final, dry, reference, sr)
             self.status = "stopped" if final.stopped else "done"
         except Exception as exc:  # noqa: BLE001 - shown inline, the widget must survive
             self.history.remove(turn)

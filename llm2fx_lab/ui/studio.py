@@ -53,6 +53,8 @@ from llm2fx_lab.ui.state import (
     preview_window,
 )
 
+#: The planner menu's entry that opens the endpoint fields (:meth:`Studio.pick_endpoint`).
+ENDPOINT_LABEL = "a chat LLM at an OpenAI-compatible endpoint…"
 #: Seconds phase 2 (the full render) waits after a preview for a newer edit (slider drags).
 FULL_RENDER_DEBOUNCE_SECONDS = 0.1
 
@@ -141,6 +143,22 @@ class Studio(widgets.VBox):
                                            layout=widgets.Layout(width="auto"))
         self.refine_box.add_class("l2f-planner-refine")
         self.planner_error = widgets.HTML("")
+        self.endpoint_url = widgets.Text(placeholder="http://localhost:11434/v1", description="URL",
+                                         style={"description_width": "4em"}, layout=widgets.Layout(width="auto"))
+        self.endpoint_model = widgets.Text(placeholder="qwen3:8b", description="Model",
+                                           style={"description_width": "4em"}, layout=widgets.Layout(width="auto"))
+        self.endpoint_key_env = widgets.Text(
+            placeholder="OPENAI_API_KEY (optional)", description="Key from $", style={"description_width": "6em"},
+            tooltip="The name of the environment variable that holds the key: the key itself is never typed here, "
+                    "shown, saved or logged", layout=widgets.Layout(width="auto"))
+        self.endpoint_audio = widgets.Checkbox(value=False, description="send the audio (audio-capable models)",
+                                               indent=False, layout=widgets.Layout(width="auto"))
+        self.endpoint_use = widgets.Button(description="Use this endpoint", button_style="primary")
+        self.endpoint_use.on_click(lambda _b: self._on_endpoint())
+        self.endpoint_box = widgets.VBox([self.endpoint_url, self.endpoint_model, self.endpoint_key_env,
+                                          widgets.HBox([self.endpoint_audio, self.endpoint_use])],
+                                         layout=widgets.Layout(display="none"))
+        self.endpoint_box.add_class("l2f-endpoint")
         self._choices = {c.key: c for c in planner_choices()}
         self._custom: Any = None          # a planner the menu did not build (its base, without refinement)
         self._menu_busy = False
@@ -171,7 +189,7 @@ class Studio(widgets.VBox):
 
         menu = widgets.HBox([self.planner_menu, self.refine_box],
                             layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
-        left = widgets.VBox([menu, self.planner_error, self.reasoning, self.player], layout=widgets.Layout(flex="1 1 0", min_width="320px", margin="0 16px 0 0"))
+        left = widgets.VBox([menu, self.endpoint_box, self.planner_error, self.reasoning, self.player], layout=widgets.Layout(flex="1 1 0", min_width="320px", margin="0 16px 0 0"))
         right = widgets.VBox([self.editor], layout=widgets.Layout(flex="1 1 0", min_width="380px"))
         super().__init__([
             widgets.HTML("<h3 style='margin:4px 0'>llm2fx studio</h3>"),
@@ -228,6 +246,37 @@ class Studio(widgets.VBox):
         self.reasoning.planner = planner
         self._set_menu(key, refine)
         self.planner_error.value = ""
+
+    def pick_endpoint(self, model: str, base_url: str, api_key_env: str | None = None, attach_audio: bool = False,
+                      refine: bool | None = None, check: bool = True) -> None:
+        """Plan with a chat LLM behind an OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp,
+        LM Studio, a hosted API, ``llm2fx serve``), with the lab's measurements as its tools
+        (:class:`~llm2fx_lab.planners.chat.ChatPlanner`). The menu lists it as a custom entry.
+
+        ``api_key_env`` names the environment variable holding the key (never the key itself);
+        ``check`` asks the endpoint for its models first, so a wrong URL or key shows at once (and
+        a model name it does not list, as a note).
+
+        Raises
+        ------
+        PlannerError
+            A bad URL or model name, an unset key variable, an endpoint that cannot be reached
+            or refuses the key, or a planner still running.
+        """
+        if self.reasoning.running:
+            raise PlannerError("the planner is still running: press Stop first")
+        planner = get_planner(f"llm:{model.strip()}@{base_url.strip()}", api_key_env=api_key_env or None,
+                              attach_audio=bool(attach_audio))
+        served = planner.backend.check() if check else []
+        self._custom = planner
+        refine = self.refine_box.value if refine is None else bool(refine)
+        self.reasoning.planner = Refined(planner) if refine else planner
+        self._set_menu("custom", refine)
+        # Some servers (llama.cpp) answer to any model name, so a name they do not list is a
+        # note, not an error; a server that knows its models says so at the first plan.
+        self.planner_error.value = "" if not served or planner.backend.model in served else alert_html(
+            f"note: {planner.backend.base_url} lists {', '.join(served[:8])}{', …' if len(served) > 8 else ''}; "
+            f"the model {planner.backend.model} is not among them", "l2f-note")
 
     def load_example(self, name: str) -> None:
         """Load a bundled example pair into the dry and reference slots."""
@@ -356,7 +405,7 @@ class Studio(widgets.VBox):
         self._set_menu("custom" if planner is not None else None, refine)
 
     def _set_menu(self, key: str | None, refine: bool) -> None:
-        options = [(c.label, c.key) for c in self._choices.values()]
+        options = [(c.label, c.key) for c in self._choices.values()] + [(ENDPOINT_LABEL, "endpoint")]
         if self._custom is not None:
             options.insert(0, (f"custom: {getattr(self._custom, 'name', type(self._custom).__name__)}", "custom"))
         self._menu_busy = True
@@ -371,11 +420,24 @@ class Studio(widgets.VBox):
     def _on_planner_pick(self, change: dict[str, Any]) -> None:
         if self._menu_busy or self.planner_menu.value is None:
             return
+        self.endpoint_box.layout.display = "flex" if self.planner_menu.value == "endpoint" else "none"
+        if self.planner_menu.value == "endpoint":
+            return  # the endpoint's fields, then "Use this endpoint"
         try:
             self.pick_planner(self.planner_menu.value, self.refine_box.value)
         except Llm2FxError as exc:  # show it and put the menu back on the planner still in use
             self.planner_error.value = alert_html(str(exc))
             self._set_menu(self._menu_key, isinstance(self.reasoning.planner, Refined))
+
+    def _on_endpoint(self) -> None:
+        try:
+            self.pick_endpoint(self.endpoint_model.value, self.endpoint_url.value, self.endpoint_key_env.value.strip(),
+                               self.endpoint_audio.value)
+        except Llm2FxError as exc:
+            self.planner_error.value = alert_html(str(exc))
+            return
+        if not self.planner_error.value:
+            self.endpoint_box.layout.display = "none"
 
     def _on_final(self, final: Final, turn: Turn) -> None:
         if len(final.chain) or not final.stopped:

@@ -3,6 +3,7 @@ uploads (good, bad, too large), edit the chain, and check that renders, player a
 
 import datetime
 import io
+import json
 import threading
 
 import numpy as np
@@ -163,6 +164,37 @@ def test_reasoning_view_streams_by_step(noise, sr):
     assert len(view.turns) == 1 and view.turns[0]["done"]
 
 
+def test_reasoning_view_shows_measurement_calls_inline_and_checks_the_prose(sr):
+    from llm2fx_lab.events import Final, Measurement, Thinking, Timings
+    from llm2fx_lab.planners.chat import MeasurementTools
+
+    dry, ref = 0.1 * np.random.default_rng(3).standard_normal((2, sr)).astype(np.float32), None
+    ref = 0.5 * dry  # 6 dB quieter
+    tools = MeasurementTools(dry, ref, sr)
+
+    class Chatty:
+        name = "chatty"
+
+        def plan(self, dry, reference, sample_rate, instruction=None, stop=None):
+            yield Thinking("I measure first.\n", "selection")
+            yield Measurement("measure_pair", {}, tools.call("measure_pair", {}))
+            yield Measurement("measure_clip", {"clip": "wet"}, None, "measure_clip takes {\"clip\": ...}")
+            text = "The reference is quieter, and there is no reverb.\n"
+            yield Thinking(text, "selection")
+            yield Final(Chain(), "I measure first.\n" + text, "A gain.", Timings(0.0, 0.1), planner="chatty")
+
+    view = ReasoningView(Chatty())
+    view.run(dry, ref, sr)
+    assert view.wait(10) and view.status == "done", view.error
+    assert [s["step"] for s in view.steps] == ["selection", "measurement", "measurement", "selection"]
+    pair, clip = view.steps[1]["text"], view.steps[2]["text"]  # each call in its own block, in order
+    assert pair.startswith("measure_pair()") and "quieter" in pair  # the call and its notable result
+    assert clip.startswith("measure_clip(clip='wet'): error: measure_clip takes")
+    assert [(c["text"], c["verdict"]) for c in view.claims] == [("quieter", "confirmed"),
+                                                                ("no reverb", "confirmed")]
+    assert view.claims_summary.startswith("2 claims found, 2 checked against the measurements: 2 confirmed")
+
+
 def test_reasoning_view_stop(noise, sr):
     view = ReasoningView(ScriptedPlanner(delay_seconds=0.2))
     view.run(noise, noise, sr)
@@ -301,7 +333,7 @@ def test_studio_planner_menu_follows_the_planner_given(monkeypatch):
     monkeypatch.delenv("LLM2FX_PLANNER", raising=False)
     keys = [c.key for c in planner_choices()]
     s = Studio()  # the default planner's entry
-    assert [v for _label, v in s.planner_menu.options] == keys and "analysis" in keys
+    assert [v for _label, v in s.planner_menu.options] == [*keys, "endpoint"] and "analysis" in keys
     assert s.planner_menu.value == s.planner.name and not s.refine_box.value
     s = Studio(planner="analysis+refine")  # a registry name: its entry and the refine box
     assert (s.planner_menu.value, s.refine_box.value, s.planner.name) == ("analysis", True, "analysis+refine")
@@ -326,6 +358,50 @@ def test_studio_planner_menu_switches_planners_and_refinement(studio):
     studio.plan()
     assert studio.wait(30) and studio.reasoning.planner_name == "scripted (test double)"
     assert studio.chain == CHAIN
+
+
+def test_studio_endpoint_entry_plans_with_a_chat_llm_and_never_holds_the_key(studio, monkeypatch):
+    from tests._servers import replay_app, running
+
+    secret = "sk-studio-0c9e4b7a1d"
+    monkeypatch.setenv("STUDIO_TEST_KEY", secret)
+    answer = {"chunks": [
+        {"choices": [{"index": 0, "delta": {"reasoning_content": "1. Selection: the reference is quieter."},
+                      "finish_reason": None}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "a", "type": "function", "function": {
+            "name": "gain", "arguments": '{"gain_db": -6}'}}]}, "finish_reason": "tool_calls"}]}]}
+    done = {"chunks": [{"choices": [{"index": 0, "delta": {"content": "A gain."}, "finish_reason": "stop"}]}]}
+    seen = []
+    with running(replay_app([answer, done], seen, models=["qwen3:8b"])) as url:
+        studio.planner_menu.value = "endpoint"  # the fields open; nothing changes yet
+        assert studio.endpoint_box.layout.display == "flex" and studio.planner.name == "scripted (test double)"
+        studio.endpoint_url.value, studio.endpoint_model.value = url, "qwen3:8b"
+        studio.endpoint_key_env.value = "NOT_SET_ANYWHERE"
+        studio._on_endpoint()  # a key variable that is not set: one line, the planner stays
+        assert "NOT_SET_ANYWHERE that should hold the API key is not set" in studio.planner_error.value
+        studio.endpoint_model.value = "no-such-model"
+        studio.endpoint_key_env.value = "STUDIO_TEST_KEY"
+        studio._on_endpoint()  # a model the server does not list: a note (llama.cpp takes any name)
+        assert "lists qwen3:8b; the model no-such-model is not among them" in studio.planner_error.value
+        assert studio.endpoint_box.layout.display == "flex" and studio.planner.name == f"llm:no-such-model@{url}"
+        studio.endpoint_model.value = "qwen3:8b"
+        studio._on_endpoint()
+        assert studio.planner_error.value == "" and studio.endpoint_box.layout.display == "none"
+        assert studio.planner.name == f"llm:qwen3:8b@{url}" and studio.planner_menu.value == "custom"
+        studio.plan()
+        assert studio.wait(60) and studio.reasoning.status == "done", studio.reasoning.error
+    assert studio.chain.names == ("gain",) and studio.chain["gain"]["gain_db"] == -6
+    assert any("the reference is quieter" in step["text"] for step in studio.reasoning.steps)
+    assert studio.reasoning.response == "A gain." and studio.reasoning.claims  # the claim checker ran on it
+    assert all(h["headers"]["authorization"] == f"Bearer {secret}" for h in seen)
+    def states(widget):  # what a notebook saves of the studio: every widget's synced state
+        yield widget.get_state()
+        for child in getattr(widget, "children", ()):
+            yield from states(child)
+
+    everything = repr(list(states(studio)))
+    assert "STUDIO_TEST_KEY" in everything  # the variable's name is there, its value is not
+    assert secret not in everything and secret not in json.dumps(studio.reasoning.turns)
 
 
 def test_studio_planner_menu_mini_entries():
