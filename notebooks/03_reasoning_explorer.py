@@ -20,12 +20,17 @@
 # runs several planners on the same pairs, puts their reasoning side by side, and checks every
 # quantitative claim in it against what was actually measured (`llm2fx_lab.analysis.compare`).
 #
-# - **Claims** are found by `llm2fx_lab.analysis.check_claims` (simple patterns such as "5.8 dB
-#   louder", "echo at 350 ms", "pan -0.5", "wider", "decaying ... 2.1 s") and marked *confirmed*,
-#   *contradicted* or *unverifiable* (the Evidence does not measure it). Tolerances are in the
-#   docstring of `llm2fx_lab.analysis.claims`.
+# - **Claims** are found by `llm2fx_lab.analysis.check_claims`: numbers ("5.8 dB louder", "echo at
+#   350 ms", "pan -0.5", "decaying ... 2.1 s") and free prose as a chat LLM writes it ("there is a
+#   reverb", "no compression", "brighter", "wider", "a longer tail"). Each is marked *confirmed*,
+#   *contradicted* or *unverifiable* (the Evidence does not measure it), and
+#   `llm2fx_lab.analysis.coverage` says how many of the claims found could be checked. Tolerances
+#   and the trace each module leaves are in the docstring of `llm2fx_lab.analysis.claims`.
 # - **Where each module was decided**: the character offset and reasoning step at which each module
 #   name first appears in the stream.
+# - **Any chat LLM as a planner**: the same pair put to a chat model through an OpenAI-compatible
+#   endpoint (yours, or the lab's own `llm2fx serve`), its tool calls and measurements, and its
+#   reasoning beside another planner's, claim by claim.
 #
 # The first cell sets how much to run: fewer, shorter pairs and fewer refinement steps make a quick
 # run.
@@ -36,6 +41,10 @@ clip_seconds = 10.0  # length of each pair, in seconds
 refine_steps = 25  # gradient steps of the analysis+refine planner, per pair
 refine_budget_seconds = 15.0  # time the refinement may take per pair, in seconds
 digits_from_your_model = True  # score your tiny model from 04 (if it exists); False: overfit a quick one here
+chat_planner = None  # your chat LLM, e.g. "llm:qwen3:8b@http://localhost:11434/v1"; None: the mini via llm2fx serve
+chat_key_env = None  # the environment variable that holds chat_planner's API key (its name, never the key)
+chat_attach_audio = False  # also send the clips to chat_planner (audio-capable models only)
+compare_on = None  # the pair the chat planner is compared on, e.g. "piano"; None: the first pair
 
 # %%
 # %matplotlib inline
@@ -43,7 +52,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from llm2fx_lab import lessons
-from llm2fx_lab.analysis import check_claims, compare, share_confirmed
+from llm2fx_lab.analysis import check_claims, compare, coverage, share_confirmed
 from llm2fx_lab.planners import collect, get_planner, mini_available
 
 pairs = lessons.example_pairs(examples, clip_seconds)
@@ -113,7 +122,7 @@ MARK = {"confirmed": "✔ confirmed", "contradicted": "✘ contradicted", "unver
 table, shares = [], {}
 for (pair, label), r in results.items():
     checks = check_claims(r.reasoning, evidence[pair])
-    shares[(pair, label)] = (share_confirmed(checks), len(checks))
+    shares[(pair, label)] = (share_confirmed(checks), *coverage(checks))
     for c in checks:
         table.append({"pair": pair, "planner": label, "claim": c.text, "field": c.field or "-",
                       "verdict": MARK[c.verdict], "why": c.reason})
@@ -122,8 +131,8 @@ with pd.option_context("display.max_colwidth", 70, "display.max_rows", 200):
     display(claims)
 
 # %%
-summary = pd.DataFrame(
-    [{"pair": p, "planner": l, "claims": n, "share confirmed (of checkable)": s} for (p, l), (s, n) in shares.items()])
+summary = pd.DataFrame([{"pair": p, "planner": l, "claims": n, "checkable": k, "share confirmed (of checkable)": s}
+                        for (p, l), (s, k, n) in shares.items()])
 display(summary.style.format({"share confirmed (of checkable)": "{:.0%}"}, na_rep="-"))
 counts = claims.groupby(["planner", "verdict"]).size().unstack(fill_value=0)
 print(counts)
@@ -242,3 +251,62 @@ else:
 plotted = answer_scores or digit_scores
 if plotted:
     display(lessons.digit_figure(plotted))
+
+# %% [markdown]
+# ## Any chat LLM as a planner
+#
+# `llm2fx_lab.planners.chat.ChatPlanner` puts the pair to a chat model as the paper frames it: a
+# system role, the 9 effect tools with their official schemas, the three reasoning steps. Most LLMs
+# cannot hear, so it also offers **measurement tools** the model may call first: `measure_pair`
+# (what changed from dry to reference, with units in the keys), `measure_clip` and
+# `render_and_compare` (render a proposed chain and see how far it lands). It runs the loop: the
+# model's text streams as reasoning, each measurement is run and its result sent back, effect
+# calls build the chain, an error (an unknown parameter, a value out of range) goes back for the
+# model to correct.
+#
+# Two backends: any OpenAI-compatible endpoint (`llm:MODEL@URL`: Ollama, vLLM, llama.cpp's
+# `llama-server --jinja`, LM Studio, a hosted API; the key comes from an environment variable you
+# name) or a local checkpoint directory (`hf:PATH`, offline). With `chat_planner = None` (first
+# cell) this notebook starts the lab's own server, `llm2fx serve`, in this kernel on 127.0.0.1 and
+# plans through it with the mini, exactly as any OpenAI client would: the mini's reasoning and
+# chain come back as `reasoning_content` and `tool_calls`. Set `chat_planner` to put the same pair
+# to your own model.
+
+# %%
+from IPython.display import HTML
+
+from llm2fx_lab.server import ServeConfig, create_app, in_background
+
+on = compare_on or next(iter(pairs))
+dry, reference, sr, true_chain = pairs[on]
+if chat_planner:
+    chat = get_planner(chat_planner, api_key_env=chat_key_env, attach_audio=chat_attach_audio)
+    chat_result = collect(chat.plan(dry, reference, sr))
+else:
+    served = "mini" if mini_available() else "analysis"
+    with in_background(create_app(ServeConfig(planners=(served,)))) as url:
+        chat = get_planner(f"llm:{served}@{url}", attach_audio=True, audio_subtype="FLOAT")
+        chat_result = collect(chat.plan(dry, reference, sr))
+print(f"{chat.name} on {on}: {' -> '.join(chat_result.chain.names) or '(empty chain)'} "
+      f"in {chat_result.timings.total_seconds:.1f} s")
+for message in chat_result.transcript:  # the conversation, audio parts left out
+    calls = [c["function"]["name"] for c in message.get("tool_calls", [])]
+    content = message["content"] if isinstance(message["content"], str) else " ".join(
+        p.get("text", "[audio]") for p in message["content"])
+    print(f"{message['role']:>9} | {content[:110].strip()!r}{' -> calls ' + ', '.join(calls) if calls else ''}")
+for m in chat_result.measurements:
+    print(f"measured {m.name}: {m.error or sorted(m.result)[:6]}")
+for repair in chat_result.repairs:
+    print("repair:", repair)
+
+# %% [markdown]
+# ## Two planners on one pair, claim by claim
+#
+# The chat planner's reasoning beside the `analysis` planner's on the same pair. Each claim the
+# checker found is coloured by its verdict (hover for why): green confirmed, red contradicted, grey
+# unverifiable. The line above each column counts the claims found, how many the Evidence could
+# check, and how many it confirmed.
+
+# %%
+display(HTML(lessons.claims_side_by_side({chat.name: chat_result, "analysis": results[(on, "analysis")]},
+                                         evidence[on])))

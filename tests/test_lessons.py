@@ -501,3 +501,18 @@ def test_per_length_figure_bad_input():
     ours = lessons.benchmark_rows({"analysis": _summary(0.8)}, n_pairs=4)
     with pytest.raises(ParameterError, match="needs rows with a chain length"):
         lessons.per_length_figure(ours[ours["chain length"] == "all"])
+
+
+def test_claims_side_by_side_marks_each_claim_and_counts_them():
+    dry, reference, sr, _ = lessons.example_pairs(["piano"], 2.0)["piano"]
+    evidence = compare(dry, reference, sr)
+    louder = "louder" if evidence.loudness_change_lu > 0 else "quieter"
+    a = _result(("gain",), thinking=(Thinking(f"The reference is {louder}. There is <no> distortion here.",
+                                              "selection"),))
+    b = _result(("reverb",), thinking=(Thinking("Nothing to check here.", "selection"),))
+    page = lessons.claims_side_by_side({"a <chat>": a, "b": b}, evidence)
+    assert page.count("<h4>") == 2 and "a &lt;chat&gt;" in page and "&lt;no&gt;" in page  # escaped
+    assert "title='confirmed: measured" in page and f">{louder}</span>" in page
+    assert "<b>0</b> claims found" in page and "<code>reverb</code>" in page
+    with pytest.raises(ParameterError, match="at least one"):
+        lessons.claims_side_by_side({}, evidence)

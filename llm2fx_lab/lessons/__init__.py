@@ -8,7 +8,8 @@ One module of helpers per notebook, every helper also importable from here
   :func:`play_with`, :func:`order_plots`, :func:`measured_changes`, :func:`exercise`;
 - ``03_reasoning_explorer`` (:mod:`.reasoning`): :func:`example_pairs`, :func:`reasoning_table`,
   :func:`first_mentions`, :func:`decision_timeline`, :func:`hears_and_says`,
-  :func:`quick_tiny_model`, :func:`digit_figure`;
+  :func:`quick_tiny_model`, :func:`digit_figure`, :func:`claims_side_by_side`,
+  :func:`teach_chat_checkpoint`;
 - ``04_train_your_own`` (:mod:`.training`): :func:`loss_figure`, :func:`train_with_live_loss`;
 - ``05_benchmark`` (:mod:`.benchmark`): :func:`benchmark_rows`, :func:`paper_rows`, :func:`per_length_figure`.
 
@@ -36,6 +37,7 @@ from llm2fx_lab.lessons.effects import (
 )
 from llm2fx_lab.lessons.reasoning import (
     VERDICT_COLOURS,
+    claims_side_by_side,
     decision_timeline,
     digit_figure,
     example_pairs,
@@ -43,6 +45,7 @@ from llm2fx_lab.lessons.reasoning import (
     hears_and_says,
     quick_tiny_model,
     reasoning_table,
+    teach_chat_checkpoint,
 )
 from llm2fx_lab.lessons.training import LOSS_COLUMNS, loss_figure, train_with_live_loss
 
@@ -51,6 +54,7 @@ __all__ = [
     "METRICS",
     "VERDICT_COLOURS",
     "benchmark_rows",
+    "claims_side_by_side",
     "clip",
     "decision_timeline",
     "digit_figure",
@@ -74,5 +78,6 @@ __all__ = [
     "reasoning_table",
     "see",
     "slider",
+    "teach_chat_checkpoint",
     "train_with_live_loss",
 ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import tempfile
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -11,10 +14,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from llm2fx_lab.analysis import (
-    Evidence,
-    check_claims,
-)
+from llm2fx_lab.analysis import Evidence, check_claims, coverage
 from llm2fx_lab.audio import check_sample_rate
 from llm2fx_lab.errors import ParameterError
 from llm2fx_lab.examples import example_pair, list_examples
@@ -24,7 +24,9 @@ from llm2fx_lab.model import Dialogue, Llm2FxModel, preset, train_tokenizer
 from llm2fx_lab.model.guide import PRESENCE_THRESHOLD, presence_set
 from llm2fx_lab.model.inputs import corpus_texts
 from llm2fx_lab.model.train import train
-from llm2fx_lab.planners import STEPS, PlanResult, Thinking
+from llm2fx_lab.planners import STEPS, PlanResult, Thinking, collect
+from llm2fx_lab.planners.chat import ChatPlanner, RawCall, TransformersBackend
+from llm2fx_lab.planners.chat import Turn as ChatTurn
 
 #: Colour of each claim verdict in :func:`decision_timeline`.
 VERDICT_COLOURS = {"confirmed": "tab:green", "contradicted": "tab:red", "unverifiable": "0.6"}
@@ -280,3 +282,131 @@ def digit_figure(scores: Sequence[Any]) -> Figure:
     axes[0].set_ylabel("probability among digits")
     fig.suptitle(f"{shown[0].module}.{shown[0].parameter} = {shown[0].value} (orange: the digit written)")
     return fig
+
+
+# --- chat LLMs -------------------------------------------------------------------------------
+
+#: The conversation :func:`teach_chat_checkpoint` teaches by default: measure, then a reverb,
+#: then a short answer.
+MEASURE_THEN_REVERB = (
+    ChatTurn("\nI measure the pair first.\n", "", [RawCall("call_0", "measure_pair", {})]),
+    ChatTurn("\nThe tail is longer: a reverb.\n", "",
+             [RawCall("call_1", "reverb", {"room_size": 0.7, "mix_ratio": 0.4})]),
+    ChatTurn("", "A reverb.", []),
+)
+
+
+class _Replay:
+    """A chat backend that plays fixed turns and records what the planner sends."""
+
+    name = "replay"
+
+    def __init__(self, turns: Sequence[ChatTurn]) -> None:
+        self.turns, self.prompts, self.tools = list(turns), [], []
+
+    def stream(self, messages, tools, stop=None):  # noqa: ANN001 - the backend protocol
+        self.prompts.append(json.loads(json.dumps(messages)))
+        self.tools = list(tools)
+        yield self.turns[len(self.prompts) - 1] if len(self.prompts) <= len(self.turns) else ChatTurn("", "", [])
+
+
+def teach_chat_checkpoint(out_dir: str | Path, dry: np.ndarray | None, reference: np.ndarray, sample_rate: float,
+                          turns: Sequence[ChatTurn] = MEASURE_THEN_REVERB, system_prompt: str | None = None,
+                          max_steps: int = 300) -> Path:
+    """Save a tiny Qwen3 chat checkpoint that has learnt one tool-calling conversation by heart.
+
+    The :class:`~llm2fx_lab.planners.chat.ChatPlanner` is run once on the pair with ``turns``
+    played as the model's answers; a byte-level BPE tokenizer and a 2-layer Qwen3 are then
+    trained until greedy decoding writes those answers back (tens of seconds on two CPU cores).
+    Every prompt of the conversation is a prefix of the whole conversation as the chat template
+    renders it, so one sequence, with the loss on the assistant turns, teaches them all.
+
+    It shows the local-checkpoint path (``hf:PATH``) end to end, offline: the chat template with
+    the tools, the ``<think>`` and ``<tool_call>`` blocks, the measurement results fed back. It is
+    not a planner: it hears nothing and answers every pair the same way.
+
+    Returns
+    -------
+    Path
+        ``out_dir``, holding the model and its tokenizer (load it as ``hf:out_dir``).
+    """
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    replay = _Replay(turns)
+    settings = {"system_prompt": system_prompt} if system_prompt else {}
+    taught = collect(ChatPlanner(replay, **settings).plan(dry, reference, sample_rate))
+    rendered = [TransformersBackend.template_messages(m) for m in (taught.transcript, *replay.prompts)]
+    tokenizer = train_tokenizer([json.dumps(rendered), json.dumps(replay.tools)], vocab_size=1200)
+    full = tokenizer.apply_chat_template(rendered[0], tools=replay.tools, tokenize=False)
+    encoded = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = encoded["input_ids"], encoded["offset_mapping"]
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    labels = torch.full((len(ids),), -100)
+    for messages in rendered[1:]:
+        prompt = tokenizer.apply_chat_template(messages, tools=replay.tools, add_generation_prompt=True,
+                                               tokenize=False)
+        if not full.startswith(prompt):
+            raise ParameterError("the chat template renders the conversation's history differently from its "
+                                 "prompts; this checkpoint cannot learn it")
+        k = next(i for i, (start, _) in enumerate(offsets) if start >= len(prompt))
+        while True:  # the assistant turn, up to and with its <|im_end|>
+            labels[k] = ids[k]
+            if ids[k] == end or k == len(ids) - 1:
+                break
+            k += 1
+    x = torch.tensor(ids)[None]
+    taught_positions = labels[1:] != -100
+    torch.manual_seed(0)
+    config = Qwen3Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                         max_position_embeddings=x.shape[1] + 512, eos_token_id=end, tie_word_embeddings=True)
+    model = Qwen3ForCausalLM(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(max_steps):
+        step = model(input_ids=x, labels=labels[None])
+        # done when every taught token is the most likely one, with a margin (greedy decoding
+        # then writes the turns back, even with the KV cache's slightly different sums)
+        predicted = step.logits[0, :-1].argmax(-1)[taught_positions]
+        if step.loss.item() < 0.05 and bool((predicted == labels[1:][taught_positions]).all()):
+            break
+        opt.zero_grad()
+        step.loss.backward()
+        opt.step()
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def claims_side_by_side(results: Mapping[str, PlanResult], evidence: Evidence) -> str:
+    """Several planners' reasoning on one pair, side by side, each claim the checker found
+    marked by its verdict (green confirmed, red contradicted, grey unverifiable), with a line
+    per planner: claims found, how many the Evidence could check, how many it confirmed.
+
+    Returns
+    -------
+    str
+        HTML (``IPython.display.HTML(...)`` shows it).
+    """
+    if not results:
+        raise ParameterError("claims_side_by_side needs at least one planner's result")
+    colours = {"confirmed": "#2e7d32", "contradicted": "#c62828", "unverifiable": "#757575"}
+    columns = []
+    for label, result in results.items():
+        checks = check_claims(result.reasoning, evidence)
+        checked, found = coverage(checks)
+        confirmed = sum(c.verdict == "confirmed" for c in checks)
+        text, at = [], 0
+        for c in checks:
+            text.append(html.escape(result.reasoning[at:c.start]))
+            text.append(f"<span title='{html.escape(c.verdict)}: {html.escape(c.reason)}' style='color:"
+                        f"{colours[c.verdict]};font-weight:600;border-bottom:2px solid {colours[c.verdict]}'>"
+                        f"{html.escape(result.reasoning[c.start:c.end])}</span>")
+            at = c.end
+        text.append(html.escape(result.reasoning[at:]))
+        columns.append(
+            f"<div style='flex:1 1 0;min-width:280px;margin-right:12px'><h4>{html.escape(label)}</h4>"
+            f"<p><b>{found}</b> claims found, <b>{checked}</b> checkable, <b>{confirmed}</b> confirmed; chain "
+            f"<code>{html.escape(' -> '.join(result.chain.names) or '(empty)')}</code></p>"
+            f"<div style='white-space:pre-wrap;font-size:85%'>{''.join(text)}</div></div>")
+    return f"<div style='display:flex;flex-wrap:wrap'>{''.join(columns)}</div>"
