@@ -58,6 +58,10 @@ class ToolCallEvent:
     call: ToolCall
     index: int
 
+    def __post_init__(self) -> None:
+        # every planner's calls leave at the toolset's precision, whatever arithmetic made them
+        object.__setattr__(self, "call", self.call.at_precision())
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -114,6 +118,9 @@ class Final:
     #: The model's own token counts where it reports them (``prompt_tokens``, ``completion_tokens``).
     usage: Mapping[str, int] | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "chain", self.chain.at_precision())
+
 
 Event = Union[Thinking, ToolCallEvent, Measurement, Response, Final]
 
@@ -149,6 +156,12 @@ class PlanResult:
             out |= {"measurements": [m.to_json() for m in self.measurements],
                     "transcript": [dict(m) for m in self.transcript], "usage": self.usage}
         return out
+
+
+#: Planner name suffixes: a planner wrapped in gradient refinement (``analysis+refine``), and in
+#: refinement followed by the grid search (``analysis+search``).
+REFINE_SUFFIX = "+refine"
+SEARCH_SUFFIX = "+search"
 
 
 @runtime_checkable

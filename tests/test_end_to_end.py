@@ -14,6 +14,7 @@ from llm2fx_lab.cli import main
 from llm2fx_lab.examples import example_pair
 from llm2fx_lab.fx.chain import Chain
 from llm2fx_lab.fx.render import render
+from llm2fx_lab.fx.spec import TOOLSET
 from llm2fx_lab.planners import collect, get_planner
 
 
@@ -40,6 +41,9 @@ def test_generate_train_estimate_render(tmp_path, capsys):
                      "--planner", planner, "--json"]) == 0
         result = json.loads(capsys.readouterr().out)
         chains[planner] = Chain.from_tool_calls(result["chain"])  # whatever the tiny model said, it validates
+        for call in result["chain"]:  # values at the toolset's precision, no float noise
+            for name, value in call["arguments"].items():
+                assert value == round(value, TOOLSET[call["name"]].param(name).decimals), (call, name)
         assert set(result) >= {"chain", "reasoning", "timings"} and result["planner"] == planner
         assert result["timings"]["total_seconds"] > 0 and result["reasoning"]
 

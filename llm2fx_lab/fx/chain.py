@@ -54,6 +54,13 @@ class ToolCall:
         module(self.name).param(param_name)  # raises with the allowed names
         raise AssertionError("unreachable")
 
+    def at_precision(self) -> "ToolCall":
+        """The same call with every value at its parameter's precision
+        (:meth:`~llm2fx_lab.fx.spec.ParamSpec.at_precision`)."""
+        spec = module(self.name)
+        arguments = tuple((k, spec.param(k).at_precision(v)) for k, v in self.arguments)
+        return self if arguments == self.arguments else ToolCall(self.name, arguments, self.bypass)
+
     def to_json(self, include_bypass: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "arguments": self.params}
         if include_bypass and self.bypass:
@@ -290,6 +297,10 @@ class Chain(Sequence[ToolCall]):
         return cls.from_tool_calls(data, mode)
 
     # --- serialisation -----------------------------------------------------------------
+    def at_precision(self) -> "Chain":
+        """Every call at its parameters' precision: what a planner hands out."""
+        return Chain(tuple(c.at_precision() for c in self.calls))
+
     def to_tool_calls(self, include_bypassed: bool = False) -> list[dict[str, Any]]:
         """Official tool-call data. Bypassed modules are left out unless ``include_bypassed``."""
         return [c.to_json(include_bypass=include_bypassed) for c in self.calls

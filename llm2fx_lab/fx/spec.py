@@ -104,6 +104,19 @@ class ParamSpec:
         return f"{value:g} {self.unit}" if self.unit else f"{value:g}"
 
     @property
+    def decimals(self) -> int:
+        """Decimal places a planner's value carries: one finer than the step the official
+        schema shows the model (``gain_db`` step 1 -> 1 decimal, ``pan`` step 0.1 -> 2, a
+        cutoff step of 10 Hz -> whole Hz), so
+        that no float noise reaches a tool call (``11.7``, never ``11.68000000000002``) and
+        rounding moves a value by at most a twentieth of that step."""
+        return max(0, 1 - math.floor(math.log10(self.schema_step) + 1e-9))
+
+    def at_precision(self, value: float) -> float:
+        """``value`` rounded to :attr:`decimals`, kept inside the valid range."""
+        return min(max(round(float(value), self.decimals), self.lowest_valid), self.maximum)
+
+    @property
     def lowest_valid(self) -> float:
         """The lowest value that renders: ``valid_minimum`` if set, else ``minimum``."""
         return self.minimum if self.valid_minimum is None else self.valid_minimum

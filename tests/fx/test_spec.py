@@ -135,3 +135,17 @@ def test_markdown_reference_lists_every_parameter():
     for p in ALL_PARAMS:
         assert f"`{p.name}`" in md
     assert math.isclose(md.count("\n| "), 27, abs_tol=1)  # header + 26 rows
+
+
+def test_values_at_the_toolset_precision():
+    """One decimal finer than the schema's step, clamped into the valid range."""
+    from llm2fx_lab.fx.chain import Chain, tool_call
+
+    assert param("gain", "gain_db").decimals == 1 and param("panner", "pan").decimals == 2
+    assert param("delay", "delay_seconds").decimals == 3 and param("equalizer", "low_cutoff_freq").decimals == 0
+    assert param("gain", "gain_db").at_precision(11.68000000000002) == 11.7
+    assert param("equalizer", "low_q_factor").at_precision(0.0001) == param("equalizer", "low_q_factor").lowest_valid
+    chain = Chain((tool_call("gain", {"gain_db": 3.4719999}), tool_call("panner", {"pan": -0.333333})))
+    assert chain.at_precision().to_tool_calls() == [{"name": "gain", "arguments": {"gain_db": 3.5}},
+                                                   {"name": "panner", "arguments": {"pan": -0.33}}]
+    assert chain.at_precision().at_precision() == chain.at_precision()
