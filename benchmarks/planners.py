@@ -34,6 +34,7 @@ from _report import markdown_table as md_table
 
 from llm2fx_lab.planners import get_planner  # noqa: E402
 from llm2fx_lab.planners.bench import first_per_length, make_test_pairs, markdown_table, run_bench  # noqa: E402
+from llm2fx_lab.planners.registry import base_name  # noqa: E402
 
 
 def settings(pairs: list[str]) -> dict[str, dict]:
@@ -56,9 +57,9 @@ def settings(pairs: list[str]) -> dict[str, dict]:
 
 def planner_for(name: str, changes: dict[str, dict]):
     """The planner ``name`` with the ``--set`` changes that apply to it."""
-    base = name[: -len("+refine")] if name.endswith("+refine") else name
+    base = base_name(name)
     options = dict(changes["analysis"]) if base == "analysis" else {}
-    if name.endswith("+refine") and changes["refine"]:
+    if base != name and changes["refine"]:
         options["refine_options"] = dict(changes["refine"])
     return get_planner(name, **options)
 
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="CONFIG.NAME=VALUE",
                         help="change an analysis.* (AnalysisConfig) or refine.* (RefineConfig) setting")
     parser.add_argument("--refine-subset", type=int, default=None,
-                        help="run '+refine' planners on only this many pairs per length (slow on CPU)")
+                        help="run '+refine' and '+search' planners on only this many pairs per length (slow on CPU)")
     parser.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
     parser.add_argument("--replace", action="store_true",
                         help="drop the rows of planners not run now (default: keep them when the pairs match)")
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     cache: dict = {}  # each pair's audible modules, measured once for all planners
     for name in args.planners:
         subset = pairs
-        if name.endswith("+refine") and args.refine_subset:
+        if name.endswith(("+refine", "+search")) and args.refine_subset:
             subset = first_per_length(pairs, args.subset or args.per_length, args.refine_subset)
         # calibration rows from the first run over all the pairs (a subset's would mislead)
         calibration = not any(k.startswith("calibration") for k in rows) and (
@@ -108,7 +109,8 @@ def main(argv: list[str] | None = None) -> None:
                 suffix = "" if len(subset) == len(pairs) else f", {len(subset)} pairs"
                 rows[f"calibration: {method}{suffix}"] = everything.loc[method].to_dict()
         per_length = summary[summary["method"] == "prediction"][
-            ["chain_length", "n_examples", "acc", "rank_corr", "mae", "mrs", "audible_acc", "audible_order_acc"]]
+            ["chain_length", "n_examples", "acc", "rank_corr", "mae", "mrs", "audible_acc", "audible_order_acc",
+             "recovered"]]
         sections.append(f"Per chain length, `{name}`:\n\n" + md_table(list(per_length.columns),
                                                                        per_length.values.tolist()))
         print(per_length.to_string(index=False), flush=True)
@@ -159,6 +161,9 @@ def merge_previous(table: str, sections: list[str], planners: list[str], note: s
     blocks = re.findall(r"(Per chain length, `([^`]+)`:\n\n(?:\|.*\n?)+)", previous)
     kept_sections = [b.strip() for b, name in blocks if name in kept_names]
     lines = table.splitlines()
+    # rows from a run before a column was added get "-" in it
+    width = next(line for line in lines if line.startswith("| method ")).count("|")
+    kept_rows = [line + " - |" * (width - line.count("|")) for line in kept_rows]
     at = next(i for i, line in enumerate(lines) if "(paper)" in line)
     lines[at:at] = kept_rows
     # rows an earlier merge already carried keep their own provenance line

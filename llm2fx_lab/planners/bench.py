@@ -130,18 +130,19 @@ def markdown_table(rows: dict[str, Any], seconds: dict[str, float], note: str = 
     rows : dict of label -> summary DataFrame row (a mapping with acc, rank_corr, mae, mrs, ...)
     seconds : dict of label -> mean seconds per example (missing for calibration rows)
     """
-    head = ("| method | audio | Acc | Rank Corr | MAE | MRS L/R | audible Acc | audible order Acc | s / example |\n"
-            "|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| method | audio | Acc | Rank Corr | MAE | MRS L/R | audible Acc | audible order Acc | s / example "
+            "| recovery |\n|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     fmt = lambda v, p="{:.2f}": "-" if v is None or not np.isfinite(v) else p.format(v)  # noqa: E731
     for label, r in rows.items():
         lines.append(f"| {label} | ours (generated GM) | {fmt(r['acc'] * 100, '{:.0f}%')} | {fmt(r['rank_corr'])} | "
                      f"{fmt(r['mae'], '{:.3f}')} | {fmt(r['mrs_l'])} / {fmt(r['mrs_r'])} | "
                      f"{fmt(r.get('audible_acc', np.nan) * 100, '{:.0f}%')} | "
-                     f"{fmt(r.get('audible_order_acc', np.nan) * 100, '{:.0f}%')} | {fmt(seconds.get(label))} |")
+                     f"{fmt(r.get('audible_order_acc', np.nan) * 100, '{:.0f}%')} | {fmt(seconds.get(label))} | "
+                     f"{fmt(r.get('recovered', np.nan) * 100, '{:.0f}%')} |")
     for label, (acc, rc, mae, mrs) in PAPER_ROWS.items():
         lines.append(f"| {label} | paper (LP-Fx, MedleyDB stems; different audio) | {acc * 100:.0f}% | {rc:.2f} | "
-                     f"{mae:.2f} | {mrs:.2f} | - | - | - |")
+                     f"{mae:.2f} | {mrs:.2f} | - | - | - | - |")
     return (note + "\n\n" if note else "") + head + "\n".join(lines) + "\n"
 
 

@@ -147,6 +147,11 @@ def test_score_table(bursts):
     assert pred_all.acc == 1.0 and pred_all.rank_corr == -1.0 and pred_all.rank_corr_n == 1
     one = table[(table.method == "prediction") & (table.chain_length == "1")].iloc[0]
     assert one.mrs_l == pytest.approx(0.0, abs=1e-6) and one.mae == 0.0
+    # recovery is about the sound: the exact chain, and gain and reverb swapped (both linear, they
+    # commute) render the reference; the empty chain does not
+    two = table[(table.method == "prediction") & (table.chain_length == "2")].iloc[0]
+    assert one.recovered == 1.0 and two.recovered == 1.0 and pred_all.recovered == 1.0
+    assert table[(table.method == "empty chain") & (table.chain_length == "all")].iloc[0].recovered == 0.0
     empty = table[(table.method == "empty chain") & (table.chain_length == "all")].iloc[0]
     assert empty.acc == pytest.approx(((9 - 2) / 9 + (9 - 1) / 9) / 2)
     assert empty.order_acc == 0.0 and empty.mrs > pred_all.mrs
