@@ -154,7 +154,7 @@ def _chat_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_planner_parsers(subparsers: Any) -> None:
     """Add ``estimate`` and ``bench`` to an ``argparse`` subparsers object (the ``llm2fx`` CLI)."""
-    names = ", ".join(PLANNER_NAMES)
+    names = ", ".join(PLANNER_NAMES) + "; each may end in +refine or +search"
     p = subparsers.add_parser("estimate", help="estimate the chain that turns DRY into REFERENCE")
     p.add_argument("dry", metavar="DRY", help="dry audio file, or 'none' for blind estimation")
     p.add_argument("reference", metavar="REFERENCE", help="processed (reference) audio file")

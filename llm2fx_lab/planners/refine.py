@@ -42,7 +42,7 @@ import torch
 from llm2fx_lab.analysis.mrstft import mrstft_loss, mrstft_spectra, torch_magnitudes
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
 from llm2fx_lab.errors import ParameterError
-from llm2fx_lab.events import Event, Final, Response, StreamClock, Thinking, ToolCallEvent
+from llm2fx_lab.events import REFINE_SUFFIX, SEARCH_SUFFIX, Event, Final, Response, StreamClock, Thinking, ToolCallEvent
 from llm2fx_lab.fx.chain import Chain, as_chain, tool_call
 from llm2fx_lab.fx.spec import LOG_OFFSET, MODULE_NAMES, ParamSpec
 from llm2fx_lab.fx.spec import module as module_spec
@@ -55,6 +55,7 @@ from llm2fx_lab.planners.analysis_planner import (
     search_order_torch,
 )
 from llm2fx_lab.planners.analysis_planner.config import replace_fields
+from llm2fx_lab.planners.grid_search import GridConfig, describe_changes, grid_search
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,11 @@ class RefineConfig:
         Settings a module gets when the structure search adds it and the pair's measurements
         give none (:class:`~llm2fx_lab.planners.analysis_planner.PresencePriors` gives them for
         every module but gain when the analysis models are shipped).
+    grid : bool
+        After the descent and the structure search, search the sampler's grid from the chain
+        (:func:`~llm2fx_lab.planners.grid_search.grid_search`, with ``grid_config``, its own
+        time budget); the ``+search`` planners set it.
+    grid_config : GridConfig
     """
 
     steps: int = 25
@@ -116,6 +122,8 @@ class RefineConfig:
     presence_loss_weight: float = 10.0
     toggle_max_logit: float = math.log(19.0)
     toggle_steps: int = 8
+    grid: bool = False
+    grid_config: GridConfig = field(default_factory=GridConfig)
     add_settings: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: MappingProxyType({
         "gain": {"gain_db": 4.0},
         "equalizer": {},
@@ -234,19 +242,6 @@ class _Problem:
         with torch.no_grad():
             est = self.render(list(chain.names), {c.name: c.params for c in chain})
             return float(self.total(est)[0])
-
-
-def _describe_changes(before: Chain, after: Chain) -> list[str]:
-    out = []
-    for call in after:
-        if call.name not in before:
-            continue
-        old = before[call.name]
-        for k, v in call.params.items():
-            p = module_spec(call.name).param(k)
-            if abs(p.normalize(v) - p.normalize(old[k])) >= 0.03:
-                out.append(f"{call.name} {p.label} {old[k]:.3g} -> {v:.3g}")
-    return out
 
 
 def _descend(problem: _Problem, chain: Chain, steps: int, lr: float, deadline: float) -> Chain:
@@ -457,7 +452,7 @@ def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, conf
     tuned = _descend(problem, state.chain, steps, lr, deadline)
     value = problem.loss(tuned)
     if value < start:
-        changes = _describe_changes(state.chain, tuned)
+        changes = describe_changes(state.chain, tuned, min_change=0.03)
         yield say(f"Gradient descent ({steps} steps): loss {start:.3f} -> {value:.3f}"
                   + (f"; {', '.join(changes)}." if changes else "."))
         state.take(tuned, value)
@@ -472,6 +467,12 @@ def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, conf
         yield say(f"The structure changes leave the loss above the start ({state.loss:.3f} > {start:.3f}); "
                   f"the lowest-loss chain seen ({' -> '.join(best_chain.names) or 'empty'}) is kept.")
     yield say(f"Refined loss {start:.3f} -> {best:.3f} in {time.perf_counter() - t0:.1f} s.")
+    if cfg.grid and not (stop is not None and stop.is_set()):
+        searched = grid_search(best_chain, dry, reference, sr, cfg.grid_config)
+        for note in searched.notes:
+            yield say(f"Grid search: {note}")
+        if searched.chain != best_chain:
+            best_chain, best = searched.chain, problem.loss(searched.chain)
     return RefineResult(best_chain, start, best, notes, time.perf_counter() - t0)
 
 
@@ -507,7 +508,7 @@ class Refined:
         self.planner = planner
         self.config = (config or RefineConfig()).replace(**settings)
         self.device = device
-        self.name = f"{planner.name}+refine"
+        self.name = f"{planner.name}{SEARCH_SUFFIX if self.config.grid else REFINE_SUFFIX}"
 
     def plan(self, dry: np.ndarray | None, reference: np.ndarray, sample_rate: float,
              instruction: str | None = None, stop: threading.Event | None = None) -> Iterator[Event]:

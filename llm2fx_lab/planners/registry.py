@@ -17,7 +17,8 @@ name               planner
 =================  ==========================================================================
 
 Any name may end in ``+refine`` (``analysis+refine``) to wrap the planner in
-:class:`~llm2fx_lab.planners.refine.Refined`. The studio's planner menu lists
+:class:`~llm2fx_lab.planners.refine.Refined`, or in ``+search`` (``analysis+search``): refinement
+followed by the grid search (:mod:`~llm2fx_lab.planners.grid_search`). The studio's planner menu lists
 :func:`planner_choices` (these names, with ``mini``'s presence-guided option as an entry of
 its own). :func:`default_planner` is ``mini`` when its
 weights are present and its own evaluation shows it at least as accurate as ``analysis``, else
@@ -36,14 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from llm2fx_lab.errors import PlannerError
-from llm2fx_lab.events import Planner
+from llm2fx_lab.events import REFINE_SUFFIX, SEARCH_SUFFIX, Planner
 from llm2fx_lab.model.mini import mini_available, mini_weights_dir
 
 #: Planner names, as the CLI and the studio list them (``model:PATH`` takes a directory).
 PLANNER_NAMES: tuple[str, ...] = ("analysis", "mini", "model:PATH", "regression", "multitask", "llm:MODEL@URL",
                                   "hf:PATH")
-
-REFINE_SUFFIX = "+refine"
 
 
 def is_chat_planner(name: str) -> bool:
@@ -57,13 +56,21 @@ def is_model_planner(name: str) -> bool:
     >>> is_model_planner("mini+refine"), is_model_planner("model:runs/x"), is_model_planner("analysis")
     (True, True, False)
     """
-    base = name.strip()
-    base = base[: -len(REFINE_SUFFIX)] if base.endswith(REFINE_SUFFIX) else base
+    base = base_name(name)
     return base == "mini" or base.startswith("model:")
 
 
+def base_name(name: str) -> str:
+    """``name`` without a ``+refine`` or ``+search`` suffix."""
+    name = name.strip()
+    for suffix in (REFINE_SUFFIX, SEARCH_SUFFIX):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def _allowed() -> str:
-    return ", ".join(PLANNER_NAMES) + f" (any of them may end in {REFINE_SUFFIX!r})"
+    return ", ".join(PLANNER_NAMES) + f" (any of them may end in {REFINE_SUFFIX!r} or {SEARCH_SUFFIX!r})"
 
 
 def get_planner(name: str, **options: Any) -> Planner:
@@ -101,6 +108,9 @@ def get_planner(name: str, **options: Any) -> Planner:
     device = options.pop("device", None)
     if name.endswith(REFINE_SUFFIX):
         name, refine = name[: -len(REFINE_SUFFIX)], True
+    elif name.endswith(SEARCH_SUFFIX):
+        name, refine = name[: -len(SEARCH_SUFFIX)], True
+        refine_options["grid"] = True
     if device is not None:
         from llm2fx_lab.fx.torch_render import resolve_device
 

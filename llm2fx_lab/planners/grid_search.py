@@ -1,0 +1,385 @@
+"""Grid search: the sampler's grid, searched with exact renders, from an estimate.
+
+The references of LP-Fx-style pairs are rendered by the same modules we render with, from
+parameters drawn on the official sampler's grid (``../shared/reference``, and
+:func:`llm2fx_lab.data.chains.param_grid`): the true chain is a point of that grid and its loss
+is zero. Gradient descent from an estimate stops in local minima (``scripts/refine_gap.py``);
+this stage instead moves on the grid itself:
+
+1. :func:`snap_to_grid` puts every parameter on its nearest grid value;
+2. :func:`coordinate_search` tries, for one parameter at a time, the grid values around the
+   current one (and, for the compressor, threshold and ratio together: they trade off along a
+   ridge that one-at-a-time moves cannot leave), all candidates rendered in one batch through
+   the torch renderer from the cached output of the modules before the one that changes, and
+   keeps the best; sweeps repeat until nothing changes or the time is up;
+3. :func:`prune` removes each module in turn and keeps the removal when the loss does not rise.
+
+The loss is :func:`llm2fx_lab.planners.refine.total_loss` on the loudest ``crop_seconds`` with
+the dry clip's pre-roll (:func:`~llm2fx_lab.planners.analysis_planner.loudest_span`), as in
+refinement. Each stage is a function; :func:`grid_search` runs them in order under one time
+budget and says what each changed, with the loss before and after.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
+from llm2fx_lab.data.chains import param_grid
+from llm2fx_lab.errors import ParameterError
+from llm2fx_lab.fx.chain import Chain, ToolCall, as_chain, tool_call
+from llm2fx_lab.fx.spec import module as module_spec
+from llm2fx_lab.fx.torch_render import render_params
+from llm2fx_lab.planners.analysis_planner import PREROLL_SECONDS, loudest_span
+from llm2fx_lab.planners.analysis_planner.config import replace_fields
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """Knobs of the grid search.
+
+    Parameters
+    ----------
+    crop_seconds : float
+        Length of the loudest stretch the loss is measured on.
+    preroll_seconds : float
+        Dry clip rendered before the crop (tails and compressor state).
+    neighbours : int
+        Grid steps tried on each side of a parameter's value per sweep.
+    max_sweeps : int
+        Coordinate sweeps at most (a sweep visits every parameter once).
+    joint : tuple of (module, parameter, parameter)
+        Parameter pairs searched together on the product of their neighbourhoods.
+    batch_size : int
+        Candidates rendered in one torch batch.
+    pairs : bool
+        When one-at-a-time moves stop helping, try every two parameters one step each.
+    prune : bool
+        Try removing each module after the search.
+    budget_seconds : float
+        Wall-clock budget of the whole search; when it runs out the best chain so far is kept.
+    """
+
+    crop_seconds: float = 0.5
+    preroll_seconds: float = PREROLL_SECONDS
+    resolutions: tuple[tuple[int, int], ...] = ((1024, 256), (256, 64))
+    neighbours: int = 2
+    max_sweeps: int = 30
+    joint: tuple[tuple[str, str, str], ...] = (("compressor", "threshold_db", "ratio"),)
+    batch_size: int = 16
+    pairs: bool = True
+    prune: bool = True
+    budget_seconds: float = 8.0
+
+    def __post_init__(self) -> None:
+        for name in ("crop_seconds", "budget_seconds"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ParameterError(f"GridConfig.{name} must be a number > 0, got {value!r}")
+        if not (isinstance(self.preroll_seconds, (int, float)) and math.isfinite(self.preroll_seconds)
+                and self.preroll_seconds >= 0):
+            raise ParameterError(f"GridConfig.preroll_seconds must be a finite number >= 0, got {self.preroll_seconds!r}")
+        for name in ("neighbours", "max_sweeps", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ParameterError(f"GridConfig.{name} must be a whole number >= 1, got {value!r}")
+        for module_name, a, b in self.joint:
+            spec = module_spec(module_name)  # raises for an unknown module, naming the allowed ones
+            spec.param(a), spec.param(b)
+
+    def replace(self, **changes: Any) -> "GridConfig":
+        """A copy with ``changes``; :class:`ParameterError` naming the allowed fields for an unknown one."""
+        return replace_fields(self, changes)
+
+
+def grid_values(module_name: str, param_name: str) -> np.ndarray:
+    """The sampler's grid of one parameter, at the precision the sampler writes (whole ms,
+    otherwise 3 decimals), with the spec's lowest valid value where the grid starts below it."""
+    spec = module_spec(module_name).param(param_name)
+    values = param_grid(module_name, param_name)
+    values = np.floor(values) if "ms" in param_name else np.round(values, 3)
+    return np.unique(np.clip(values, spec.lowest_valid, spec.maximum))
+
+
+def snap_to_grid(chain: Chain) -> Chain:
+    """Every parameter on its nearest grid value (nearest in the spec's normalised units, so a
+    log-scale parameter snaps in its own scale)."""
+    calls = []
+    for call in chain.active:
+        params = {}
+        for name, value in call.params.items():
+            spec = module_spec(call.name).param(name)
+            grid = grid_values(call.name, name)
+            units = np.array([spec.normalize(float(v)) for v in grid])
+            params[name] = float(grid[int(np.argmin(np.abs(units - spec.normalize(float(value)))))])
+        calls.append(tool_call(call.name, params))
+    return Chain(tuple(calls))
+
+
+class Problem:
+    """The crop, the target and the batched loss of chains that differ in one module."""
+
+    def __init__(self, dry: np.ndarray, reference: np.ndarray, sr: float, config: GridConfig) -> None:
+        self.span = loudest_span(dry, reference, sr, config.crop_seconds, config.preroll_seconds)
+        self.sr = sr
+        self.config = config
+        self.x = torch.from_numpy(np.ascontiguousarray(self.span.dry))[None]
+        self.windows = {n: torch.hann_window(n) for n, _ in config.resolutions}
+        self.target = self._log_magnitudes(torch.from_numpy(np.ascontiguousarray(self.span.reference))[None])
+        self.renders = 0
+        self.deadline = math.inf  # candidates not rendered by then get an infinite loss
+
+    def _log_magnitudes(self, y: torch.Tensor) -> list[torch.Tensor]:
+        flat = y.reshape(-1, y.shape[-1])
+        return [torch.log(torch.stft(flat, n, hop, window=self.windows[n], return_complex=True).abs() + 1e-5)
+                .reshape(y.shape[0], -1) for n, hop in self.config.resolutions]
+
+    def distance(self, y: torch.Tensor) -> torch.Tensor:
+        """Mean absolute log-magnitude difference to the reference's crop over the
+        resolutions, per batch item."""
+        return sum((m - t).abs().mean(-1) for m, t in zip(self._log_magnitudes(y), self.target)) / len(self.target)
+
+    def prefix(self, chain: Chain) -> list[torch.Tensor]:
+        """``out[k]``: the crop rendered through the first ``k`` modules (``out[0]`` is dry)."""
+        outs = [self.x]
+        with torch.no_grad():
+            for call in chain.calls:
+                outs.append(render_params(outs[-1], self.sr, [call.name], {call.name: call.params}, device="cpu"))
+        return outs
+
+    def losses(self, start: torch.Tensor, calls: list[list[ToolCall]]) -> np.ndarray:
+        """Loss of each candidate tail ``calls[i]`` rendered from ``start`` (batch 1); tails with
+        the same modules render together, ``batch_size`` at a time. Past :attr:`deadline` the
+        remaining candidates are not rendered (infinite loss)."""
+        out = np.full(len(calls), np.inf)
+        shapes: dict[tuple[str, ...], list[int]] = {}
+        for i, tail in enumerate(calls):
+            shapes.setdefault(tuple(c.name for c in tail), []).append(i)
+        size = self.config.batch_size
+        for names, members in shapes.items():
+            for at in range(0, len(members), size):
+                if time.monotonic() >= self.deadline:
+                    return out
+                group = members[at:at + size]
+                params = {name: {p: torch.tensor([calls[i][j].params[p] for i in group], dtype=torch.float32)
+                                 for p in calls[group[0]][j].params} for j, name in enumerate(names)}
+                with torch.no_grad():
+                    x = start.expand(len(group), -1, -1)
+                    y = render_params(x, self.sr, list(names), params, device="cpu") if names else x
+                    out[group] = self.distance(self.span.tail(y)).numpy()
+                self.renders += len(group)
+        return out
+
+    def loss(self, chain: Chain) -> float:
+        return float(self.losses(self.x, [list(chain.calls)])[0])
+
+
+def _neighbourhood(module_name: str, param_name: str, value: float, n: int) -> list[float]:
+    grid = grid_values(module_name, param_name)
+    i = int(np.argmin(np.abs(grid - value)))
+    return [float(v) for v in grid[max(0, i - n):i + n + 1]]
+
+
+def _moves(call: ToolCall, config: GridConfig) -> list[dict[str, float]]:
+    """Candidate settings of one module: each parameter's neighbourhood alone, and the joint
+    pairs on the product of theirs."""
+    joint = [(a, b) for m, a, b in config.joint if m == call.name]
+    paired = {p for pair in joint for p in pair}
+    out = []
+    for name, value in call.params.items():
+        if name in paired:
+            continue
+        for v in _neighbourhood(call.name, name, value, config.neighbours):
+            if v != value:
+                out.append({**call.params, name: v})
+    for a, b in joint:
+        for va, vb in itertools.product(_neighbourhood(call.name, a, call.params[a], config.neighbours),
+                                        _neighbourhood(call.name, b, call.params[b], config.neighbours)):
+            if (va, vb) != (call.params[a], call.params[b]):
+                out.append({**call.params, a: va, b: vb})
+    return out
+
+
+def _step(module_name: str, param_name: str, value: float, steps: int) -> float | None:
+    """The grid value ``steps`` away from ``value`` (None past either end)."""
+    grid = grid_values(module_name, param_name)
+    i = int(np.argmin(np.abs(grid - value))) + steps
+    return float(grid[i]) if 0 <= i < len(grid) else None
+
+
+def _pair_moves(calls: list[ToolCall]) -> list[tuple[int, list[ToolCall]]]:
+    """Every two parameters moved one grid step each, both directions: (first module changed,
+    the chain's calls from there)."""
+    coords = [(k, name) for k, call in enumerate(calls) for name in call.params]
+    out = []
+    for (ka, a), (kb, b) in itertools.combinations(coords, 2):
+        for da, db in itertools.product((-1, 1), (-1, 1)):
+            va = _step(calls[ka].name, a, calls[ka].params[a], da)
+            vb = _step(calls[kb].name, b, calls[kb].params[b], db)
+            if va is None or vb is None:
+                continue
+            moved = list(calls)
+            moved[ka] = tool_call(calls[ka].name, {**moved[ka].params, a: va})
+            moved[kb] = tool_call(calls[kb].name, {**moved[kb].params, b: vb})
+            out.append((ka, moved[ka:]))
+    return out
+
+
+def coordinate_search(problem: Problem, chain: Chain, loss: float, deadline: float,
+                      pairs: bool = True) -> tuple[Chain, float, int]:
+    """Move one module's settings at a time to the best of their grid neighbourhood; when a
+    sweep changes nothing, try every two parameters one step each (ridges, e.g. a gain and an
+    EQ gain trading level); repeat until neither helps, ``max_sweeps`` or the deadline.
+    Returns (chain, loss, sweeps)."""
+    calls = list(chain.calls)
+    best = loss
+    sweeps = 0
+    while sweeps < problem.config.max_sweeps and time.monotonic() < deadline:
+        sweeps += 1
+        changed = False
+        prefix = problem.prefix(Chain(tuple(calls)))
+        for k, call in enumerate(calls):
+            if time.monotonic() >= deadline:
+                break
+            options = _moves(call, problem.config)
+            if not options:
+                continue
+            tails = [[tool_call(call.name, o)] + calls[k + 1:] for o in options]
+            losses = problem.losses(prefix[k], tails)
+            i = int(np.argmin(losses))
+            if losses[i] < best - 1e-6:
+                best = float(losses[i])
+                calls[k] = tails[i][0]
+                changed = True
+                prefix = prefix[:k + 1] + problem.prefix(Chain(tuple(calls)))[k + 1:]
+        if changed or not pairs or time.monotonic() >= deadline:
+            if not changed:
+                break
+            continue
+        moves = _pair_moves(calls)
+        by_start: dict[int, list[list[ToolCall]]] = {}
+        for k, tail in moves:
+            by_start.setdefault(k, []).append(tail)
+        winner, winner_loss = None, best
+        for k, tails in by_start.items():
+            if time.monotonic() >= deadline:
+                break
+            losses = problem.losses(prefix[k], tails)
+            i = int(np.argmin(losses))
+            if losses[i] < winner_loss - 1e-6:
+                winner, winner_loss = calls[:k] + tails[i], float(losses[i])
+        if winner is None:
+            break
+        calls, best = winner, winner_loss
+    return Chain(tuple(calls)), best, sweeps
+
+
+def prune(problem: Problem, chain: Chain, loss: float, tolerance: float = 0.0) -> tuple[Chain, float, list[str]]:
+    """Remove modules whose removal does not raise the loss by more than ``tolerance``, the
+    least useful first. Returns (chain, loss, names removed)."""
+    calls = list(chain.calls)
+    removed: list[str] = []
+    while len(calls) > 1:
+        options = [calls[:k] + calls[k + 1:] for k in range(len(calls))]
+        losses = problem.losses(problem.x, options)
+        k = int(np.argmin(losses))
+        if losses[k] > loss + tolerance:
+            break
+        removed.append(calls[k].name)
+        calls, loss = options[k], float(losses[k])
+    return Chain(tuple(calls)), loss, removed
+
+
+@dataclass
+class GridResult:
+    """What :func:`grid_search` found: the chain, its loss before and after (the search's
+    spectral distance on the crop), one plain sentence per stage, how many candidate chains were
+    rendered, the time taken, and whether the budget ran out (the best chain so far is kept)."""
+
+    chain: Chain
+    loss_before: float
+    loss_after: float
+    notes: list[str]
+    renders: int
+    seconds: float
+    out_of_time: bool
+
+
+def describe_changes(before: Chain, after: Chain, min_change: float = 0.0) -> list[str]:
+    """``["distortion drive 8 -> 10", ...]``: the values of modules in both chains that moved by
+    at least ``min_change`` in the spec's normalised units."""
+    out = []
+    for call in after:
+        if call.name not in before.names:
+            continue
+        old = before[call.name]
+        for k, v in call.params.items():
+            p = module_spec(call.name).param(k)
+            if v != old[k] and abs(p.normalize(v) - p.normalize(old[k])) >= min_change:
+                out.append(f"{call.name} {p.label} {old[k]:.3g} -> {v:.3g}")
+    return out
+
+
+def grid_search(chain: Any, dry: Any, reference: Any, sample_rate: float, config: GridConfig | None = None,
+                **settings: Any) -> GridResult:
+    """Snap ``chain`` to the sampler's grid, search it coordinate by coordinate, prune.
+
+    Parameters
+    ----------
+    chain : Chain or tool-call data
+        The start (bypassed modules are left out).
+    dry, reference : array_like, shape (channels, samples)
+    sample_rate : float
+        In Hz.
+    config : GridConfig, optional
+    **settings
+        Single :class:`GridConfig` fields over ``config``.
+
+    Raises
+    ------
+    AudioError
+        Empty, NaN or otherwise unusable audio.
+    ParameterError, ToolCallError
+        A bad setting or chain (the message names what is allowed).
+    """
+    config = (config or GridConfig()).replace(**settings)
+    t0 = time.monotonic()
+    deadline = t0 + config.budget_seconds
+    sr = check_sample_rate(sample_rate)
+    start = as_chain(chain, "strict").active
+    problem = Problem(as_stereo_float32(dry, "dry"), as_stereo_float32(reference, "reference"), sr, config)
+    before = problem.loss(start)
+    notes = []
+    snapped = snap_to_grid(start)
+    snapped_loss = problem.loss(snapped)
+    problem.deadline = deadline
+    notes.append(f"Every value moved to the nearest value the sampler draws from: distance {before:.3f} -> "
+                 f"{snapped_loss:.3f}.")
+    found, loss, sweeps = coordinate_search(problem, snapped, snapped_loss, deadline, config.pairs)
+    changes = ", ".join(describe_changes(snapped, found))
+    notes.append(f"Trying the neighbouring grid values of each setting, and of every two settings together "
+                 f"({sweeps} round(s)): distance {snapped_loss:.3f} -> {loss:.3f}" + (f"; {changes}." if changes else "."))
+    if config.prune and len(found) > 1 and time.monotonic() < deadline:
+        pruned, new_loss, removed = prune(problem, found, loss)
+        if removed:
+            notes.append(f"Without {', '.join(removed)} the reference is matched as well (distance {loss:.3f} -> "
+                         f"{new_loss:.3f}): removed.")
+            found, loss = pruned, new_loss
+    if loss > before:  # never worse than the start under this loss
+        found, loss = start, before
+        notes.append("The grid gave no closer match than the start; the start is kept.")
+    out_of_time = time.monotonic() >= deadline
+    if out_of_time:
+        notes.append(f"The {config.budget_seconds:g} s budget ran out; this is the best chain found so far.")
+    return GridResult(found, before, loss, notes, problem.renders, time.monotonic() - t0, out_of_time)
+
+
+__all__ = ["GridConfig", "GridResult", "coordinate_search", "describe_changes", "grid_search", "grid_values", "prune",
+           "snap_to_grid"]
