@@ -55,12 +55,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-length", type=int, default=2, help="pairs per chain length (of the 900-pair split)")
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--variants", type=int, nargs="+", default=None, metavar="I",
+                        help="run only these variants (0 = all stages, in the order of VARIANTS); implies --no-write")
     parser.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
     args = parser.parse_args(argv)
+    variants = VARIANTS if args.variants is None else [VARIANTS[i] for i in args.variants]
     pairs = first_per_length(make_test_pairs(100, seed=args.seed), 100, args.per_length)
     cache: dict = {}
     rows = []
-    for label, name, options in VARIANTS:
+    for label, name, options in variants:
         t = time.perf_counter()
         summary, _, seconds = run_bench(get_planner(name, refine_options=options), pairs, progress=True,
                                         audibility_crop_seconds=3.0, calibration=False, cache=cache)
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
             f"900-pair split, seed {args.seed}), scored as in the planners section; recovery: the share of pairs "
             "whose estimate renders within MR-STFT 0.05 of the reference.\n\n" + table)
     print(body)
-    if not args.no_write:
+    if not args.no_write and args.variants is None:
         print("wrote", write_section("search-ablation", "Search planner: each stage switched off in turn", body))
 
 
