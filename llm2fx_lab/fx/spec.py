@@ -113,7 +113,10 @@ class ParamSpec:
         return max(0, 1 - math.floor(math.log10(self.schema_step) + 1e-9))
 
     def at_precision(self, value: float) -> float:
-        """``value`` rounded to :attr:`decimals`, kept inside the valid range."""
+        """``value`` rounded to :attr:`decimals`, kept inside the valid range; the spec's own
+        default is kept as it is (the EQ's Q of 0.707 is a Butterworth shelf, not 0.71)."""
+        if float(value) == self.default:
+            return float(value)
         return min(max(round(float(value), self.decimals), self.lowest_valid), self.maximum)
 
     @property

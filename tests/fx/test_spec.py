@@ -149,3 +149,5 @@ def test_values_at_the_toolset_precision():
     assert chain.at_precision().to_tool_calls() == [{"name": "gain", "arguments": {"gain_db": 3.5}},
                                                    {"name": "panner", "arguments": {"pan": -0.33}}]
     assert chain.at_precision().at_precision() == chain.at_precision()
+    q = param("equalizer", "mid_q_factor")
+    assert q.at_precision(q.default) == q.default and q.at_precision(0.7071) == 0.71
