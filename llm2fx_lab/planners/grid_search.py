@@ -146,11 +146,14 @@ class Problem:
         resolutions, per batch item."""
         return sum((m - t).abs().mean(-1) for m, t in zip(self._log_magnitudes(y), self.target)) / len(self.target)
 
-    def prefix(self, chain: Chain) -> list[torch.Tensor]:
-        """``out[k]``: the crop rendered through the first ``k`` modules (``out[0]`` is dry)."""
-        outs = [self.x]
+    def prefix(self, calls: list[ToolCall], outs: list[torch.Tensor] | None = None,
+               changed: int = 0) -> list[torch.Tensor]:
+        """``out[k]``: the crop rendered through the first ``k`` calls (``out[0]`` is dry). Given
+        the ``outs`` of a chain whose calls before ``changed`` are the same, only the rest is
+        rendered again."""
+        outs = [self.x] if outs is None else outs[:changed + 1]
         with torch.no_grad():
-            for call in chain.calls:
+            for call in calls[len(outs) - 1:]:
                 outs.append(render_params(outs[-1], self.sr, [call.name], {call.name: call.params}, device="cpu"))
         return outs
 
@@ -244,7 +247,7 @@ def coordinate_search(problem: Problem, chain: Chain, loss: float, deadline: flo
     while sweeps < problem.config.max_sweeps and time.monotonic() < deadline:
         sweeps += 1
         changed = False
-        prefix = problem.prefix(Chain(tuple(calls)))
+        prefix = problem.prefix(calls)
         for k, call in enumerate(calls):
             if time.monotonic() >= deadline:
                 break
@@ -258,7 +261,7 @@ def coordinate_search(problem: Problem, chain: Chain, loss: float, deadline: flo
                 best = float(losses[i])
                 calls[k] = tails[i][0]
                 changed = True
-                prefix = prefix[:k + 1] + problem.prefix(Chain(tuple(calls)))[k + 1:]
+                prefix = problem.prefix(calls, prefix, k)
         if changed or not pairs or time.monotonic() >= deadline:
             if not changed:
                 break
