@@ -67,7 +67,7 @@ def test_prune_removes_a_module_that_changes_nothing(drums):
     truth = snap_to_grid(Chain((tool_call("gain", {"gain_db": -6}), tool_call("equalizer", {"high_gain_db": 8}))))
     y = render(x, sr, truth)
     start = Chain(truth.calls + (tool_call("stereo_widener", {"width": 1.0}),))  # width 1: the identity
-    result = grid_search(start, x, y, sr, budget_seconds=60.0, neighbours=1)
+    result = grid_search(start, x, y, sr, budget_seconds=60.0, neighbours=1, structure=False)
     assert result.chain == truth, result.notes
     assert any(n.startswith("Without stereo_widener") for n in result.notes)
 
@@ -154,3 +154,35 @@ def test_stage_finds_each_modules_grid_values(drums, truth, start):
     y = render(x, sr, truth)
     result = grid_search(start, x, y, sr, budget_seconds=60.0, prune=False)
     assert result.chain == truth, result.notes
+
+
+def test_structure_search_inserts_a_missing_module(drums):
+    x, sr = drums
+    truth = snap_to_grid(Chain((tool_call("distortion", {"drive_db": 10}), tool_call("gain", {"gain_db": -12}),
+                                tool_call("panner", {"pan": 0.4}))))
+    y = render(x, sr, truth)
+    result = grid_search(truth.without("distortion"), x, y, sr, budget_seconds=60.0, measured={})
+    assert result.chain == truth, result.notes
+    assert any("A distortion first" in n for n in result.notes)
+
+
+def test_structure_search_removes_a_compensated_module_and_retunes_the_rest(drums):
+    # an extra gain that the limiter's threshold compensates: taking the gain out alone raises
+    # the distance, taking it out and moving the threshold does not
+    x, sr = drums
+    truth = Chain((tool_call("limiter", {"threshold_db": -9, "release_ms": 106}),))
+    y = render(x, sr, snap_to_grid(truth))
+    start = Chain((tool_call("gain", {"gain_db": 2}), tool_call("limiter", {"threshold_db": -7, "release_ms": 106})))
+    result = grid_search(start, x, y, sr, budget_seconds=60.0, measured={})
+    assert result.chain == snap_to_grid(truth), result.notes
+    assert any("Without the gain, the other settings re-tuned" in n for n in result.notes)
+
+
+def test_structure_search_swaps_neighbours_that_do_not_commute(drums):
+    x, sr = drums
+    truth = snap_to_grid(Chain((tool_call("distortion", {"drive_db": 14}),
+                                tool_call("reverb", {"room_size": 0.5, "damping": 0.5, "width": 0.5, "mix_ratio": 0.5}))))
+    y = render(x, sr, truth)
+    result = grid_search(Chain(truth.calls[::-1]), x, y, sr, budget_seconds=60.0, measured={})
+    assert result.chain == truth, result.notes
+    assert any("The distortion before the reverb matches better" in n for n in result.notes)
