@@ -43,7 +43,7 @@ from llm2fx_lab.errors import ParameterError
 from llm2fx_lab.fx.chain import Chain, ToolCall, as_chain, tool_call
 from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.fx.spec import module as module_spec
-from llm2fx_lab.fx.torch_render import render_params
+from llm2fx_lab.fx.torch_render import render_params, resolve_device
 from llm2fx_lab.planners.analysis_planner import PREROLL_SECONDS, commutes, loudest_span, presence_priors
 from llm2fx_lab.planners.analysis_planner.config import replace_fields
 
@@ -161,15 +161,19 @@ def snap_to_grid(chain: Chain) -> Chain:
 
 
 class Problem:
-    """The crop, the target and the batched loss of chains that differ in one module."""
+    """The crop, the target and the batched loss of chains that differ in one module, rendered
+    on ``device`` (a CUDA device renders the same batches; the search above it is the same)."""
 
-    def __init__(self, dry: np.ndarray, reference: np.ndarray, sr: float, config: GridConfig) -> None:
+    def __init__(self, dry: np.ndarray, reference: np.ndarray, sr: float, config: GridConfig,
+                 device: Any = "cpu") -> None:
         self.span = loudest_span(dry, reference, sr, config.crop_seconds, config.preroll_seconds)
         self.sr = sr
         self.config = config
-        self.x = torch.from_numpy(np.ascontiguousarray(self.span.dry))[None]
-        self.windows = {n: torch.hann_window(n) for n, _ in config.resolutions}
-        self.target = self._log_magnitudes(torch.from_numpy(np.ascontiguousarray(self.span.reference))[None])
+        self.device = resolve_device(device, warn_cpu_fallback=False)
+        self.x = torch.from_numpy(np.ascontiguousarray(self.span.dry))[None].to(self.device)
+        self.windows = {n: torch.hann_window(n, device=self.device) for n, _ in config.resolutions}
+        self.target = self._log_magnitudes(
+            torch.from_numpy(np.ascontiguousarray(self.span.reference))[None].to(self.device))
         self.renders = 0
         self.deadline = math.inf  # candidates not rendered by then get an infinite loss
 
@@ -204,8 +208,8 @@ class Problem:
         outs = [self.x] if outs is None else outs[:changed + 1]
         with torch.no_grad():
             for call in calls[len(outs) - 1:]:
-                outs.append(render_params(outs[-1], self.sr, [call.name], {call.name: call.params}, device="cpu",
-                                          scan_audio=False))
+                outs.append(render_params(outs[-1], self.sr, [call.name], {call.name: call.params},
+                                          device=self.device, scan_audio=False))
         return outs
 
     def losses(self, start: torch.Tensor, calls: list[list[ToolCall]], level_free: bool = False) -> np.ndarray:
@@ -226,8 +230,9 @@ class Problem:
                                  for p in calls[group[0]][j].params} for j, name in enumerate(names)}
                 with torch.no_grad():
                     x = start.expand(len(group), -1, -1)
-                    y = render_params(x, self.sr, list(names), params, device="cpu", scan_audio=False) if names else x
-                    out[group] = self.distance(self.span.tail(y), level_free).numpy()
+                    y = (render_params(x, self.sr, list(names), params, device=self.device, scan_audio=False)
+                         if names else x)
+                    out[group] = self.distance(self.span.tail(y), level_free).cpu().numpy()
                 self.renders += len(group)
         return out
 
@@ -546,7 +551,8 @@ def describe_changes(before: Chain, after: Chain, min_change: float = 0.0) -> li
 
 
 def grid_search(chain: Any, dry: Any, reference: Any, sample_rate: float, config: GridConfig | None = None,
-                measured: Mapping[str, Mapping[str, float]] | None = None, **settings: Any) -> GridResult:
+                measured: Mapping[str, Mapping[str, float]] | None = None, device: Any = "cpu",
+                **settings: Any) -> GridResult:
     """Snap ``chain`` to the sampler's grid, search it coordinate by coordinate, change its
     modules where that matches better, prune.
 
@@ -561,6 +567,8 @@ def grid_search(chain: Any, dry: Any, reference: Any, sample_rate: float, config
     measured : mapping module -> parameters, optional
         Settings a module is first tried with when the structure search inserts it; without
         it, the pair's measurements (:func:`~llm2fx_lab.planners.analysis_planner.presence_priors`).
+    device : str
+        Where candidates render: ``"cpu"`` (default), ``"auto"``, ``"cuda"`` or ``"cuda:N"``.
     **settings
         Single :class:`GridConfig` fields over ``config``.
 
@@ -570,6 +578,8 @@ def grid_search(chain: Any, dry: Any, reference: Any, sample_rate: float, config
         Empty, NaN or otherwise unusable audio.
     ParameterError, ToolCallError
         A bad setting or chain (the message names what is allowed).
+    BackendError
+        An unknown device, or CUDA asked for where there is none.
     """
     config = (config or GridConfig()).replace(**settings)
     t0 = time.monotonic()
@@ -577,7 +587,7 @@ def grid_search(chain: Any, dry: Any, reference: Any, sample_rate: float, config
     sr = check_sample_rate(sample_rate)
     start = as_chain(chain, "strict").active
     dry, reference = as_stereo_float32(dry, "dry"), as_stereo_float32(reference, "reference")
-    problem = Problem(dry, reference, sr, config)
+    problem = Problem(dry, reference, sr, config, device)
     before = problem.loss(start)
     notes = []
     snapped = snap_to_grid(start)

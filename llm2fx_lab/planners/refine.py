@@ -468,7 +468,7 @@ def refine_stream(chain: Any, dry: Any, reference: Any, sample_rate: float, conf
                   f"the lowest-loss chain seen ({' -> '.join(best_chain.names) or 'empty'}) is kept.")
     yield say(f"Refined loss {start:.3f} -> {best:.3f} in {time.perf_counter() - t0:.1f} s.")
     if cfg.grid and not (stop is not None and stop.is_set()):
-        searched = grid_search(best_chain, dry, reference, sr, cfg.grid_config)
+        searched = grid_search(best_chain, dry, reference, sr, cfg.grid_config, device=problem.device)
         for note in searched.notes:
             yield say(f"Grid search: {note}")
         if searched.chain != best_chain:

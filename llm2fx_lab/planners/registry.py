@@ -60,6 +60,12 @@ def is_model_planner(name: str) -> bool:
     return base == "mini" or base.startswith("model:")
 
 
+#: Refinement's time budget in a ``+search`` planner (a ``budget_seconds`` refine option
+#: overrides it): with the analysis planner's 3-4 s and the grid search's 8 s, a 10 s pair stays
+#: near 20 s on 2 cores (with refinement's own 15 s, pairs of 7 to 9 modules took 25 to 29 s).
+SEARCH_REFINE_SECONDS = 9.0
+
+
 def base_name(name: str) -> str:
     """``name`` without a ``+refine`` or ``+search`` suffix."""
     name = name.strip()
@@ -111,6 +117,7 @@ def get_planner(name: str, **options: Any) -> Planner:
     elif name.endswith(SEARCH_SUFFIX):
         name, refine = name[: -len(SEARCH_SUFFIX)], True
         refine_options["grid"] = True
+        refine_options.setdefault("budget_seconds", SEARCH_REFINE_SECONDS)
     if device is not None:
         from llm2fx_lab.fx.torch_render import resolve_device
 

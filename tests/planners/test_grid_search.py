@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from llm2fx_lab.errors import AudioError, ParameterError, ToolCallError
+from llm2fx_lab.errors import AudioError, BackendError, ParameterError, ToolCallError
 from llm2fx_lab.examples import load_example
 from llm2fx_lab.fx.chain import Chain, tool_call
 from llm2fx_lab.fx.render import render
@@ -93,6 +93,12 @@ def test_bad_input(drums):
         grid_search(TRUTH, x, x, sr, budget_seconds=0)
     with pytest.raises(ParameterError, match="allowed"):
         GridConfig().replace(sweeps=3)
+    with pytest.raises(BackendError, match="'auto', 'cpu', 'cuda'"):
+        grid_search(TRUTH, x, x, sr, device="tpu")
+    with pytest.raises(ParameterError, match="insert_gain"):
+        GridConfig(insert_gain=1.0)
+    with pytest.raises(ParameterError, match=r"gain.gain_db must be in \[-20, 20\]"):
+        GridConfig(insert_spread={"gain": {"gain_db": (40.0,)}})
 
 
 def test_the_true_chain_has_no_distance(drums):
@@ -109,9 +115,14 @@ def test_search_planner_streams_each_stage_and_hands_out_grid_values(drums):
     x, sr = drums
     x = x[:, : int(2 * sr)]
     y = render(x, sr, TRUTH)
+    from llm2fx_lab.planners.registry import SEARCH_REFINE_SECONDS
+
+    default = get_planner("analysis+search")
+    assert default.config.grid and default.config.budget_seconds == SEARCH_REFINE_SECONDS
+    assert get_planner("analysis+refine").config.budget_seconds == 15.0  # RefineConfig's own
     planner = get_planner("analysis+search", refine_options={"steps": 2, "structure": False, "budget_seconds": 30,
                                                               "grid_config": GridConfig(budget_seconds=20.0)})
-    assert planner.name == "analysis+search"
+    assert planner.name == "analysis+search" and planner.config.budget_seconds == 30
     events = list(planner.plan(x, y, sr))
     final = events[-1]
     assert isinstance(final, Final) and final.planner == "analysis+search"
@@ -186,3 +197,15 @@ def test_structure_search_swaps_neighbours_that_do_not_commute(drums):
     result = grid_search(Chain(truth.calls[::-1]), x, y, sr, budget_seconds=60.0, measured={})
     assert result.chain == truth, result.notes
     assert any("The distortion before the reverb matches better" in n for n in result.notes)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA")
+def test_grid_search_on_cuda_measures_as_on_the_cpu(drums):
+    x, sr = drums
+    y = render(x, sr, TRUTH)
+    start = _off_by(TRUTH, 1)
+    cpu, cuda = Problem(x, y, sr, GridConfig(), "cpu"), Problem(x, y, sr, GridConfig(), "cuda")
+    assert cuda.loss(start) == pytest.approx(cpu.loss(start), rel=1e-3, abs=1e-4)
+    result = grid_search(start, x, y, sr, budget_seconds=60.0, device="cuda")
+    assert result.chain == TRUTH, result.notes
