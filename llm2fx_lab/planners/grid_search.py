@@ -536,8 +536,9 @@ class GridResult:
 
 
 def describe_changes(before: Chain, after: Chain, min_change: float = 0.0) -> list[str]:
-    """``["distortion drive 8 -> 10", ...]``: the values of modules in both chains that moved by
-    at least ``min_change`` in the spec's normalised units."""
+    """``["distortion drive 8 dB -> 10 dB", ...]``: the values of modules in both chains that
+    moved by at least ``min_change`` in the spec's normalised units, at the toolset's precision
+    with their units (``release 388 ms -> 1000 ms``, not ``1e+03``)."""
     out = []
     for call in after:
         if call.name not in before.names:
@@ -546,7 +547,8 @@ def describe_changes(before: Chain, after: Chain, min_change: float = 0.0) -> li
         for k, v in call.params.items():
             p = module_spec(call.name).param(k)
             if v != old[k] and abs(p.normalize(v) - p.normalize(old[k])) >= min_change:
-                out.append(f"{call.name} {p.label} {old[k]:.3g} -> {v:.3g}")
+                out.append(f"{call.name} {p.label} {p.format_value(p.at_precision(old[k]))} -> "
+                           f"{p.format_value(p.at_precision(v))}")
     return out
 
 

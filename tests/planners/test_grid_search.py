@@ -59,7 +59,7 @@ def test_search_recovers_an_exact_three_module_chain_from_a_wrong_start(drums):
     assert result.loss_after < 1e-3 < result.loss_before
     assert result.chain == TRUTH, result.notes
     assert not result.out_of_time and result.renders > 0
-    assert "distortion drive 8 -> 10" in result.notes[1]
+    assert "distortion drive 8 dB -> 10 dB" in result.notes[1]
 
 
 def test_prune_removes_a_module_that_changes_nothing(drums):
