@@ -158,6 +158,11 @@ def test_bad_input_is_rejected_before_work():
         render_params(x, SR, ["gain"], {"gain": {"gain_db": torch.zeros(3)}}, device="cpu")
     with pytest.raises(ParameterError, match="no parameter"):
         render_params(x, SR, ["gain"], {"gain": {"gain": 1.0}}, device="cpu")
+    nan = np.full((1, 2, 10), np.nan, np.float32)
+    with pytest.raises(AudioError, match="NaN"):
+        render_params(nan, SR, ["gain"], device="cpu")
+    # a caller rendering its own (already checked) renders again may skip the scan
+    assert torch.isnan(render_params(nan, SR, ["gain"], device="cpu", scan_audio=False)).all()
     with pytest.raises(ToolCallError, match="unknown module"):
         render_params(x, SR, ["chorus"], device="cpu")
     with pytest.raises(ParameterError, match="not in the chain"):
