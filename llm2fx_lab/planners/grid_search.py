@@ -408,7 +408,7 @@ def _releveled(problem: Problem, calls: list[ToolCall]) -> list[ToolCall]:
     return calls[:k] + [_snap_call(tool_call("gain", {"gain_db": value}))] + calls[k + 1:]
 
 
-def _insertion(problem: Problem, calls: list[ToolCall], loss: float, deadline: float,
+def _insertion(problem: Problem, calls: list[ToolCall], prefix: list[torch.Tensor], loss: float, deadline: float,
                measured: Mapping[str, Mapping[str, float]]) -> tuple[list[ToolCall], float, str] | None:
     """Each absent module at each position where it can sound different, and in place of each
     present module, with :func:`insert_settings`. Candidates are ranked by their distance up to
@@ -417,7 +417,6 @@ def _insertion(problem: Problem, calls: list[ToolCall], loss: float, deadline: f
     (:func:`_releveled`), re-tuned, and kept when it lowers the distance by the config's
     ``insert_gain``."""
     cfg = problem.config
-    prefix = problem.prefix(calls)
     present = {c.name for c in calls}
     current = {False: loss, True: float(problem.losses(problem.x, [calls], level_free=True)[0])}
     options: dict[tuple[int, bool], list[tuple[bool, list[ToolCall]]]] = {}
@@ -452,9 +451,9 @@ def _insertion(problem: Problem, calls: list[ToolCall], loss: float, deadline: f
                                       f"distance {loss:.3f} -> {value:.3f}.")
 
 
-def _swap(problem: Problem, calls: list[ToolCall], loss: float) -> tuple[list[ToolCall], float, str] | None:
+def _swap(problem: Problem, calls: list[ToolCall], prefix: list[torch.Tensor],
+          loss: float) -> tuple[list[ToolCall], float, str] | None:
     """Neighbours that do not commute swapped; the best when it lowers the distance."""
-    prefix = problem.prefix(calls)
     best, best_loss = None, loss - 1e-6
     for k in range(len(calls) - 1):
         if commutes(calls[k].name, calls[k + 1].name):
@@ -490,11 +489,12 @@ def structure_search(problem: Problem, chain: Chain, loss: float, deadline: floa
     calls = list(chain.calls)
     notes: list[str] = []
     while time.monotonic() < deadline:
+        move = _removal(problem, calls, loss, deadline, removal_tries)
         # at a distance of (nearly) zero nothing can be added or reordered for the better
-        searching = loss > EXACT_DISTANCE
-        move = (_removal(problem, calls, loss, deadline, removal_tries)
-                or (searching and time.monotonic() < deadline and _insertion(problem, calls, loss, deadline, measured))
-                or (searching and time.monotonic() < deadline and _swap(problem, calls, loss)))
+        if not move and loss > EXACT_DISTANCE and time.monotonic() < deadline:
+            prefix = problem.prefix(calls)  # shared by the insertions and the swaps
+            move = (_insertion(problem, calls, prefix, loss, deadline, measured)
+                    or (time.monotonic() < deadline and _swap(problem, calls, prefix, loss)))
         if not move:
             break
         calls, loss, note = move
