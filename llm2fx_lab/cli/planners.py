@@ -42,7 +42,7 @@ def _check_planner_flags(args: argparse.Namespace) -> None:
     if getattr(args, "presence_guide", False) and not is_model_planner(name):
         raise Llm2FxError("--presence-guide steers a model planner's decoding: pass --planner mini or "
                           f"--planner model:PATH, got {name or 'the default planner'!r}")
-    for flag in ("api_key_env", "attach_audio"):
+    for flag in ("api_key_env", "attach_audio", "upload_audio"):
         if getattr(args, flag, None) and not name.startswith("llm:"):
             raise Llm2FxError(f"--{flag.replace('_', '-')} is for a chat LLM at an endpoint: pass "
                               f"--planner llm:MODEL@URL, got {name or 'the default planner'!r}")
@@ -57,6 +57,8 @@ def _planner(args: argparse.Namespace) -> Any:
             options["api_key_env"] = args.api_key_env
         if getattr(args, "attach_audio", False):
             options["attach_audio"] = True
+        if getattr(args, "upload_audio", False):
+            options["upload_audio"] = True
     refine_options: dict[str, Any] = {}
     if getattr(args, "refine_seconds", None) is not None:
         refine_options["budget_seconds"] = args.refine_seconds
@@ -150,6 +152,9 @@ def _chat_arguments(p: argparse.ArgumentParser) -> None:
                         "(the key itself is never taken on the command line)")
     p.add_argument("--attach-audio", action="store_true",
                    help="for --planner llm:MODEL@URL: also send the clips as input_audio (audio-capable models)")
+    p.add_argument("--upload-audio", action="store_true",
+                   help="for --planner llm:MODEL@URL: send the clips once as uploaded files (POST /files) and name "
+                        "them by id, as llm2fx serve takes them (faster than inline audio)")
 
 
 def add_planner_parsers(subparsers: Any) -> None:

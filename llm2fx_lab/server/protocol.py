@@ -1,8 +1,10 @@
 """The OpenAI chat completions shapes ``llm2fx serve`` reads and writes, and its limits.
 
-A request names a planner as its ``model`` and sends the pair in a user message as
-``input_audio`` content parts, inline and base64-encoded: two parts are the dry clip and the
-reference, in that order; one part is the reference alone (blind estimation). A first request
+A request names a planner as its ``model`` and sends the pair in a user message as audio
+content parts: ``input_audio`` parts, inline and base64-encoded, or ``file`` parts naming clips
+uploaded before (``{"type": "file", "file": {"file_id": ...}}``, :mod:`.files`; nothing is
+re-sent or decoded again). Two parts are the dry clip and the reference, in that order; one part
+is the reference alone (blind estimation). A first request
 is an estimate: its text is not read (the lab's planners estimate from the audio). A follow-up,
 a user message after an assistant message with ``tool_calls`` (the chain so far), is a
 conversation edit: its text is the instruction and those calls the chain it edits (the planner
@@ -22,7 +24,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -31,8 +33,12 @@ from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.events import PlanResult
 from llm2fx_lab.fx.chain import Chain
 
-#: Audio formats an ``input_audio`` part may declare.
+#: Audio formats an ``input_audio`` part may declare (and an uploaded file's name may end in).
 AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg")
+#: Content parts that carry a clip.
+AUDIO_PARTS = ("input_audio", "file")
+#: An uploaded clip by its id: ``(audio, sample_rate)``, or a :class:`RequestError` (404).
+Resolver = Callable[[str], tuple[np.ndarray, float]]
 
 
 class RequestError(Llm2FxError):
@@ -72,15 +78,16 @@ class PlanRequest:
     finished: bool  # the last message is the client's tool results
 
 
-def parse_request(raw: bytes, limits: Limits, models: Sequence[str]) -> PlanRequest:
-    """Read and check a ``POST /v1/chat/completions`` body for a server of ``models``.
+def parse_request(raw: bytes, limits: Limits, models: Sequence[str], files: Resolver | None = None) -> PlanRequest:
+    """Read and check a ``POST /v1/chat/completions`` body for a server of ``models``;
+    ``files`` finds the clips that ``file`` parts name (None: the server keeps no uploads).
 
     Raises
     ------
     RequestError
         Not JSON, no model or one not served (404), no user message, audio that is not inline
-        base64 in a known format, undecodable, too long, or more than two clips (the message says
-        which).
+        base64 in a known format or an uploaded file's id, undecodable, too long, or more than two
+        clips (the message says which).
     """
     try:
         body = json.loads(raw)
@@ -108,13 +115,14 @@ def parse_request(raw: bytes, limits: Limits, models: Sequence[str]) -> PlanRequ
         raise RequestError("the conversation has no user message", param="messages")
     # The client's tool results only close the turn: its audio is never read, so it is not
     # decoded (half of an estimate's request time is decoding base64 WAV).
-    texts, clips = _user_parts(messages[users[-1]], limits, decode=not finished)
+    texts, clips = _user_parts(messages[users[-1]], limits, files, decode=not finished)
     heard = next((i for i in reversed(users[:-1]) if _audio_count(messages[i]) > 0), None)
     if not clips and heard is not None and not finished:  # a follow-up without audio: the pair sent before
-        clips = _user_parts(messages[heard], limits)[1]
+        clips = _user_parts(messages[heard], limits, files)[1]
     if not clips and not finished:
-        raise RequestError("a user message needs one or two input_audio parts: the dry clip and the "
-                           "reference, in that order, or the reference alone", param="messages")
+        raise RequestError("a user message needs one or two audio parts (input_audio, or file with an uploaded "
+                           "file_id): the dry clip and the reference, in that order, or the reference alone",
+                           param="messages")
     instruction, chain = None, None
     asked = [i for i, m in enumerate(messages[: users[-1]]) if m.get("role") == "assistant" and m.get("tool_calls")]
     if asked and not finished:
@@ -133,7 +141,7 @@ def parse_request(raw: bytes, limits: Limits, models: Sequence[str]) -> PlanRequ
 
 def _audio_count(message: Mapping[str, Any]) -> int:
     content = message.get("content")
-    return sum(isinstance(p, Mapping) and p.get("type") == "input_audio" for p in content) \
+    return sum(isinstance(p, Mapping) and p.get("type") in AUDIO_PARTS for p in content) \
         if isinstance(content, list) else 0
 
 
@@ -158,7 +166,7 @@ def _history_chain(tool_calls: Any) -> Chain:
         raise RequestError(f"the chain in the conversation is not valid: {exc}", param="messages") from None
 
 
-def _user_parts(message: Mapping[str, Any], limits: Limits,
+def _user_parts(message: Mapping[str, Any], limits: Limits, files: Resolver | None,
                 decode: bool = True) -> tuple[list[str], list[tuple[np.ndarray, float]]]:
     content = message.get("content")
     if isinstance(content, str):
@@ -166,24 +174,40 @@ def _user_parts(message: Mapping[str, Any], limits: Limits,
     if not isinstance(content, list):
         raise RequestError("a user message's content must be text or a list of parts", param="messages")
     texts, clips = [], []
-    n_audio = sum(isinstance(p, Mapping) and p.get("type") == "input_audio" for p in content)
+    n_audio = _audio_count(message)
     names = ("reference",) if n_audio == 1 else ("dry", "reference") if n_audio == 2 else ()
-    for part in content:
+    for index, part in enumerate(content):
         kind = part.get("type") if isinstance(part, Mapping) else None
         if kind == "text":
             texts.append(str(part.get("text", "")))
-        elif kind == "input_audio":
+        elif kind in AUDIO_PARTS:
             if n_audio > 2:
-                raise RequestError(f"send at most two input_audio parts (dry, reference), got {n_audio}",
-                                   param="messages")
-            if decode:
+                raise RequestError(f"send at most two audio parts (dry, reference), got {n_audio}", param="messages")
+            if kind == "file":
+                clip = _uploaded(part.get("file"), files, index)  # checked even when not decoding
+                if decode:
+                    clips.append(clip)
+            elif decode:
                 clips.append(_decode_audio(part.get("input_audio"), names[len(clips)], len(clips), limits))
-        elif kind in ("audio_url", "file", "image_url"):
-            raise RequestError(f"audio must be sent inline as an input_audio part with base64 data, not as {kind!r} "
-                               "(the server never reads a path or fetches a URL)", param="messages")
+        elif kind in ("audio_url", "image_url"):
+            raise RequestError(f"audio must be sent inline as an input_audio part with base64 data, or uploaded "
+                               f"(POST /v1/files) and named by a file part, not as {kind!r} (the server never "
+                               "reads a path or fetches a URL)", param="messages")
         else:
-            raise RequestError(f"unknown content part {kind!r}; allowed: text, input_audio", param="messages")
+            raise RequestError(f"unknown content part {kind!r}; allowed: text, input_audio, file", param="messages")
     return texts, clips
+
+
+def _uploaded(part: Any, files: Resolver | None, index: int) -> tuple[np.ndarray, float]:
+    """The clip a ``file`` content part names by ``file_id`` (inline ``file_data`` is not read)."""
+    if files is None:
+        raise RequestError("this server keeps no uploaded files: send the audio inline as input_audio parts",
+                           param="messages")
+    if not isinstance(part, Mapping) or not isinstance(part.get("file_id"), str) or not part["file_id"]:
+        raise RequestError(f"content part {index + 1}: a file part must name an uploaded clip, "
+                           "{\"type\": \"file\", \"file\": {\"file_id\": ...}} (upload it with POST /v1/files; "
+                           "inline file_data is not read: send inline audio as input_audio)", param="messages")
+    return files(part["file_id"])
 
 
 def _decode_audio(part: Any, name: str, index: int, limits: Limits) -> tuple[np.ndarray, float]:

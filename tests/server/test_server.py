@@ -136,7 +136,7 @@ def test_a_follow_up_edits_the_chain_in_the_conversation(client, pair):
     (b"{not json", 400, "not JSON"),
     (json.dumps({"messages": []}).encode(), 400, "'model' must name a planner"),
     (json.dumps(request("nope", ["AAAA"])).encode(), 404, "model 'nope' is not served here; served: analysis, mini"),
-    (json.dumps(request("analysis", [])).encode(), 400, "needs one or two input_audio parts"),
+    (json.dumps(request("analysis", [])).encode(), 400, "needs one or two audio parts"),
     (json.dumps({"model": "analysis", "messages": [{"role": "user", "content": [
         {"type": "audio_url", "audio_url": {"url": "file:///etc/passwd"}}]}]}).encode(), 400, "never reads a path"),
     (json.dumps(request("analysis", ["***not base64***"])).encode(), 400, "not valid base64"),
@@ -168,7 +168,7 @@ def test_limits_on_size_length_clips_and_silence(pair):
     assert r.status_code == 413 and "2.5 s long; this server takes at most 2 s" in r.json()["error"]["message"]
     tiny = b64(ref[:, ::4][:, : sr // 8], sr // 4, subtype="PCM_16")
     r = small.post("/v1/chat/completions", json=request("analysis", [tiny, tiny, tiny]))
-    assert r.status_code == 400 and "at most two input_audio parts" in r.json()["error"]["message"]
+    assert r.status_code == 400 and "at most two audio parts" in r.json()["error"]["message"]
     silent = b64(np.zeros((2, sr // 4), np.float32), sr // 4, subtype="PCM_16")
     r = small.post("/v1/chat/completions", json=request("analysis", [silent]))
     assert r.status_code == 400 and "silent" in r.json()["error"]["message"]

@@ -51,14 +51,19 @@ class Turn:
     repairs: list[str] = field(default_factory=list)
 
 
-def wav_base64(audio: np.ndarray, sample_rate: float, subtype: str = "PCM_16") -> str:
-    """A WAV of ``(channels, samples)`` audio, base64-encoded (an ``input_audio`` part's data):
-    16-bit PCM by default (clipped to [-1, 1]), or ``"FLOAT"``, lossless."""
+def wav_bytes(audio: np.ndarray, sample_rate: float, subtype: str = "PCM_16") -> bytes:
+    """A WAV file of ``(channels, samples)`` audio: 16-bit PCM by default (clipped to [-1, 1]),
+    or ``"FLOAT"``, lossless."""
     buf = io.BytesIO()
     x = np.asarray(audio, np.float32)
     sf.write(buf, (x if subtype == "FLOAT" else np.clip(x, -1, 1)).T, int(round(sample_rate)), format="WAV",
              subtype=subtype)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def wav_base64(audio: np.ndarray, sample_rate: float, subtype: str = "PCM_16") -> str:
+    """:func:`wav_bytes`, base64-encoded (an ``input_audio`` part's data)."""
+    return base64.b64encode(wav_bytes(audio, sample_rate, subtype)).decode("ascii")
 
 
 def _usage(raw: Any) -> dict[str, int]:
@@ -151,7 +156,30 @@ class OpenAIBackend:
             return PlannerError(f"cannot reach {self.base_url} ({reason}); is the server running?")
         if isinstance(exc, openai.APIStatusError):
             return PlannerError(f"{self.base_url} answered HTTP {exc.status_code}: {_status_message(exc)}")
+        if isinstance(exc, openai.APIError):  # an error event inside a stream
+            return PlannerError(f"{self.base_url} sent an error: {_status_message(exc)}")
         return PlannerError(f"{self.base_url}: {type(exc).__name__}")
+
+    def upload(self, data: bytes, filename: str) -> str:
+        """Upload a clip once (``POST /files``, the OpenAI Files API, purpose ``user_data``); its id,
+        for ``{"type": "file", "file": {"file_id": ...}}`` content parts.
+
+        Raises
+        ------
+        PlannerError
+            The endpoint cannot be reached or refuses the upload (one line, never the key).
+        """
+        try:
+            return self._client.files.create(file=(filename, data, "audio/wav"), purpose="user_data").id
+        except self._openai.OpenAIError as exc:
+            raise self._error(exc) from None
+
+    def delete(self, file_id: str) -> None:
+        """Delete an uploaded clip (``DELETE /files/ID``); a :class:`PlannerError` line when that fails."""
+        try:
+            self._client.files.delete(file_id)
+        except self._openai.OpenAIError as exc:
+            raise self._error(exc) from None
 
     def _create(self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]) -> Any:
         args = dict(model=self.model, messages=list(messages), stream=True, temperature=self.temperature,

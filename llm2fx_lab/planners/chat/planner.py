@@ -22,6 +22,7 @@ that calls every module of the chain again restates it, order included.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from dataclasses import dataclass
@@ -36,9 +37,11 @@ from llm2fx_lab.fx.chain import Chain, ToolCall, as_chain, tool_call
 from llm2fx_lab.fx.schemas import tool_schemas
 from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.planners.analysis_planner.config import replace_fields
-from llm2fx_lab.planners.chat.backends import Turn, wav_base64
+from llm2fx_lab.planners.chat.backends import Turn, wav_base64, wav_bytes
 from llm2fx_lab.planners.chat.parsing import RawCall
 from llm2fx_lab.planners.chat.tools import MEASUREMENT_TOOLS, MeasurementTools
+
+log = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = (
     "You are a music post-production engineer. A dry recording was processed by an unknown chain of "
@@ -78,6 +81,12 @@ class ChatConfig:
         The attached WAV's sample format, one of :data:`AUDIO_SUBTYPES`: 16-bit PCM (what
         audio LLMs take; the default) or 32-bit float (lossless: ``llm2fx serve`` then hears
         exactly the clips an in-process planner would).
+    upload_audio : bool
+        Attach the clips as uploaded files instead of inline base64: each clip is uploaded once
+        per estimate (``POST /files``, the OpenAI Files API), the messages name it by id (a
+        ``file`` content part), and it is deleted when the estimate ends. ``llm2fx serve``
+        takes this; most chat endpoints take files but not as audio. Implies ``attach_audio``;
+        endpoints (``llm:``) only.
     system_prompt : str
         The system role.
     max_audio_seconds : float
@@ -88,6 +97,7 @@ class ChatConfig:
     measurement_tools: bool = True
     attach_audio: bool = False
     audio_subtype: str = "PCM_16"
+    upload_audio: bool = False
     system_prompt: str = SYSTEM_PROMPT
     max_audio_seconds: float = 30.0
 
@@ -162,13 +172,18 @@ class ChatPlanner:
         self.backend = backend
         self.config = (config or ChatConfig()).replace(**settings)
         self.name = name or backend.name
+        if self.config.upload_audio and not hasattr(backend, "upload"):
+            raise PlannerError(f"upload_audio sends the clips to an endpoint's /files: it needs an llm:MODEL@URL "
+                               f"planner, not {self.name}")
 
     # --- the conversation ----------------------------------------------------------------
-    def _messages(self, tools: MeasurementTools, instruction: str | None, chain: Chain | None) -> list[dict]:
+    def _messages(self, tools: MeasurementTools, instruction: str | None, chain: Chain | None,
+                  uploaded: Mapping[str, str]) -> list[dict]:
         """The conversation's start. An edit (``chain`` and ``instruction``) is a conversation
         that already holds the chain: the assistant's effect calls and their ``ok``, then the
         instruction as the user's next message, the standard shape any chat model (and
-        ``llm2fx serve``) reads as a follow-up."""
+        ``llm2fx serve``) reads as a follow-up. ``uploaded``: the ids of the clips
+        :meth:`_upload` sent (``"dry"``, ``"reference"``)."""
         edit = chain is not None and len(chain) > 0 and bool(instruction)
         lines = [instruction if instruction and not edit else TASK]
         if tools.blind:
@@ -178,11 +193,15 @@ class ChatPlanner:
         lines.append(f"The clips are {seconds:.1f} s long at {tools.sample_rate:g} Hz, stereo.")
         text = "\n".join(lines)
         user: dict[str, Any] = {"role": "user", "content": text}
-        if self.config.attach_audio:
+        if self.config.attach_audio or self.config.upload_audio:
             parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
             for label, clip in (("dry", tools.dry), ("reference", tools.reference)):
-                if clip is not None:
-                    parts.append({"type": "text", "text": f"The {label} audio:"})
+                if clip is None:
+                    continue
+                parts.append({"type": "text", "text": f"The {label} audio:"})
+                if label in uploaded:
+                    parts.append({"type": "file", "file": {"file_id": uploaded[label]}})
+                else:
                     parts.append({"type": "input_audio", "input_audio": {
                         "data": wav_base64(clip, tools.sample_rate, self.config.audio_subtype), "format": "wav"}})
             user["content"] = parts
@@ -196,6 +215,31 @@ class ChatPlanner:
             messages.append({"role": "user", "content": f"{instruction}\nChange the chain as I asked: call the "
                              "effect tools for the modules to change or add; the others stay as they are."})
         return messages
+
+    def _upload(self, tools: MeasurementTools) -> dict[str, str]:
+        """Upload the clips once (``upload_audio``): ``{"dry": id, "reference": id}``. A failed
+        upload deletes the ones made before it and raises the backend's :class:`PlannerError`.
+        (Both at once were no faster on 2 cores.)"""
+        uploaded: dict[str, str] = {}
+        if not self.config.upload_audio:
+            return uploaded
+        try:
+            for label, clip in (("dry", tools.dry), ("reference", tools.reference)):
+                if clip is not None:
+                    data = wav_bytes(clip, tools.sample_rate, self.config.audio_subtype)
+                    uploaded[label] = self.backend.upload(data, f"{label}.wav")
+        except BaseException:
+            self._forget(uploaded)
+            raise
+        return uploaded
+
+    def _forget(self, uploaded: Mapping[str, str]) -> None:
+        """Delete the uploaded clips; a failure is logged (the estimate is already made)."""
+        for file_id in uploaded.values():
+            try:
+                self.backend.delete(file_id)
+            except Llm2FxError as exc:
+                log.warning("could not delete the uploaded clip %s: %s", file_id, exc)
 
     def _tools(self, tools: MeasurementTools) -> list[dict[str, Any]]:
         return tool_schemas() + (tools.schemas() if self.config.measurement_tools else [])
@@ -223,7 +267,17 @@ class ChatPlanner:
         tools = MeasurementTools(x, ref, sr)
         start = as_chain(chain, "lenient") if chain is not None else Chain()
         edit = bool(instruction) and len(start.active) > 0
-        messages = self._messages(tools, instruction, start.active if edit else None)
+        uploaded = self._upload(tools)
+        try:
+            yield from self._loop(tools, self._messages(tools, instruction, start.active if edit else None, uploaded),
+                                  start, edit, clock, stop)
+        finally:  # after the Final (or when the consumer stops early): the clips are not needed any more
+            self._forget(uploaded)
+
+    def _loop(self, tools: MeasurementTools, messages: list[dict], start: Chain, edit: bool, clock: StreamClock,
+              stop: threading.Event | None) -> Iterator[Event]:
+        """The rounds of the conversation (see :meth:`plan`)."""
+        cfg = self.config
         schemas = self._tools(tools)
         calls: list[ToolCall] = list(start.active.calls) if edit else []
         texts: list[str] = []
