@@ -151,8 +151,12 @@ class Studio(widgets.VBox):
             placeholder="OPENAI_API_KEY (optional)", description="Key from $", style={"description_width": "6em"},
             tooltip="The name of the environment variable that holds the key: the key itself is never typed here, "
                     "shown, saved or logged", layout=widgets.Layout(width="auto"))
-        self.endpoint_audio = widgets.Checkbox(value=False, description="send the audio (audio-capable models)",
-                                               indent=False, layout=widgets.Layout(width="auto"))
+        self.endpoint_audio = widgets.Dropdown(
+            options=[("measurements only", "none"), ("audio inline (audio-capable models)", "inline"),
+                     ("audio uploaded once (llm2fx serve)", "upload")], value="none", description="Audio",
+            style={"description_width": "4em"}, layout=widgets.Layout(width="auto"),
+            tooltip="Whether the endpoint gets the clips too: inline as input_audio, as audio LLMs take them, or "
+                    "uploaded once and named by id, as llm2fx serve takes them (faster)")
         self.endpoint_use = widgets.Button(description="Use this endpoint", button_style="primary")
         self.endpoint_use.on_click(lambda _b: self._on_endpoint())
         self.endpoint_box = widgets.VBox([self.endpoint_url, self.endpoint_model, self.endpoint_key_env,
@@ -248,14 +252,16 @@ class Studio(widgets.VBox):
         self.planner_error.value = ""
 
     def pick_endpoint(self, model: str, base_url: str, api_key_env: str | None = None, attach_audio: bool = False,
-                      refine: bool | None = None, check: bool = True) -> None:
+                      refine: bool | None = None, check: bool = True, upload_audio: bool = False) -> None:
         """Plan with a chat LLM behind an OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp,
         LM Studio, a hosted API, ``llm2fx serve``), with the lab's measurements as its tools
         (:class:`~llm2fx_lab.planners.chat.ChatPlanner`). The menu lists it as a custom entry.
 
         ``api_key_env`` names the environment variable holding the key (never the key itself);
-        ``check`` asks the endpoint for its models first, so a wrong URL or key shows at once (and
-        a model name it does not list, as a note).
+        ``attach_audio`` sends the clips inline, ``upload_audio`` uploads each once per estimate
+        (``llm2fx serve`` takes both; audio LLMs the first); ``check`` asks the endpoint for its
+        models first, so a wrong URL or key shows at once (and a model name it does not list, as
+        a note).
 
         Raises
         ------
@@ -266,7 +272,7 @@ class Studio(widgets.VBox):
         if self.reasoning.running:
             raise PlannerError("the planner is still running: press Stop first")
         planner = get_planner(f"llm:{model.strip()}@{base_url.strip()}", api_key_env=api_key_env or None,
-                              attach_audio=bool(attach_audio))
+                              attach_audio=bool(attach_audio), upload_audio=bool(upload_audio))
         served = planner.backend.check() if check else []
         self._custom = planner
         refine = self.refine_box.value if refine is None else bool(refine)
@@ -432,7 +438,8 @@ class Studio(widgets.VBox):
     def _on_endpoint(self) -> None:
         try:
             self.pick_endpoint(self.endpoint_model.value, self.endpoint_url.value, self.endpoint_key_env.value.strip(),
-                               self.endpoint_audio.value)
+                               attach_audio=self.endpoint_audio.value == "inline",
+                               upload_audio=self.endpoint_audio.value == "upload")
         except Llm2FxError as exc:
             self.planner_error.value = alert_html(str(exc))
             return

@@ -529,3 +529,20 @@ def test_studio_without_preview_renders_once_per_edit(studio):
     studio.editor.edit("set_param", module="limiter", param="threshold_db", value=-6)
     assert studio.wait_render(30)
     assert [e[0] for e in events] == ["full"]
+
+
+def test_studio_endpoint_audio_choice_reaches_the_planner(studio):
+    from llm2fx_lab.server import ServeConfig, create_app
+    from tests._servers import running
+
+    with running(create_app(ServeConfig(planners=("analysis",)))) as url:
+        studio.planner_menu.value = "endpoint"
+        studio.endpoint_url.value, studio.endpoint_model.value, studio.endpoint_key_env.value = url, "analysis", ""
+        seen = {}
+        for choice in ("none", "inline", "upload"):
+            studio.endpoint_audio.value = choice
+            studio._on_endpoint()
+            assert studio.planner_error.value == "", studio.planner_error.value
+            config = studio.planner.config
+            seen[choice] = (config.attach_audio, config.upload_audio)
+    assert seen == {"none": (False, False), "inline": (True, False), "upload": (False, True)}
