@@ -30,3 +30,40 @@ class BackendError(Llm2FxError, RuntimeError):
 
 class PlannerError(Llm2FxError, ValueError):
     """A planner was asked for that does not exist or cannot be loaded (e.g. missing weights)."""
+
+
+#: How much of a user's text an error message quotes (:func:`quoted`), and the longest
+#: message the command line prints (:func:`one_line`).
+QUOTE_CHARS = 40
+MESSAGE_CHARS = 300
+
+
+def quoted(value: object, limit: int = QUOTE_CHARS) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters with an ellipsis (and
+    the whole length) when longer, so that a user's long text never floods a message.
+
+    >>> quoted("gain")
+    "'gain'"
+    >>> quoted("x" * 1000)
+    "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx… (1000 characters)"
+    """
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return text[: limit - 1] + "…" + size
+
+
+def one_line(message: object, limit: int = MESSAGE_CHARS) -> str:
+    """A message as one line of at most ``limit`` characters: whitespace runs (newlines
+    included) become one space, and a longer message keeps its start and its end (where the
+    allowed values usually are) around an ellipsis.
+
+    >>> one_line("bad file\\n  (details)\\n")
+    'bad file (details)'
+    """
+    text = " ".join(str(message).split())
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) * 2 // 3
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]

@@ -9,7 +9,8 @@
 ``llm2fx serve [--planner NAME ...] [--host H] [--port P]``         (:mod:`.serve`)
 
 Bad input (unreadable audio, invalid chain, existing output) exits with code 2 and a
-one-line message, never a traceback.
+one-line message of at most 300 characters, never a traceback. ``render`` streams any length
+of audio in blocks (the cpu backend; the torch backend renders whole clips of up to 10 min).
 """
 
 from __future__ import annotations
@@ -26,25 +27,42 @@ from llm2fx_lab.cli.data import add_data_parser
 from llm2fx_lab.cli.planners import add_planner_parsers
 from llm2fx_lab.cli.serve import add_serve_parser
 from llm2fx_lab.cli.train import add_train_parser
-from llm2fx_lab.errors import Llm2FxError
+from llm2fx_lab.errors import Llm2FxError, one_line, quoted
 from llm2fx_lab.fx.chain import Chain, describe_chain
-from llm2fx_lab.fx.render import render
+from llm2fx_lab.fx.render import render, render_file
 from llm2fx_lab.fx.schemas import tool_schemas, toolset_markdown
 
 EXIT_USAGE = 2
+#: A chain file is a few hundred bytes of JSON; anything past this is not one.
+CHAIN_FILE_MAX_BYTES = 1_000_000
+#: The torch backend renders a clip whole, in memory: at most this long (the cpu one streams).
+TORCH_RENDER_MAX_SECONDS = 600.0
 
 
 class _Fail(Exception):
     """A user-facing failure: printed as one line, exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line too (``--help`` still prints the usage)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
+
+
 def _read_chain(path: str) -> Chain:
     p = Path(path)
     try:
-        text = p.read_text()
+        if p.stat().st_size > CHAIN_FILE_MAX_BYTES:
+            raise _Fail(f"chain file {p.name} is {p.stat().st_size} bytes; a chain file is JSON of at most "
+                        f"{CHAIN_FILE_MAX_BYTES} bytes")
+        data = p.read_bytes()
     except OSError as exc:
         raise _Fail(f"cannot read chain file {p}: {exc.strerror or exc}") from None
-    return Chain.from_json(text)
+    try:
+        return Chain.from_json(data)
+    except Llm2FxError as exc:
+        raise _Fail(f"chain file {p.name}: {exc}") from None
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
@@ -65,18 +83,26 @@ def cmd_render(args: argparse.Namespace) -> int:
     chain = _read_chain(args.chain)
     out = Path(args.output)
     if out.suffix.lower() not in WRITABLE:
-        raise _Fail(f"output must end in {' or '.join(WRITABLE)}, got {out.name}")
+        raise _Fail(f"output must end in {' or '.join(WRITABLE)}, got {quoted(out.name)}")
     if out.exists() and not args.overwrite:
         raise _Fail(f"{out} exists; pass --overwrite to replace it")
-    audio, sr = load_audio(args.input)
-    wet = render(audio, sr, chain, tail_seconds=args.tail_seconds, backend=args.backend)
-    save_audio(out, wet, sr, overwrite=args.overwrite)
-    print(f"wrote {out} ({wet.shape[1] / sr:.2f} s, {len(chain.active)} modules, {args.backend})")
+    if args.backend == "cpu":
+        seconds, _ = render_file(args.input, out, chain, args.tail_seconds, overwrite=args.overwrite,
+                                 progress=sys.stderr.isatty())
+    else:
+        audio, sr = load_audio(args.input, max_seconds=TORCH_RENDER_MAX_SECONDS + 1)
+        if audio.shape[1] > TORCH_RENDER_MAX_SECONDS * sr:
+            raise _Fail(f"{Path(args.input).name} is longer than {TORCH_RENDER_MAX_SECONDS:g} s: the torch backend "
+                        "renders whole clips in memory; --backend cpu renders any length, block by block")
+        wet = render(audio, sr, chain, tail_seconds=args.tail_seconds, backend=args.backend)
+        save_audio(out, wet, sr, overwrite=args.overwrite)
+        seconds = wet.shape[1] / sr
+    print(f"wrote {out} ({seconds:.2f} s, {len(chain.active)} modules, {args.backend})")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="llm2fx", description="Tool-calling audio effect chains (LLM2Fx-Tools) on the command line.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -95,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tail-seconds", type=float, default=0.0,
                    help="seconds of silence appended so reverb/delay tails are kept (default 0)")
     p.add_argument("--backend", choices=("cpu", "torch"), default="cpu",
-                   help="cpu (pedalboard, the reference) or torch")
+                   help="cpu (pedalboard, the reference; any length, block by block) or torch (whole clips of "
+                        f"up to {TORCH_RENDER_MAX_SECONDS:g} s)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.set_defaults(func=cmd_render)
 
@@ -113,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except (Llm2FxError, _Fail) as exc:
-        print(f"llm2fx {args.command}: error: {exc}", file=sys.stderr)
+        print(one_line(f"llm2fx {args.command}: error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. `llm2fx tools | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -3,7 +3,9 @@
 ``llm2fx estimate DRY REFERENCE [--planner NAME] [--refine] [--instruction TEXT] [--json] [--out OUT]``
     streams the reasoning to the terminal and prints the chain; ``--json`` prints one JSON
     object ``{"chain": [...], "reasoning": ..., "timings": {...}, ...}`` instead; ``--out``
-    renders the dry clip through the estimate. ``DRY`` may be ``none`` (blind estimation).
+    renders the whole dry file through the estimate (block by block, any length). ``DRY`` may
+    be ``none`` (blind estimation). The planner hears the first :data:`ESTIMATE_SECONDS` of
+    each clip (the output says so when a clip is longer): memory does not grow with the files.
 ``llm2fx bench --planner NAME [--refine] [--split test] [--per-length N] [--folder DIR]``
     runs a planner on LP-Fx-style test pairs (or a folder of dry clips with chains) and prints
     the paper's metrics per chain length, with calibration rows.
@@ -17,10 +19,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llm2fx_lab.audio.io import load_audio, resample, save_audio
+from llm2fx_lab.audio.io import audio_seconds, load_audio, resample
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.events import Final, Response, Thinking, ToolCallEvent, collect
-from llm2fx_lab.fx.render import render
+from llm2fx_lab.fx.render import render_file
 from llm2fx_lab.planners.registry import (
     PLANNER_NAMES,
     default_planner,
@@ -69,14 +71,29 @@ def _planner(args: argparse.Namespace) -> Any:
     return default_planner(**options) if args.planner is None else get_planner(args.planner, **options)
 
 
-def _load_pair(dry_path: str, ref_path: str) -> tuple[Any, Any, float]:
-    reference, sr = load_audio(ref_path)
-    if dry_path.lower() == "none":
-        return None, reference, sr
-    dry, dry_sr = load_audio(dry_path)
+#: How much of each clip ``llm2fx estimate`` reads, in seconds: every planner hears at most 30 s
+#: (most 10), and an hour-long file would otherwise be held whole in memory.
+ESTIMATE_SECONDS = 60.0
+
+
+def _load_pair(dry_path: str, ref_path: str) -> tuple[Any, Any, float, list[str]]:
+    """The pair's first :data:`ESTIMATE_SECONDS`, and a note for each clip that was longer."""
+    notes = []
+    clips = []
+    for path in ([] if dry_path.lower() == "none" else [dry_path]) + [ref_path]:
+        audio, sr = load_audio(path, max_seconds=ESTIMATE_SECONDS)
+        total = audio_seconds(path)
+        if total is not None and total > ESTIMATE_SECONDS + 1 / sr:
+            notes.append(f"{Path(path).name} is {total:.1f} s long: the planner hears its first "
+                         f"{ESTIMATE_SECONDS:g} s")
+        clips.append((audio, sr))
+    reference, sr = clips[-1]
+    if len(clips) == 1:
+        return None, reference, sr, notes
+    dry, dry_sr = clips[0]
     if dry_sr != sr:
         dry = resample(dry, dry_sr, sr)
-    return dry, reference, sr
+    return dry, reference, sr, notes
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
@@ -85,18 +102,23 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise Llm2FxError(f"{args.out} exists; pass --overwrite to replace it")
     _check_planner_flags(args)
-    dry, reference, sr = _load_pair(args.dry, args.reference)
+    dry, reference, sr, notes = _load_pair(args.dry, args.reference)
     planner = _planner(args)
     stream = planner.plan(dry, reference, sr, instruction=args.instruction)
     if args.json:
         result = collect(stream)
-        json.dump(result.to_json(), sys.stdout, indent=None if args.compact else 2)
+        body = result.to_json()
+        if notes:
+            body["input_notes"] = notes
+        json.dump(body, sys.stdout, indent=None if args.compact else 2)
         sys.stdout.write("\n")
         chain = result.chain
     else:
         out = sys.stdout
         step = None
         chain = None
+        if notes:
+            out.write("[input]\n" + "".join(f"{n}.\n" for n in notes))
         for event in stream:
             if isinstance(event, Thinking):
                 if event.step != step:
@@ -117,8 +139,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                     out.write(f"repair: {repair}\n")
             out.flush()
     if args.out:
-        wet = render(dry, sr, chain, tail_seconds=args.tail_seconds)
-        save_audio(args.out, wet, sr, overwrite=args.overwrite)
+        render_file(args.dry, args.out, chain, args.tail_seconds, overwrite=args.overwrite)
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
@@ -160,7 +181,10 @@ def _chat_arguments(p: argparse.ArgumentParser) -> None:
 def add_planner_parsers(subparsers: Any) -> None:
     """Add ``estimate`` and ``bench`` to an ``argparse`` subparsers object (the ``llm2fx`` CLI)."""
     names = ", ".join(PLANNER_NAMES) + "; each may end in +refine or +search"
-    p = subparsers.add_parser("estimate", help="estimate the chain that turns DRY into REFERENCE")
+    p = subparsers.add_parser("estimate", help="estimate the chain that turns DRY into REFERENCE",
+                              description="Estimate the chain that turns DRY into REFERENCE. The planner hears "
+                                          f"the first {ESTIMATE_SECONDS:g} s of each file (the output says so "
+                                          "when a file is longer); --out renders the whole DRY file.")
     p.add_argument("dry", metavar="DRY", help="dry audio file, or 'none' for blind estimation")
     p.add_argument("reference", metavar="REFERENCE", help="processed (reference) audio file")
     p.add_argument("--planner", default=None, help=f"planner name ({names}); default: mini if present, else analysis")
@@ -170,7 +194,7 @@ def add_planner_parsers(subparsers: Any) -> None:
     p.add_argument("--instruction", default=None, help="an edit request, e.g. 'less reverb', 'brighter'")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
     p.add_argument("--compact", action="store_true", help="with --json: on one line")
-    p.add_argument("--out", default=None, help="render DRY through the estimate into this .wav/.flac")
+    p.add_argument("--out", default=None, help="render the whole DRY file through the estimate into this .wav/.flac")
     p.add_argument("--tail-seconds", type=float, default=0.0, help="tail appended when rendering --out")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--presence-guide", action="store_true", help=GUIDE_HELP)

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 
-from llm2fx_lab.errors import ParameterError, ToolCallError
+from llm2fx_lab.errors import ParameterError, ToolCallError, quoted
 from llm2fx_lab.fx.spec import MODULE_NAMES, TOOLSET, ParamSpec, module
 
 Mode = Literal["strict", "lenient"]
@@ -72,27 +72,27 @@ def _coerce_number(spec: ParamSpec, value: Any, mode: Mode, repairs: list[str]) 
     where = spec.qualified_name
     if isinstance(value, bool) or value is None:
         if mode == "strict":
-            raise ParameterError(f"{where} must be a number, got {value!r}")
-        repairs.append(f"{where}: non-numeric value {value!r} replaced by default {spec.default:g}")
+            raise ParameterError(f"{where} must be a number, got {quoted(value)}")
+        repairs.append(f"{where}: non-numeric value {quoted(value)} replaced by default {spec.default:g}")
         return spec.default
     if isinstance(value, str):
         try:
             number = float(value.strip())
         except ValueError:
             if mode == "strict":
-                raise ParameterError(f"{where} must be a number, got {value!r}") from None
-            repairs.append(f"{where}: non-numeric value {value!r} replaced by default {spec.default:g}")
+                raise ParameterError(f"{where} must be a number, got {quoted(value)}") from None
+            repairs.append(f"{where}: non-numeric value {quoted(value)} replaced by default {spec.default:g}")
             return spec.default
         if mode == "strict":
-            raise ParameterError(f"{where} must be a number, got the string {value!r}")
-        repairs.append(f"{where}: string {value!r} read as {number:g}")
+            raise ParameterError(f"{where} must be a number, got the string {quoted(value)}")
+        repairs.append(f"{where}: string {quoted(value)} read as {number:g}")
         value = number
     try:
         number = float(value)
     except (TypeError, ValueError):
         if mode == "strict":
-            raise ParameterError(f"{where} must be a number, got {value!r}") from None
-        repairs.append(f"{where}: non-numeric value {value!r} replaced by default {spec.default:g}")
+            raise ParameterError(f"{where} must be a number, got {quoted(value)}") from None
+        repairs.append(f"{where}: non-numeric value {quoted(value)} replaced by default {spec.default:g}")
         return spec.default
     if not math.isfinite(number):
         if mode == "strict":
@@ -154,15 +154,15 @@ def tool_call(name: str, arguments: Mapping[str, Any] | None = None, bypass: boo
     if not isinstance(arguments, Mapping):
         if mode == "strict":
             raise ToolCallError(f"{name}.arguments must be an object, got {type(arguments).__name__}")
-        repairs.append(f"{name}: arguments {arguments!r} are not an object; defaults used")
+        repairs.append(f"{name}: arguments {quoted(arguments)} are not an object; defaults used")
         arguments = {}
     unknown = [k for k in arguments if k not in spec.param_names]
     if unknown:
         if mode == "strict":
             raise ParameterError(
-                f"{name} has no parameter {unknown[0]!r}; allowed: {', '.join(spec.param_names)}"
+                f"{name} has no parameter {quoted(unknown[0])}; allowed: {', '.join(spec.param_names)}"
             )
-        repairs.extend(f"{name}: unknown parameter {k!r} dropped" for k in unknown)
+        repairs.extend(f"{name}: unknown parameter {quoted(k)} dropped" for k in unknown)
     values = []
     for p in spec.params:
         if p.name in arguments:
@@ -207,7 +207,7 @@ class Chain(Sequence[ToolCall]):
                 if call.name == index:
                     return call
             raise ToolCallError(
-                f"module {index!r} is not in this chain; present: {', '.join(self.names) or 'none'}"
+                f"module {quoted(index)} is not in this chain; present: {', '.join(self.names) or 'none'}"
             )
         if isinstance(index, slice):
             return Chain(self.calls[index])
@@ -257,22 +257,22 @@ class Chain(Sequence[ToolCall]):
             if not isinstance(item, Mapping) or "name" not in item:
                 if mode == "strict":
                     raise ToolCallError(
-                        f"tool call #{i} must be an object with 'name' and 'arguments', got {item!r}"
+                        f"tool call #{i} must be an object with 'name' and 'arguments', got {quoted(item)}"
                     )
-                repairs.append(f"tool call #{i} ({item!r}) is not a tool call; dropped")
+                repairs.append(f"tool call #{i} ({quoted(item)}) is not a tool call; dropped")
                 continue
             name = item["name"]
-            if name not in TOOLSET:
+            if not isinstance(name, str) or name not in TOOLSET:
                 if mode == "strict":
                     module(name)  # raises with the allowed names
-                repairs.append(f"unknown module {name!r} dropped; allowed: {', '.join(MODULE_NAMES)}")
+                repairs.append(f"unknown module {quoted(name)} dropped; allowed: {', '.join(MODULE_NAMES)}")
                 continue
             if name in seen:
                 if mode == "strict":
                     raise ToolCallError(
-                        f"module {name!r} appears twice; each module may be used at most once"
+                        f"module {quoted(name)} appears twice; each module may be used at most once"
                     )
-                repairs.append(f"second {name!r} dropped: each module may be used at most once")
+                repairs.append(f"second {quoted(name)} dropped: each module may be used at most once")
                 continue
             args = item.get("arguments", item.get("parameters", {}))
             if isinstance(args, str):
@@ -280,8 +280,8 @@ class Chain(Sequence[ToolCall]):
                     args = json.loads(args)
                 except json.JSONDecodeError:
                     if mode == "strict":
-                        raise ToolCallError(f"{name}.arguments is not valid JSON: {args!r}") from None
-                    repairs.append(f"{name}: arguments {args!r} are not JSON; defaults used")
+                        raise ToolCallError(f"{name}.arguments is not valid JSON: {quoted(args)}") from None
+                    repairs.append(f"{name}: arguments {quoted(args)} are not JSON; defaults used")
                     args = {}
             seen.add(name)
             out.append(tool_call(name, args, bool(item.get("bypass", False)), mode, repairs))
@@ -289,11 +289,24 @@ class Chain(Sequence[ToolCall]):
 
     @classmethod
     def from_json(cls, text: str | bytes, mode: Mode = "strict") -> "Chain":
-        """Parse official tool-call JSON text."""
+        """Parse official tool-call JSON text (``bytes`` must be UTF-8).
+
+        Raises
+        ------
+        ToolCallError
+            Bytes that are not UTF-8, JSON that does not parse or nests too deeply, or a chain
+            that :meth:`from_tool_calls` refuses.
+        """
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ToolCallError(f"chain JSON does not parse: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ToolCallError(f"chain JSON is not UTF-8 text (byte {exc.object[exc.start]:#04x} at position "
+                                f"{exc.start}); save the chain as UTF-8") from None
+        except RecursionError:
+            raise ToolCallError("chain JSON nests too deeply; a chain is a list of "
+                                "{\"name\": ..., \"arguments\": {...}} objects") from None
         return cls.from_tool_calls(data, mode)
 
     # --- serialisation -----------------------------------------------------------------
@@ -320,7 +333,7 @@ class Chain(Sequence[ToolCall]):
             if call.name == name:
                 return i
         raise ToolCallError(
-            f"module {name!r} is not in this chain; present: {', '.join(self.names) or 'none'}"
+            f"module {quoted(name)} is not in this chain; present: {', '.join(self.names) or 'none'}"
         )
 
     def _replace_at(self, i: int, call: ToolCall) -> "Chain":
@@ -346,7 +359,7 @@ class Chain(Sequence[ToolCall]):
         """A copy with module ``name`` inserted at ``index`` (default: the end)."""
         call = tool_call(name, arguments)
         if name in self.names:
-            raise ToolCallError(f"module {name!r} is already in the chain; each module at most once")
+            raise ToolCallError(f"module {quoted(name)} is already in the chain; each module at most once")
         index = len(self.calls) if index is None else index
         return Chain(self.calls[:index] + (call,) + self.calls[index:])
 

@@ -23,13 +23,16 @@ deterministic: plugins are created fresh per call, so the same input gives bit-i
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 import numpy as np
 import pedalboard
 import scipy.signal
+from tqdm.auto import tqdm
 
-from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
+from llm2fx_lab.audio.checks import as_stereo_float32, check_not_silent, check_sample_rate
+from llm2fx_lab.audio.io import BlockWriter, read_blocks
 from llm2fx_lab.errors import BackendError, ParameterError
 from llm2fx_lab.fx.chain import Chain, ToolCall, as_chain
 
@@ -239,6 +242,97 @@ def render(audio: Any, sample_rate: float, chain: Any, tail_seconds: float = 0.0
     for call in chain.active:
         x = apply_module(x, sample_rate, call)
     return x
+
+
+class StreamRenderer:
+    """``chain`` applied to consecutive blocks of one long signal, each module's state carried
+    from block to block, so that the blocks' outputs joined are :func:`render` of the whole
+    (pedalboard's plugins keep their state between calls made with ``reset=False``; the
+    equalizer carries its filters' state; the panner and widener have none). Memory is that of
+    one block, whatever the length.
+
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).standard_normal((2, 3000)).astype(np.float32) * 0.1
+    >>> chain = [{"name": "equalizer", "arguments": {"low_gain_db": 6.0}}]
+    >>> stream = StreamRenderer(44100, chain)
+    >>> y = np.concatenate([stream.process(x[:, :1000]), stream.process(x[:, 1000:])], axis=1)
+    >>> bool(np.allclose(y, render(x, 44100, chain), atol=1e-6))
+    True
+    """
+
+    def __init__(self, sample_rate: float, chain: Any) -> None:
+        self.sample_rate = check_sample_rate(sample_rate)
+        self.chain = as_chain(chain)
+        self._stages: list[list[Any]] = []
+        for call in self.chain.active:
+            if call.name == "equalizer":
+                sos = equalizer_sos(self.sample_rate, **call.params)
+                self._stages.append(["equalizer", sos, np.zeros((sos.shape[0], 2, 2))])
+            elif call.name in _NUMPY_MODULES:
+                self._stages.append(["memoryless", _NUMPY_MODULES[call.name], call.params])
+            else:
+                self._stages.append(["plugin", _pedalboard_plugin(call)])
+
+    def process(self, block: Any) -> np.ndarray:
+        """The next ``(2, samples)`` float32 of the output, for the next block of the input."""
+        x = as_stereo_float32(block)
+        for stage in self._stages:
+            if stage[0] == "equalizer":
+                y, stage[2] = scipy.signal.sosfilt(stage[1], x.astype(np.float64), axis=-1, zi=stage[2])
+                x = y.astype(np.float32)
+            elif stage[0] == "memoryless":
+                x = stage[1](x, self.sample_rate, **stage[2])
+            else:
+                x = np.ascontiguousarray(stage[1](x, self.sample_rate, reset=False), dtype=np.float32)
+        return x
+
+
+#: Seconds of audio :func:`render_file` holds at a time.
+FILE_BLOCK_SECONDS = 10.0
+
+
+def render_file(input_path: Any, output_path: Any, chain: Any, tail_seconds: float = 0.0, *,
+                overwrite: bool = False, block_seconds: float = FILE_BLOCK_SECONDS,
+                progress: bool = False) -> tuple[float, float]:
+    """Render an audio file through ``chain`` into a wav or flac file, block by block: memory
+    stays that of one block (an hour renders like ten seconds), and the output equals
+    :func:`render` of the whole file (:class:`StreamRenderer`). The output appears only once
+    it is complete, and never replaces an existing file unless ``overwrite``.
+
+    Returns
+    -------
+    (float, float)
+        The output's length in seconds and its sample rate in Hz.
+
+    Raises
+    ------
+    AudioError
+        An input that cannot be read (as :func:`~llm2fx_lab.audio.io.load_audio` says), a
+        silent one, an output that exists (without ``overwrite``) or has another extension.
+    """
+    chain = as_chain(chain)
+    name = Path(input_path).name
+    _prepare(np.zeros((2, 1), np.float32), 44100, chain, tail_seconds, "cpu")  # checks the tail
+    sample_rate, frames, blocks = read_blocks(input_path, block_seconds)
+    stream = StreamRenderer(sample_rate, chain)
+    tail = int(round(tail_seconds * sample_rate))
+    block = max(1, int(block_seconds * sample_rate))
+    peak, written = 0.0, 0
+    with BlockWriter(output_path, sample_rate, overwrite=overwrite) as out, \
+            tqdm(total=frames + tail, unit="sample", unit_scale=True, disable=not progress,
+                 desc=f"render {name}") as bar:
+        for x in blocks:
+            peak = max(peak, float(np.max(np.abs(x))))
+            out.write(stream.process(x))
+            written += x.shape[1]
+            bar.update(x.shape[1])
+        check_not_silent(np.asarray([peak]), name)  # the whole input was silent: no output
+        for start in range(0, tail, block):
+            n = min(block, tail - start)
+            out.write(stream.process(np.zeros((2, n), np.float32)))
+            written += n
+            bar.update(n)
+    return written / sample_rate, sample_rate
 
 
 def render_stages(audio: Any, sample_rate: float, chain: Any,

@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
-from llm2fx_lab.errors import ParameterError, ToolCallError
+from llm2fx_lab.errors import ParameterError, ToolCallError, quoted
 
 Scale = Literal["lin", "log"]
 
@@ -173,7 +173,7 @@ class ModuleSpec:
                 return p
 
         raise ParameterError(
-            f"{self.name} has no parameter {name!r}; allowed: {', '.join(self.param_names)}"
+            f"{self.name} has no parameter {quoted(name)}; allowed: {', '.join(self.param_names)}"
         )
 
     def defaults(self) -> dict[str, float]:
@@ -321,7 +321,7 @@ def module(name: str) -> ModuleSpec:
         return TOOLSET[name]
     except (KeyError, TypeError):
         raise ToolCallError(
-            f"unknown module {name!r}; allowed: {', '.join(MODULE_NAMES)}"
+            f"unknown module {quoted(name)}; allowed: {', '.join(MODULE_NAMES)}"
         ) from None
 
 
