@@ -7,7 +7,9 @@ about 635 MB on disk, removed afterwards). Each command runs as its own process
 process (``os.wait4``), its time the wall clock. ``render`` streams the file through the full
 9-module chain of ``benchmarks/render_cpu.py`` in blocks; ``estimate`` hears the first 60 s of
 each file (``--planner analysis``) and renders the whole dry file through its estimate
-(``--out``). The target (issue 34): memory that does not grow with the length.
+(``--out``). Baseline in the same run: the whole-file way ``render`` worked before (load the
+file, render it, save it: ``load_audio`` + ``render`` + ``save_audio`` in one process). The
+target (issue 34): memory that does not grow with the length.
 
 Run: ``.venv/bin/python benchmarks/long_audio.py [--lengths 10 600 3600] [--no-write]``.
 Writes the "long_audio" section of docs/benchmarks.md.
@@ -46,11 +48,18 @@ def write_noise(path: Path, seconds: float) -> None:
             left -= n
 
 
-def run(args: list[str]) -> tuple[float, float]:
-    """(peak resident MB, wall seconds) of ``python -m llm2fx_lab.cli ARGS`` as its own process."""
+#: The whole-file render (the CLI's way before issue 34), as a process of its own.
+WHOLE = ("import sys; from llm2fx_lab.audio.io import load_audio, save_audio; from llm2fx_lab.fx.chain import Chain; "
+         "from llm2fx_lab.fx.render import render; x, sr = load_audio(sys.argv[2]); "
+         "save_audio(sys.argv[3], render(x, sr, Chain.from_json(open(sys.argv[1]).read())), sr, overwrite=True)")
+
+
+def run(args: list[str], code: str | None = None) -> tuple[float, float]:
+    """(peak resident MB, wall seconds) of ``python -m llm2fx_lab.cli ARGS`` (or of ``python -c
+    CODE ARGS``) as its own process."""
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "llm2fx_lab.cli", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    head = ["-c", code] if code else ["-m", "llm2fx_lab.cli"]
+    proc = subprocess.Popen([sys.executable, *head, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t
     if os.waitstatus_to_exitcode(status) != 0:
@@ -75,14 +84,16 @@ def main(argv: list[str] | None = None) -> None:
                                        "--overwrite"])
             estimate_mb, estimate_s = run(["estimate", str(clip), str(clip), "--planner", "analysis", "--json",
                                            "--out", str(folder / "est.wav"), "--overwrite"])
+            whole_mb, whole_s = run([str(chain), str(clip), str(folder / "whole.wav")], WHOLE)
             label = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
             rows.append([label, f"{clip.stat().st_size / 1e6:.0f}", f"{render_mb:.0f}", f"{render_s:.1f}",
-                         f"{estimate_mb:.0f}", f"{estimate_s:.1f}"])
+                         f"{estimate_mb:.0f}", f"{estimate_s:.1f}", f"{whole_mb:.0f}", f"{whole_s:.1f}"])
             print(rows[-1], flush=True)
-            for path in (clip, folder / "out.wav", folder / "est.wav"):
+            for path in (clip, folder / "out.wav", folder / "est.wav", folder / "whole.wav"):
                 path.unlink(missing_ok=True)
     table = markdown_table(["length", "input MB (16-bit WAV)", "render: peak MB", "render: s",
-                            "estimate --out: peak MB", "estimate --out: s"], rows)
+                            "estimate --out: peak MB", "estimate --out: s", "whole-file render (before): peak MB",
+                            "whole-file render: s"], rows)
     body = (f"{table}\n\n`render` streams the input through the 9-module chain in 10 s blocks "
             "(`fx.render.render_file`, outputs equal to rendering the whole, tested); `estimate` reads the "
             "first 60 s of each clip and renders the whole dry file through its estimate the same way. Peak "

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llm2fx_lab.audio.io import load_audio_bytes
-from llm2fx_lab.errors import Llm2FxError
-from llm2fx_lab.server.protocol import AUDIO_FORMATS, Limits, RequestError
+from llm2fx_lab.errors import quoted
+from llm2fx_lab.server.protocol import AUDIO_FORMATS, Limits, RequestError, decode_clip
 
 #: The ``purpose`` values an upload may carry (the OpenAI API's for a user's own data).
 PURPOSES = ("user_data", "assistants")
@@ -77,20 +76,13 @@ class ClipStore:
             or a clip longer than ``limits.max_audio_seconds``.
         """
         if purpose not in PURPOSES:
-            raise RequestError(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose!r}", param="purpose")
+            raise RequestError(f"purpose must be one of {', '.join(PURPOSES)}, got {quoted(purpose)}", param="purpose")
         name = filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1] or "clip"
         ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
         if ext not in AUDIO_FORMATS:
             raise RequestError(f"this server keeps audio files only: the file name must end in "
-                               f"{', '.join('.' + f for f in AUDIO_FORMATS)}, got {name!r}", param="file")
-        try:
-            audio, sample_rate = load_audio_bytes(data, name)
-        except Llm2FxError as exc:
-            raise RequestError(f"the uploaded file {name!r}: {exc}", param="file") from None
-        seconds = audio.shape[1] / sample_rate
-        if seconds > limits.max_audio_seconds:
-            raise RequestError(f"the uploaded file {name!r} is {seconds:.1f} s long; this server takes at most "
-                               f"{limits.max_audio_seconds:g} s per clip", status=413, param="file")
+                               f"{', '.join('.' + f for f in AUDIO_FORMATS)}, got {quoted(name)}", param="file")
+        audio, sample_rate = decode_clip(data, name, f"the uploaded file {quoted(name)}", limits, "file")
         clip = StoredClip(f"file-{uuid.uuid4().hex[:24]}", name, len(data), int(time.time()), purpose,
                           audio, float(sample_rate))
         with self._lock:
@@ -113,7 +105,7 @@ class ClipStore:
             self._expire()
             clip = self._clips.get(file_id) if isinstance(file_id, str) else None
         if clip is None:
-            raise RequestError(f"no uploaded file {file_id!r} (it was never uploaded, was deleted, or expired "
+            raise RequestError(f"no uploaded file {quoted(file_id)} (it was never uploaded, was deleted, or expired "
                                f"after {self.limits.ttl_seconds:g} s); upload it with POST /v1/files",
                                status=404, param="file_id")
         return clip

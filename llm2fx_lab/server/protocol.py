@@ -221,14 +221,26 @@ def _decode_audio(part: Any, name: str, index: int, limits: Limits) -> tuple[np.
         data = base64.b64decode(part["data"], validate=True)
     except (binascii.Error, ValueError):
         raise RequestError(f"input_audio part {index + 1} is not valid base64", param="messages") from None
+    return decode_clip(data, f"{name}.{fmt}", f"the {name} audio", limits, "messages")
+
+
+def decode_clip(data: bytes, filename: str, what: str, limits: Limits, param: str) -> tuple[np.ndarray, float]:
+    """A clip's bytes decoded (as ``filename`` says they are) and checked against ``limits``;
+    ``what`` names the clip in the errors ("the dry audio", "the uploaded file 'dry.wav'").
+
+    Raises
+    ------
+    RequestError
+        400 for audio that does not decode (or is silent, NaN, ...), 413 for a clip too long.
+    """
     try:
-        audio, sr = load_audio_bytes(data, f"{name}.{fmt}")
+        audio, sr = load_audio_bytes(data, filename)
     except Llm2FxError as exc:
-        raise RequestError(f"the {name} audio: {exc}", param="messages") from None
+        raise RequestError(f"{what}: {exc}", param=param) from None
     seconds = audio.shape[1] / sr
     if seconds > limits.max_audio_seconds:
-        raise RequestError(f"the {name} audio is {seconds:.1f} s long; this server takes at most "
-                           f"{limits.max_audio_seconds:g} s per clip", status=413, param="messages")
+        raise RequestError(f"{what} is {seconds:.1f} s long; this server takes at most "
+                           f"{limits.max_audio_seconds:g} s per clip", status=413, param=param)
     return audio, sr
 
 
