@@ -259,12 +259,15 @@ class BlockWriter:
             raise AudioError(f"{self.path.name}: can only write {', '.join(WRITABLE)}, got {quoted(self.path.suffix)}")
         if self.path.exists() and not overwrite:
             raise AudioError(f"{self.path} exists; pass overwrite=True (CLI: --overwrite) to replace it")
-        if not self.path.parent.exists():
+        if not self.path.parent.is_dir():
             raise AudioError(f"folder {self.path.parent} does not exist")
         self.subtype = subtype or ("PCM_24" if fmt == "FLAC" else "FLOAT")
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
-        self._file = sf.SoundFile(str(self._tmp), "w", int(round(check_sample_rate(sample_rate))), 2, self.subtype,
-                                  format=fmt)
+        try:
+            self._file = sf.SoundFile(str(self._tmp), "w", int(round(check_sample_rate(sample_rate))), 2,
+                                      self.subtype, format=fmt)
+        except (OSError, RuntimeError) as exc:  # libsndfile's errors are RuntimeErrors
+            raise AudioError(f"cannot write {self.path}: {one_line(exc, 120)}") from None
         self._clipped = False
 
     def write(self, block: np.ndarray) -> None:

@@ -142,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Llm2FxError, _Fail) as exc:
         print(one_line(f"llm2fx {args.command}: error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a file the system refused (no space, no permission): one line too
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(one_line(f"llm2fx {args.command}: error: {exc.strerror or exc}{where}"), file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:  # e.g. `llm2fx tools | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

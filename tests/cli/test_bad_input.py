@@ -176,6 +176,14 @@ def test_read_blocks_checks_the_header_and_bounds_whole_decodes(folder, monkeypa
         read_blocks(folder / "ok.wav")
 
 
+def test_an_output_the_system_cannot_write_is_one_line(folder, capsys):
+    code, _, err = cli(["render", "--chain", str(folder / "gain.json"), str(folder / "ok.wav"),
+                        str(folder / "ok.wav" / "out.wav")], capsys)  # a file where a folder should be
+    assert code == 2 and "does not exist" in one_line_error(err)
+    with pytest.raises(AudioError, match="cannot write"):
+        BlockWriter("/proc/version.wav", SR)  # a folder nothing may be written into
+
+
 def test_usage_errors_are_one_line_and_help_is_not(capsys):
     code, _, err = cli(["render", "--tail-seconds", "abc"], capsys)
     assert code == 2 and "(see llm2fx render --help)" in one_line_error(err)
