@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 
 from llm2fx_lab.errors import PlannerError
 from llm2fx_lab.events import collect
-from llm2fx_lab.examples import example_pair
 from llm2fx_lab.planners import get_planner
 from llm2fx_lab.planners.chat import ChatPlanner
 from llm2fx_lab.server import Limits, ServeConfig, create_app
@@ -37,12 +36,6 @@ def upload(client, data, name="dry.wav", purpose="user_data"):
 
 def by_id(*ids):
     return [{"type": "file", "file": {"file_id": i}} for i in ids]
-
-
-@pytest.fixture(scope="module")
-def pair():
-    dry, ref, sr, _ = example_pair("guitar")
-    return dry[:, : 3 * sr], ref[:, : 3 * sr], sr
 
 
 @pytest.fixture(scope="module")

@@ -36,12 +36,6 @@ def request(model, clips, text="Estimate the chain.", stream=False, **extra):
 
 
 @pytest.fixture(scope="module")
-def pair():
-    dry, ref, sr, _ = example_pair("guitar")
-    return dry[:, : 3 * sr], ref[:, : 3 * sr], sr
-
-
-@pytest.fixture(scope="module")
 def client():
     return TestClient(create_app(ServeConfig(planners=("analysis", "mini"))))
 
