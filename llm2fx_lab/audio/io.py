@@ -84,7 +84,8 @@ _quiet_lock = threading.Lock()
 def _decoders_quiet() -> Iterator[None]:
     """Keep the C decoders' own notes ("Note: Trying to resync...", from mpg123 inside
     libsndfile) off the process's stderr (file descriptor 2, where C code writes, whatever
-    ``sys.stderr`` is) while a file is read: our error is the one line a user sees."""
+    ``sys.stderr`` is) while a file is opened, or an mp3 read (:func:`_quiet_reads`): our error
+    is the one line a user sees. Kept short: other threads' stderr is lost meanwhile."""
     fd = 2
     try:
         os.fstat(fd)
@@ -102,10 +103,17 @@ def _decoders_quiet() -> Iterator[None]:
             os.close(saved)
 
 
+def _quiet_reads(f: sf.SoundFile) -> Any:
+    """Reading an open file: quiet for mp3 (mpg123 writes notes while it resyncs), as is otherwise."""
+    return _decoders_quiet() if f.format in ("MP3", "MPEG") else contextlib.nullcontext()
+
+
 def _decode(source: Any, name: str, max_seconds: float | None = None) -> tuple[np.ndarray, float]:
     """Decode a file (its first ``max_seconds`` where given); one-line errors."""
     try:
-        with _decoders_quiet(), sf.SoundFile(source) as f:
+        with _decoders_quiet():
+            f = sf.SoundFile(source)
+        with f, _quiet_reads(f):
             frames = -1 if max_seconds is None or f.samplerate <= 0 else int(max_seconds * f.samplerate)
             data = f.read(frames, dtype="float32", always_2d=False)
             return data, float(f.samplerate)
@@ -234,9 +242,11 @@ def read_blocks(path: str | os.PathLike, block_seconds: float = 10.0) -> tuple[f
     block = block_of(sr)
 
     def blocks() -> Iterator[np.ndarray]:
-        with sf.SoundFile(str(p)) as f:
+        with _decoders_quiet():
+            f = sf.SoundFile(str(p))
+        with f:
             while True:
-                with _decoders_quiet():
+                with _quiet_reads(f):
                     piece = f.read(block, dtype="float32", always_2d=True)
                 if not len(piece):
                     return
