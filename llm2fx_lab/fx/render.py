@@ -189,15 +189,19 @@ def apply_module(audio: np.ndarray, sample_rate: float, call: ToolCall) -> np.nd
 
 # --- public API -------------------------------------------------------------------------
 
+def _check_tail(tail_seconds: Any) -> None:
+    if not (isinstance(tail_seconds, (int, float)) and math.isfinite(tail_seconds)
+            and 0 <= tail_seconds <= 60):
+        raise ParameterError(f"tail_seconds must be in [0, 60], got {tail_seconds!r}")
+
+
 def _prepare(audio: Any, sample_rate: Any, chain: Any, tail_seconds: float,
              backend: str) -> tuple[np.ndarray, float, Chain]:
     if backend not in ("cpu", "torch"):
         raise BackendError(f"backend must be 'cpu' or 'torch', got {backend!r}")
     sample_rate = check_sample_rate(sample_rate)
     chain = as_chain(chain)
-    if not (isinstance(tail_seconds, (int, float)) and math.isfinite(tail_seconds)
-            and 0 <= tail_seconds <= 60):
-        raise ParameterError(f"tail_seconds must be in [0, 60], got {tail_seconds!r}")
+    _check_tail(tail_seconds)
     x = as_stereo_float32(audio)
     tail = int(round(tail_seconds * sample_rate))
     if tail:
@@ -312,7 +316,7 @@ def render_file(input_path: Any, output_path: Any, chain: Any, tail_seconds: flo
     """
     chain = as_chain(chain)
     name = Path(input_path).name
-    _prepare(np.zeros((2, 1), np.float32), 44100, chain, tail_seconds, "cpu")  # checks the tail
+    _check_tail(tail_seconds)
     sample_rate, frames, blocks = read_blocks(input_path, block_seconds)
     stream = StreamRenderer(sample_rate, chain)
     tail = int(round(tail_seconds * sample_rate))
