@@ -28,7 +28,6 @@ when it is set the planner ends the stream early, still with a :class:`Final` ev
 
 from __future__ import annotations
 
-import inspect
 import threading
 import time
 from dataclasses import dataclass, field
@@ -171,16 +170,6 @@ class Planner(Protocol):
     def plan(self, dry: np.ndarray | None, reference: np.ndarray, sample_rate: float,
              instruction: str | None = None, stop: threading.Event | None = None) -> Iterator[Event]:
         ...
-
-
-def takes_chain(planner: Any) -> bool:
-    """Whether ``planner.plan`` takes the optional ``chain`` keyword (the chain a conversation
-    turn edits); planners without it read the instruction alone."""
-    try:
-        params = inspect.signature(planner.plan).parameters
-    except (AttributeError, TypeError, ValueError):
-        return False
-    return "chain" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def collect(stream: Iterable[Event]) -> PlanResult:

@@ -27,8 +27,9 @@
 #   `mini` presence-guided, or the `regression` / `multitask` baselines. Tick *+ refine* to polish
 #   the chain by rendering (a few seconds more). In code: `studio.pick_planner("mini", refine=True)`.
 # - **Reasoning**: the planner's stream, step by step, with tool calls as cards. *Stop* ends it
-#   early; type a request ("less reverb", "make it brighter") to continue the conversation. Each turn
-#   can be undone.
+#   early; type a request ("remove the delay", "reverb mix 0.2", "a bit brighter", "swap delay and
+#   reverb", "undo") to edit the chain in the editor: the reply says exactly what changed, or why
+#   nothing did (docs/edits.md lists what it understands). Each turn can be undone.
 # - **Effect chain**: drag cards (or focus one and press Alt+Up/Down) to reorder; bypass, remove,
 #   add modules; sliders (log scale where the toolset says so) and exact numbers; undo/redo;
 #   reset to the planner's estimate; export JSON or copy as Python.

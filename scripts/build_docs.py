@@ -1,6 +1,8 @@
-"""Regenerate docs/toolset.md from the toolset spec (the one source of truth).
+"""Regenerate docs/toolset.md from the toolset spec (the one source of truth), and the
+generated table of docs/edits.md (the edit grammar's words, steps and neutral settings).
 
-Run ``.venv/bin/python scripts/build_docs.py``; tests/test_docs.py fails when it is stale.
+Run ``.venv/bin/python scripts/build_docs.py``; tests/test_docs.py and
+tests/planners/test_edits.py fail when they are stale.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from llm2fx_lab.fx.schemas import toolset_markdown  # noqa: E402
+from llm2fx_lab.planners.edits import grammar_table  # noqa: E402
+
+EDITS_START, EDITS_END = "<!-- grammar table: generated -->\n", "<!-- end of grammar table -->"
 
 HEADER = """# The toolset: 9 modules, 26 parameters
 
@@ -40,6 +45,12 @@ def main() -> None:
     path.parent.mkdir(exist_ok=True)
     path.write_text(HEADER + toolset_markdown())
     print("wrote", path)
+    edits = ROOT / "docs" / "edits.md"
+    text = edits.read_text(encoding="utf-8")
+    head, rest = text.split(EDITS_START, 1)
+    tail = rest.split(EDITS_END, 1)[1]
+    edits.write_text(head + EDITS_START + grammar_table() + EDITS_END + tail, encoding="utf-8")
+    print("wrote", edits)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ function render({ model, el }) {
   const calls = h("div", { class: "l2f-calls", "aria-label": "Tool calls" });
   const response = h("div", { class: "l2f-response" });
   const claims = h("details", { class: "l2f-claims" });
-  const input = h("input", { type: "text", class: "l2f-instruction", placeholder: "Ask for a change: \"less reverb\", \"make it brighter\"…",
+  const input = h("input", { type: "text", class: "l2f-instruction", placeholder: "Ask for a change: \"remove the delay\", \"reverb mix 0.2\", \"a bit brighter\", \"undo\"…",
     "aria-label": "Instruction for the planner" });
   const send = () => { model.send({ op: "instruct", text: input.value }); input.value = ""; };
   input.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); send(); } });

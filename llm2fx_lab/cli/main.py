@@ -24,17 +24,16 @@ from typing import Callable, Sequence
 
 from llm2fx_lab.audio.io import WRITABLE, load_audio, save_audio
 from llm2fx_lab.cli.data import add_data_parser
+from llm2fx_lab.cli.edit import add_edit_parser, read_chain
 from llm2fx_lab.cli.planners import add_planner_parsers
 from llm2fx_lab.cli.serve import add_serve_parser
 from llm2fx_lab.cli.train import add_train_parser
 from llm2fx_lab.errors import Llm2FxError, one_line, quoted
-from llm2fx_lab.fx.chain import Chain, describe_chain
+from llm2fx_lab.fx.chain import describe_chain
 from llm2fx_lab.fx.render import render, render_file
 from llm2fx_lab.fx.schemas import tool_schemas, toolset_markdown
 
 EXIT_USAGE = 2
-#: A chain file is a few hundred bytes of JSON; anything past this is not one.
-CHAIN_FILE_MAX_BYTES = 1_000_000
 #: The torch backend renders a clip whole, in memory: at most this long (the cpu one streams).
 TORCH_RENDER_MAX_SECONDS = 600.0
 
@@ -50,21 +49,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
 
 
-def _read_chain(path: str) -> Chain:
-    p = Path(path)
-    try:
-        if p.stat().st_size > CHAIN_FILE_MAX_BYTES:
-            raise _Fail(f"chain file {p.name} is {p.stat().st_size} bytes; a chain file is JSON of at most "
-                        f"{CHAIN_FILE_MAX_BYTES} bytes")
-        data = p.read_bytes()
-    except OSError as exc:
-        raise _Fail(f"cannot read chain file {p}: {exc.strerror or exc}") from None
-    try:
-        return Chain.from_json(data)
-    except Llm2FxError as exc:
-        raise _Fail(f"chain file {p.name}: {exc}") from None
-
-
 def cmd_tools(args: argparse.Namespace) -> int:
     if args.markdown:
         sys.stdout.write(toolset_markdown())
@@ -75,12 +59,12 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    print(describe_chain(_read_chain(args.chain)))
+    print(describe_chain(read_chain(args.chain)))
     return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    chain = _read_chain(args.chain)
+    chain = read_chain(args.chain)
     out = Path(args.output)
     if out.suffix.lower() not in WRITABLE:
         raise _Fail(f"output must end in {' or '.join(WRITABLE)}, got {quoted(out.name)}")
@@ -126,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.set_defaults(func=cmd_render)
 
+    add_edit_parser(sub)
     add_planner_parsers(sub)
     add_data_parser(sub)
     add_train_parser(sub)

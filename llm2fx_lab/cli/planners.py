@@ -1,7 +1,10 @@
 """``llm2fx estimate`` and ``llm2fx bench``: planners on the command line.
 
-``llm2fx estimate DRY REFERENCE [--planner NAME] [--refine] [--instruction TEXT] [--json] [--out OUT]``
-    streams the reasoning to the terminal and prints the chain; ``--json`` prints one JSON
+``llm2fx estimate DRY REFERENCE [--planner NAME] [--refine] [--instruction TEXT [--chain FILE]] [--json] [--out OUT]``
+    streams the reasoning to the terminal and prints the chain; ``--instruction`` with
+    ``--chain`` is a conversation turn that edits that chain instead of estimating one (a chat
+    LLM gets the request and the chain; other planners use the edit grammar, docs/edits.md),
+    and the reply says what changed; ``--json`` prints one JSON
     object ``{"chain": [...], "reasoning": ..., "timings": {...}, ...}`` instead; ``--out``
     renders the whole dry file through the estimate (block by block, any length). ``DRY`` may
     be ``none`` (blind estimation). The planner hears the first :data:`ESTIMATE_SECONDS` of
@@ -20,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from llm2fx_lab.audio.io import audio_seconds, load_audio, resample
+from llm2fx_lab.cli.edit import read_chain
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.events import Final, Response, Thinking, ToolCallEvent, collect
 from llm2fx_lab.fx.render import render_file
+from llm2fx_lab.planners.edits import plan_turn
 from llm2fx_lab.planners.registry import (
     PLANNER_NAMES,
     default_planner,
@@ -102,9 +107,13 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise Llm2FxError(f"{args.out} exists; pass --overwrite to replace it")
     _check_planner_flags(args)
+    if args.chain and not args.instruction:
+        raise Llm2FxError("--chain is the chain an --instruction edits: pass --instruction too (e.g. "
+                          "--instruction 'remove the delay')")
+    current = read_chain(args.chain) if args.chain else None
     dry, reference, sr, notes = _load_pair(args.dry, args.reference)
     planner = _planner(args)
-    stream = planner.plan(dry, reference, sr, instruction=args.instruction)
+    stream = plan_turn(planner, dry, reference, sr, instruction=args.instruction, chain=current)
     if args.json:
         result = collect(stream)
         body = result.to_json()
@@ -191,7 +200,11 @@ def add_planner_parsers(subparsers: Any) -> None:
     p.add_argument("--refine", action="store_true", help="refine the estimate by render -> measure -> refine")
     p.add_argument("--refine-seconds", type=float, default=None, help="time budget of the refinement")
     p.add_argument("--device", default=None, help=DEVICE_HELP)
-    p.add_argument("--instruction", default=None, help="an edit request, e.g. 'less reverb', 'brighter'")
+    p.add_argument("--instruction", default=None,
+                   help="an edit request, e.g. 'remove the delay', 'less reverb', 'delay 250 ms' (docs/edits.md): "
+                        "it edits the --chain given, or else the estimate")
+    p.add_argument("--chain", default=None, help="with --instruction: the chain JSON file the request edits (no "
+                                                 "estimate is made)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
     p.add_argument("--compact", action="store_true", help="with --json: on one line")
     p.add_argument("--out", default=None, help="render the whole DRY file through the estimate into this .wav/.flac")

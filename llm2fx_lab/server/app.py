@@ -37,7 +37,8 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from llm2fx_lab.errors import Llm2FxError
-from llm2fx_lab.events import Final, Response, Thinking, collect, takes_chain
+from llm2fx_lab.events import Final, Response, Thinking, collect
+from llm2fx_lab.planners.edits import plan_turn
 from llm2fx_lab.planners.registry import get_planner
 from llm2fx_lab.server.files import ClipStore, FileLimits
 from llm2fx_lab.server.protocol import (
@@ -256,13 +257,12 @@ async def _form(request: Request, body: bytes, limits: Limits) -> Any:
         raise RequestError(f"the upload is not a valid multipart form: {exc.message}") from None
 
 
-def _turn(planner: Any, req: PlanRequest, stop: threading.Event) -> dict[str, Any]:
-    """The keywords of one ``plan`` call: a follow-up's instruction, and its chain where the
-    planner takes one."""
-    kwargs: dict[str, Any] = {"instruction": req.instruction, "stop": stop}
-    if req.chain is not None and takes_chain(planner):
-        kwargs["chain"] = req.chain
-    return kwargs
+def _turn(planner: Any, req: PlanRequest, stop: threading.Event) -> Iterator[Any]:
+    """One turn's events: an estimate, or a follow-up's edit of the chain of the answer before
+    (:func:`~llm2fx_lab.planners.edits.plan_turn`: the grammar unless the planner edits with a
+    model, the earlier answers as the history "undo" goes back through)."""
+    return plan_turn(planner, req.dry, req.reference, req.sample_rate, instruction=req.instruction, chain=req.chain,
+                     stop=stop, history=req.history)
 
 
 def _run(planner: Any, lock: threading.Lock, req: PlanRequest, limits: Limits) -> Any:
@@ -271,7 +271,7 @@ def _run(planner: Any, lock: threading.Lock, req: PlanRequest, limits: Limits) -
     with lock:
         timer = _timer(stop, limits.timeout_seconds)
         try:
-            result = collect(planner.plan(req.dry, req.reference, req.sample_rate, **_turn(planner, req, stop)))
+            result = collect(_turn(planner, req, stop))
         except Llm2FxError as exc:
             raise RequestError(f"the planner cannot take this request: {exc}") from None
         finally:
@@ -298,7 +298,7 @@ def _event_stream(planner: Any, lock: threading.Lock, req: PlanRequest, cid: str
     with lock:
         timer = _timer(stop, limits.timeout_seconds)
         try:
-            for event in planner.plan(req.dry, req.reference, req.sample_rate, **_turn(planner, req, stop)):
+            for event in _turn(planner, req, stop):
                 if isinstance(event, Thinking):
                     yield _Reasoning(event.text)
                 elif isinstance(event, Response):

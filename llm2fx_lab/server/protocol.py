@@ -76,6 +76,7 @@ class PlanRequest:
     stream: bool
     include_usage: bool
     finished: bool  # the last message is the client's tool results
+    history: tuple[Chain, ...] = ()  # the chains of the earlier answers, oldest first (a follow-up's "undo")
 
 
 def parse_request(raw: bytes, limits: Limits, models: Sequence[str], files: Resolver | None = None) -> PlanRequest:
@@ -123,11 +124,12 @@ def parse_request(raw: bytes, limits: Limits, models: Sequence[str], files: Reso
         raise RequestError("a user message needs one or two audio parts (input_audio, or file with an uploaded "
                            "file_id): the dry clip and the reference, in that order, or the reference alone",
                            param="messages")
-    instruction, chain = None, None
+    instruction, chain, history = None, None, ()
     asked = [i for i, m in enumerate(messages[: users[-1]]) if m.get("role") == "assistant" and m.get("tool_calls")]
     if asked and not finished:
         instruction = "\n".join(t for t in texts if t.strip()) or None
         chain = _history_chain(messages[asked[-1]]["tool_calls"])
+        history = tuple(_history_chain(messages[i]["tool_calls"]) for i in asked[:-1])
     dry = reference = None
     sample_rate = 44100.0
     if clips:
@@ -136,7 +138,8 @@ def parse_request(raw: bytes, limits: Limits, models: Sequence[str], files: Reso
             dry, dry_rate = clips[0]
             if dry_rate != sample_rate:
                 dry = resample(dry, dry_rate, sample_rate)
-    return PlanRequest(model, dry, reference, sample_rate, instruction, chain, stream, include_usage, finished)
+    return PlanRequest(model, dry, reference, sample_rate, instruction, chain, stream, include_usage, finished,
+                       history)
 
 
 def _audio_count(message: Mapping[str, Any]) -> int:

@@ -21,8 +21,9 @@ import traitlets
 from llm2fx_lab.analysis.claims import check_claims, coverage
 from llm2fx_lab.analysis.evidence import compare
 from llm2fx_lab.errors import Llm2FxError
-from llm2fx_lab.events import STEPS, Final, Measurement, Response, Thinking, ToolCallEvent, takes_chain
+from llm2fx_lab.events import STEPS, Final, Measurement, Response, Thinking, ToolCallEvent
 from llm2fx_lab.fx.chain import Chain
+from llm2fx_lab.planners.edits import chain_text, is_undo, plan_turn
 from llm2fx_lab.ui._assets import asset, common_css, esm
 
 #: Minimum seconds between two trait updates while streaming (token-by-token look, bounded traffic).
@@ -153,10 +154,15 @@ class ReasoningView(anywidget.AnyWidget):
             planner: Any = None) -> threading.Thread | None:
         """Start streaming in a worker thread and return it (None if it could not start).
 
-        Without audio arguments, the inputs from :meth:`set_inputs` are used.
+        Without audio arguments, the inputs from :meth:`set_inputs` are used. An instruction
+        edits the current chain (:func:`~llm2fx_lab.planners.edits.plan_turn`); one that only
+        asks to undo ("undo", "go back") undoes the last turn instead (returns None).
         """
         if planner is not None:
             self.planner = planner
+        if instruction and is_undo(instruction):
+            self.undo_last_turn()
+            return None
         if dry is not None or reference is not None:
             self._inputs = (dry, reference, float(sample_rate))
         problem = self._cannot_plan_reason()
@@ -204,6 +210,21 @@ class ReasoningView(anywidget.AnyWidget):
         self.turns = [t.to_json() for t in self.history]
         for callback in list(self._undo_callbacks):
             callback(turn)
+
+    def undo_last_turn(self) -> None:
+        """Undo the last turn that is not undone yet (the typed "undo"); the reply says which."""
+        if self.running:
+            self.error = "the planner is still running: press Stop first"
+            return
+        live = [i for i, t in enumerate(self.history) if t.chain_after is not None and not t.undone]
+        if not live:
+            self.response = "Nothing changed: there is nothing to undo in this conversation."
+            return
+        turn = self.history[live[-1]]
+        self.undo_turn(live[-1])
+        before = turn.chain_before if turn.chain_before is not None else Chain()
+        self.response = (f"Undid turn {live[-1] + 1} ({turn.instruction or 'first estimate'}): the chain is back to "
+                         f"{chain_text(before)}.")
 
     # --- internals -----------------------------------------------------------------------
     def _check_claims(self, final: Final, dry: Any, reference: Any, sample_rate: float) -> None:
@@ -275,10 +296,11 @@ class ReasoningView(anywidget.AnyWidget):
                     self.tokens_per_second = round(tokens / elapsed, 1) if elapsed > 0 else 0.0
 
         try:
-            kwargs: dict[str, Any] = {"instruction": turn.instruction, "stop": self._stop}
-            if turn.chain_before is not None and takes_chain(self.planner):
-                kwargs["chain"] = turn.chain_before
-            for event in self.planner.plan(dry, reference, sr, **kwargs):
+            history = [t.chain_before for t in self.history if t is not turn and t.chain_before is not None
+                       and t.chain_after is not None and not t.undone]
+            for event in plan_turn(self.planner, dry, reference, sr, instruction=turn.instruction,
+                                   chain=turn.chain_before if turn.instruction else None, stop=self._stop,
+                                   history=history):
                 if isinstance(event, Thinking):
                     tokens += 1
                     if first is None:

@@ -447,7 +447,10 @@ class Studio(widgets.VBox):
             self.endpoint_box.layout.display = "none"
 
     def _on_final(self, final: Final, turn: Turn) -> None:
-        if len(final.chain) or not final.stopped:
+        if turn.instruction and turn.chain_before is not None:  # an edit: one undoable step, Reset keeps the estimate
+            if not final.stopped:
+                self.editor.value = final.chain
+        elif len(final.chain) or not final.stopped:
             self.editor.set_estimate(final.chain)
 
     def _on_undo_turn(self, turn: Turn) -> None:

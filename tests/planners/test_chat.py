@@ -336,3 +336,49 @@ def test_cli_estimate_with_an_endpoint_key_from_the_environment(pair, tmp_path, 
     assert all(s["headers"]["authorization"] == f"Bearer {SECRET}" for s in seen)
     assert main(["estimate", str(tmp_path / "dry.wav"), str(tmp_path / "ref.wav"), "--api-key-env", "X"]) == 2
     assert "--api-key-env is for a chat LLM at an endpoint" in capsys.readouterr().err
+
+
+# --- conversation edits with a chat model ----------------------------------------------------
+
+def test_a_model_edit_removes_bypasses_and_moves_with_the_edit_tools(pair):
+    dry, ref, sr, _ = pair
+    current = Chain((tool_call("equalizer", {"high_gain_db": 8}), tool_call("delay", {"mix_ratio": 0.3}),
+                     tool_call("panner", {"pan": -0.5}), tool_call("limiter", bypass=True)))
+    backend = Scripted([Turn("", "", [_call(0, "remove_module", module="delay"),
+                                      _call(1, "move_module", module="panner", position=1),
+                                      _call(2, "remove_module", module="reverb"),
+                                      _call(3, "equalizer", high_gain_db=4)]),
+                        Turn("", "I removed the delay and moved the panner first.", [])])
+    result = collect(ChatPlanner(backend).plan(dry, ref, sr, instruction="no delay, panner first, darker",
+                                                chain=current))
+    assert result.chain.names == ("panner", "equalizer", "limiter")
+    assert result.chain["limiter"].bypass and result.chain["equalizer"]["high_gain_db"] == 4  # the switch is kept
+    assert result.response.startswith("Changed: removed delay (was module 2 of 4); swapped equalizer and panner "
+                                      "(positions 1 and 3); equalizer.high_gain_db 8 dB -> 4 dB. Chain: panner -> equalizer -> "
+                                      "limiter (bypassed). The model said: I removed the delay")
+    sent, tools = backend.seen[0]
+    assert {"remove_module", "bypass_module", "move_module"} <= {t["function"]["name"] for t in tools}
+    assert "module 4 of the chain (bypassed)" in sent[6]["content"]
+    errors = [m["content"] for m in backend.seen[1][0] if m["role"] == "tool" and m["content"].startswith("error")]
+    assert errors == ["error: module 'reverb' is not in the chain; present: panner, equalizer, limiter"]
+    assert any("remove_module" in r for r in result.repairs)
+    first = Scripted([])
+    collect(ChatPlanner(first).plan(dry, ref, sr))  # a first estimate: no edit tools
+    assert not {"remove_module", "move_module"} & {t["function"]["name"] for t in first.seen[0][1]}
+
+
+def test_a_model_that_claims_an_edit_it_did_not_make_is_contradicted(pair):
+    dry, ref, sr, _ = pair
+    current = Chain((tool_call("delay", {"mix_ratio": 0.3}),))
+    backend = Scripted([Turn("", "Done: I removed the delay.", [])])
+    result = collect(ChatPlanner(backend).plan(dry, ref, sr, instruction="remove the delay", chain=current))
+    assert result.chain == current
+    assert result.response == ("Nothing changed: the model made no change to the chain. The model said: Done: I "
+                               "removed the delay.")
+    bad = Scripted([Turn("", "", [_call(0, "bypass_module", module="delay", bypass="yes"),
+                                  _call(1, "move_module", module="delay", position=5)]), Turn("", "ok", [])])
+    result = collect(ChatPlanner(bad).plan(dry, ref, sr, instruction="bypass it", chain=current))
+    assert result.chain == current and len(result.repairs) == 2
+    replies = [m["content"] for m in bad.seen[1][0] if m["role"] == "tool"][-2:]
+    assert replies == ["error: bypass_module's bypass is true or false, got 'yes'",
+                       "error: move_module's position is a whole number from 1 to 1, got 5"]

@@ -11,5 +11,5 @@ def test_instruction_turn_edits_the_users_chain_and_keeps_their_edits():
     assert res.chain.names == mine.names
     assert res.chain["reverb"]["mix_ratio"] < 0.6
     assert res.chain["limiter"].bypass and res.chain["panner"] == mine["panner"]
-    assert res.response.startswith("Edited chain")
+    assert res.response.startswith("Changed: reverb.mix_ratio 0.6 -> 0.45.")
     assert set(res.reasoning_by_step) == {"refinement"}

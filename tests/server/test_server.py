@@ -126,6 +126,32 @@ def test_a_follow_up_edits_the_chain_in_the_conversation(client, pair):
     assert r.status_code == 400 and "the chain in the conversation is not valid: gain.gain_db must be in" in r.text
 
 
+def _answer(chain, tag):
+    return [{"role": "assistant", "content": "", "tool_calls": [
+        {"id": f"{tag}{i}", "type": "function", "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
+        for i, c in enumerate(chain.to_tool_calls())]},
+        *({"role": "tool", "tool_call_id": f"{tag}{i}", "content": "ok"} for i in range(len(chain)))]
+
+
+def test_follow_ups_say_what_changed_and_undo_goes_back_through_the_answers(client, pair):
+    dry, ref, sr = pair
+    first = Chain.from_tool_calls([{"name": "equalizer", "arguments": {"high_gain_db": 8}},
+                                   {"name": "delay", "arguments": {"mix_ratio": 0.3}}])
+    second = first.without("delay")
+    body = request("analysis", [b64(dry, sr), b64(ref, sr)])
+    body["messages"] += [*_answer(first, "a"), {"role": "user", "content": "remove the delay"}]
+    message = client.post("/v1/chat/completions", json=body).json()["choices"][0]["message"]
+    assert message["content"] == "Changed: removed delay (was module 2 of 2). Chain: equalizer."
+    body["messages"] += [*_answer(second, "b"), {"role": "user", "content": "undo"}]
+    message = client.post("/v1/chat/completions", json=body).json()["choices"][0]["message"]
+    got = Chain.from_tool_calls([{"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}
+                                 for c in message["tool_calls"]])
+    assert got == first and message["content"].startswith("Undid the last edit. Changed: added delay")
+    body["messages"][-1] = {"role": "user", "content": "less reverb"}
+    message = client.post("/v1/chat/completions", json=body).json()["choices"][0]["message"]
+    assert message["content"].startswith("Nothing changed: there is no reverb in the chain (equalizer) to reduce.")
+
+
 @pytest.mark.parametrize("body,status,needle", [
     (b"{not json", 400, "not JSON"),
     (json.dumps({"messages": []}).encode(), 400, "'model' must name a planner"),

@@ -30,6 +30,7 @@ SCRIPT = (
 
 class ScriptedPlanner:
     name = "scripted (test double)"
+    edits_with_model = True  # it edits the chain itself, as a chat planner does (not through the grammar)
 
     def __init__(self, delay_seconds: float = 0.01, words_per_event: int = 3) -> None:
         self.delay_seconds = delay_seconds

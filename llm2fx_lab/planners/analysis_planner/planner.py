@@ -14,6 +14,7 @@ import numpy as np
 
 from llm2fx_lab.analysis.mrstft import mrstft_spectra
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
+from llm2fx_lab.errors import quoted
 from llm2fx_lab.events import Event, Final, Response, StreamClock, Thinking, ToolCallEvent
 from llm2fx_lab.fx.chain import Chain, as_chain, tool_call
 from llm2fx_lab.planners.analysis_planner.blind import blind_dry, reference_only_chain
@@ -32,7 +33,7 @@ from llm2fx_lab.planners.analysis_planner.order import (
 from llm2fx_lab.planners.analysis_planner.parameters import close_gain, wants_gain
 from llm2fx_lab.planners.analysis_planner.selection import Decisions, decide
 from llm2fx_lab.planners.analysis_planner.trees import load_order_models
-from llm2fx_lab.planners.edits import apply_instruction
+from llm2fx_lab.planners.edits import apply_request, edit_stream
 
 
 class AnalysisPlanner:
@@ -78,8 +79,9 @@ class AnalysisPlanner:
 
         With ``chain`` (the user's current chain, e.g. after hand edits) and an
         ``instruction``, this is a conversation turn: the instruction edits *that* chain
-        (:func:`~llm2fx_lab.planners.edits.apply_instruction`) instead of a fresh estimate,
-        so nothing the user changed is lost. Without ``dry`` (blind mode) the reference is
+        (:func:`~llm2fx_lab.planners.edits.edit_stream`) instead of a fresh estimate, so
+        nothing the user changed is lost. An ``instruction`` with a fresh estimate edits the
+        estimate the same way, and the reply says what it changed. Without ``dry`` (blind mode) the reference is
         compared with its pseudo-dry (:mod:`.blind`).
         """
         cfg = self.config
@@ -88,11 +90,7 @@ class AnalysisPlanner:
         ref = as_stereo_float32(reference, "reference")
         texts: list[str] = []
         if chain is not None and instruction:
-            base = as_chain(chain)
-            yield clock.mark(Thinking(f"Editing the current chain ({' -> '.join(base.names) or 'empty'}) "
-                                      f"as asked: {instruction!r}.\n", "refinement"))
-            texts.append(f"Editing the current chain as asked: {instruction!r}.\n")
-            yield from self._finish(clock, base, texts, instruction, False, step="refinement", emit_calls=True)
+            yield from edit_stream(as_chain(chain), instruction, planner=self.name)
             return
         chain = Chain()
         stopped = False
@@ -155,18 +153,15 @@ class AnalysisPlanner:
         yield from self._finish(clock, chain, texts, instruction, stopped)
 
     def _finish(self, clock: StreamClock, chain: Chain, texts: list[str], instruction: str | None,
-                stopped: bool, step: str = "parameters", emit_calls: bool = False) -> Iterator[Event]:
-        if instruction:
-            chain, edit_notes = apply_instruction(chain, instruction)
-            for text in edit_notes:
-                texts.append(text + "\n")
-                yield clock.mark(Thinking(text + "\n", step))  # type: ignore[arg-type]
-        if emit_calls:
-            for i, call in enumerate(chain):
-                yield clock.mark(ToolCallEvent(call, i))
-        verb = "Edited" if emit_calls else "Estimated"
-        response = (f"{verb} chain: {' -> '.join(chain.names)}." if len(chain)
+                stopped: bool) -> Iterator[Event]:
+        response = (f"Estimated chain: {' -> '.join(chain.names)}." if len(chain)
                     else "No processing was detected; the chain is empty.")
+        if instruction:  # the request edits the estimate; the reply says what that changed
+            edited = apply_request(chain, instruction)
+            text = f"Then, as asked ({quoted(instruction, 200)}): {edited.reply}"
+            texts.append(text + "\n")
+            yield clock.mark(Thinking(text + "\n", "refinement"))
+            chain, response = edited.chain, f"{response} {edited.reply}"
         yield clock.mark(Response(response))
         yield Final(chain, "".join(texts), response, clock.timings(), chain.repairs, stopped, self.name)
 

@@ -21,6 +21,7 @@ that calls every module of the chain again restates it, order included.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -38,8 +39,10 @@ from llm2fx_lab.fx.schemas import tool_schemas
 from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.planners.analysis_planner.config import replace_fields
 from llm2fx_lab.planners.chat.backends import Turn, wav_base64, wav_bytes
+from llm2fx_lab.planners.chat.edit_tools import EDIT_TOOLS, apply_edit_tool, edit_schemas
 from llm2fx_lab.planners.chat.parsing import RawCall
 from llm2fx_lab.planners.chat.tools import MEASUREMENT_TOOLS, MeasurementTools
+from llm2fx_lab.planners.edits import diff_chains, edit_reply
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +179,9 @@ class ChatPlanner:
             raise PlannerError(f"upload_audio sends the clips to an endpoint's /files: it needs an llm:MODEL@URL "
                                f"planner, not {self.name}")
 
+    #: A conversation edit goes to the model itself (:func:`~llm2fx_lab.planners.edits.plan_turn`).
+    edits_with_model = True
+
     # --- the conversation ----------------------------------------------------------------
     def _messages(self, tools: MeasurementTools, instruction: str | None, chain: Chain | None,
                   uploaded: Mapping[str, str]) -> list[dict]:
@@ -208,12 +214,16 @@ class ChatPlanner:
         messages = [{"role": "system", "content": self.config.system_prompt}, user]
         if edit:
             calls = [RawCall(f"call_{i}", c["name"], c["arguments"]).to_message()
-                     for i, c in enumerate(chain.to_tool_calls())]
+                     for i, c in enumerate(chain.to_tool_calls(include_bypassed=True))]
             messages.append({"role": "assistant", "content": "", "tool_calls": calls})
             messages += [{"role": "tool", "tool_call_id": c["id"], "content": f"ok: {c['function']['name']} is "
-                          f"module {i + 1} of the chain"} for i, c in enumerate(calls)]
+                          f"module {i + 1} of the chain{' (bypassed)' if chain[i].bypass else ''}"}
+                         for i, c in enumerate(calls)]
             messages.append({"role": "user", "content": f"{instruction}\nChange the chain as I asked: call the "
-                             "effect tools for the modules to change or add; the others stay as they are."})
+                             "effect tools for the modules to change or add (the others stay as they are), and "
+                             "remove_module, bypass_module or move_module to take a module out, switch it off or "
+                             "on, or move it. If the request cannot apply to this chain, change nothing and say "
+                             "why."})
         return messages
 
     def _upload(self, tools: MeasurementTools) -> dict[str, str]:
@@ -241,8 +251,9 @@ class ChatPlanner:
             except Llm2FxError as exc:
                 log.warning("could not delete the uploaded clip %s: %s", file_id, exc)
 
-    def _tools(self, tools: MeasurementTools) -> list[dict[str, Any]]:
-        return tool_schemas() + (tools.schemas() if self.config.measurement_tools else [])
+    def _tools(self, tools: MeasurementTools, edit: bool = False) -> list[dict[str, Any]]:
+        return (tool_schemas() + (edit_schemas() if edit else [])
+                + (tools.schemas() if self.config.measurement_tools else []))
 
     # --- the loop ------------------------------------------------------------------------
     def plan(self, dry: np.ndarray | None, reference: np.ndarray, sample_rate: float,
@@ -266,10 +277,10 @@ class ChatPlanner:
         x = None if dry is None else as_stereo_float32(dry, "dry")[:, :n]
         tools = MeasurementTools(x, ref, sr)
         start = as_chain(chain, "lenient") if chain is not None else Chain()
-        edit = bool(instruction) and len(start.active) > 0
+        edit = bool(instruction) and len(start) > 0
         uploaded = self._upload(tools)
         try:
-            yield from self._loop(tools, self._messages(tools, instruction, start.active if edit else None, uploaded),
+            yield from self._loop(tools, self._messages(tools, instruction, start if edit else None, uploaded),
                                   start, edit, clock, stop)
         finally:  # after the Final (or when the consumer stops early): the clips are not needed any more
             self._forget(uploaded)
@@ -278,8 +289,8 @@ class ChatPlanner:
               stop: threading.Event | None) -> Iterator[Event]:
         """The rounds of the conversation (see :meth:`plan`)."""
         cfg = self.config
-        schemas = self._tools(tools)
-        calls: list[ToolCall] = list(start.active.calls) if edit else []
+        schemas = self._tools(tools, edit)
+        calls: list[ToolCall] = list(start.calls) if edit else []
         texts: list[str] = []
         repairs: list[str] = []
         usage: dict[str, int] = {}
@@ -312,11 +323,15 @@ class ChatPlanner:
                 response, answered = turn.content.strip(), True
                 break
             effect_turn = [c for c in turn.calls if c.name in MODULE_NAMES]
-            restated = bool(calls) and {c.name for c in effect_turn} >= {c.name for c in calls}
-            if restated:
+            active = {c.name for c in calls if not c.bypass}
+            off_before = {c.name for c in calls if c.bypass}
+            restated = bool(active) and {c.name for c in effect_turn} >= active
+            kept_off = [(i, c) for i, c in enumerate(calls) if c.bypass and c.name not in
+                        {e.name for e in effect_turn}] if restated else []
+            if restated:  # a bypassed module the turn did not name keeps its place (the user switched it off)
                 calls = []
             for raw in turn.calls:
-                content, event = self._run(raw, tools, measured_names, calls, repairs)
+                content, event = self._run(raw, tools, measured_names, calls, repairs, edit)
                 messages.append({"role": "tool", "tool_call_id": raw.id, "content": content})
                 if event is not None:
                     yield clock.mark(event)
@@ -324,12 +339,23 @@ class ChatPlanner:
                     for i, call in enumerate(calls):
                         if call.name == raw.name:
                             yield clock.mark(ToolCallEvent(call, i))
+            if restated:  # a restated module the user had switched off stays off unless the model switched it
+                toggled = {(raw.arguments or {}).get("module") for raw in turn.calls
+                           if raw.name == "bypass_module" and raw.error is None}
+                calls = [dataclasses.replace(c, bypass=True) if c.name in off_before - toggled else c for c in calls]
+            for i, call in kept_off:
+                calls.insert(min(i, len(calls)), call)
             if stop is not None and stop.is_set():
                 stopped = True
         if not answered and not stopped:
             repairs.append(f"the model was still calling tools after {cfg.max_rounds} rounds; the chain so far "
                            "is the answer")
         final_chain = Chain(tuple(calls))
+        if edit:  # the reply says what changed, read from the chains, whatever the model wrote
+            said = f" The model said: {response}" if response else ""
+            changes = diff_chains(start, final_chain)
+            response = edit_reply(changes, [] if changes else ["the model made no change to the chain"], final_chain,
+                                  explain=False) + said
         if not response:
             response = (f"Estimated chain: {' -> '.join(final_chain.names)}." if len(final_chain)
                         else "The model called no effect tool; the chain is empty.")
@@ -339,8 +365,15 @@ class ChatPlanner:
                     self.name, tuple(_without_audio(m) for m in messages), usage or None)
 
     def _run(self, raw: RawCall, tools: MeasurementTools, measured_names: tuple[str, ...], calls: list[ToolCall],
-             repairs: list[str]) -> tuple[str, Measurement | None]:
+             repairs: list[str], edit: bool = False) -> tuple[str, Measurement | None]:
         """Execute one call; returns the tool message's content and the event to stream."""
+        if raw.error is None and edit and raw.name in EDIT_TOOLS:
+            try:
+                return apply_edit_tool(raw.name, raw.arguments or {}, calls), None
+            except Llm2FxError as exc:
+                repairs.append(f"{raw.name}: {exc}; sent back to the model")
+                raw.error = str(exc)
+                return f"error: {exc}", None
         if raw.error is not None:
             repairs.append(f"{raw.name or 'a tool call'}: {raw.error}; sent back to the model")
             return f"error: {raw.error}", (Measurement(raw.name, {}, None, raw.error) if raw.name in measured_names
@@ -353,7 +386,7 @@ class ChatPlanner:
                 return f"error: {exc}", Measurement(raw.name, raw.arguments or {}, None, str(exc))
             return json.dumps(result, separators=(",", ":")), Measurement(raw.name, raw.arguments or {}, result)
         if raw.name not in MODULE_NAMES:
-            allowed = ", ".join(MODULE_NAMES + tools.names() if measured_names else MODULE_NAMES)
+            allowed = ", ".join(MODULE_NAMES + (tools.names() if measured_names else ()) + (EDIT_TOOLS if edit else ()))
             repairs.append(f"unknown tool {raw.name!r}; sent back to the model")
             raw.error = f"unknown tool {raw.name!r}; allowed: {allowed}"
             return f"error: {raw.error}", None
@@ -365,7 +398,7 @@ class ChatPlanner:
             return f"error: {exc}. Call {raw.name} again with allowed values.", None
         for i, old in enumerate(calls):
             if old.name == call.name:
-                calls[i] = call
+                calls[i] = dataclasses.replace(call, bypass=old.bypass)
                 break
         else:
             calls.append(call)
