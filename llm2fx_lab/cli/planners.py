@@ -202,7 +202,7 @@ def add_planner_parsers(subparsers: Any) -> None:
     p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.add_argument("--instruction", default=None,
                    help="an edit request, e.g. 'remove the delay', 'less reverb', 'delay 250 ms' (docs/edits.md): "
-                        "it edits the --chain given, or else the estimate")
+                        "it edits the --chain given, or else the estimate (a chat LLM reads it with the task)")
     p.add_argument("--chain", default=None, help="with --instruction: the chain JSON file the request edits (no "
                                                  "estimate is made)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")

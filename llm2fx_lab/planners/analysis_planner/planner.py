@@ -14,7 +14,6 @@ import numpy as np
 
 from llm2fx_lab.analysis.mrstft import mrstft_spectra
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
-from llm2fx_lab.errors import quoted
 from llm2fx_lab.events import Event, Final, Response, StreamClock, Thinking, ToolCallEvent
 from llm2fx_lab.fx.chain import Chain, as_chain, tool_call
 from llm2fx_lab.planners.analysis_planner.blind import blind_dry, reference_only_chain
@@ -33,7 +32,7 @@ from llm2fx_lab.planners.analysis_planner.order import (
 from llm2fx_lab.planners.analysis_planner.parameters import close_gain, wants_gain
 from llm2fx_lab.planners.analysis_planner.selection import Decisions, decide
 from llm2fx_lab.planners.analysis_planner.trees import load_order_models
-from llm2fx_lab.planners.edits import apply_request, edit_stream
+from llm2fx_lab.planners.edits import edit_stream, then_edit
 
 
 class AnalysisPlanner:
@@ -80,18 +79,25 @@ class AnalysisPlanner:
         With ``chain`` (the user's current chain, e.g. after hand edits) and an
         ``instruction``, this is a conversation turn: the instruction edits *that* chain
         (:func:`~llm2fx_lab.planners.edits.edit_stream`) instead of a fresh estimate, so
-        nothing the user changed is lost. An ``instruction`` with a fresh estimate edits the
-        estimate the same way, and the reply says what it changed. Without ``dry`` (blind mode) the reference is
-        compared with its pseudo-dry (:mod:`.blind`).
+        nothing the user changed is lost. An ``instruction`` without ``chain`` edits the
+        estimate the same way (:func:`~llm2fx_lab.planners.edits.then_edit`), and the reply
+        says what it changed. Without ``dry`` (blind mode) the reference is compared with its
+        pseudo-dry (:mod:`.blind`).
         """
+        if chain is not None and instruction:
+            yield from edit_stream(as_chain(chain), instruction, planner=self.name)
+        elif instruction:
+            yield from then_edit(self._estimate(dry, reference, sample_rate, stop), instruction)
+        else:
+            yield from self._estimate(dry, reference, sample_rate, stop)
+
+    def _estimate(self, dry: np.ndarray | None, reference: np.ndarray, sample_rate: float,
+                  stop: threading.Event | None) -> Iterator[Event]:
         cfg = self.config
         clock = StreamClock()
         sr = check_sample_rate(sample_rate)
         ref = as_stereo_float32(reference, "reference")
         texts: list[str] = []
-        if chain is not None and instruction:
-            yield from edit_stream(as_chain(chain), instruction, planner=self.name)
-            return
         chain = Chain()
         stopped = False
 
@@ -108,7 +114,7 @@ class AnalysisPlanner:
                     yield think(text + "\n", step)
                 for i, call in enumerate(chain):
                     yield clock.mark(ToolCallEvent(call, i))
-                yield from self._finish(clock, chain, texts, instruction, False)
+                yield from self._finish(clock, chain, texts, False)
                 return
 
         x = as_stereo_float32(dry, "dry")
@@ -150,18 +156,11 @@ class AnalysisPlanner:
                 calls.append(call)
                 yield clock.mark(ToolCallEvent(call, i))
             chain = Chain(tuple(calls))
-        yield from self._finish(clock, chain, texts, instruction, stopped)
+        yield from self._finish(clock, chain, texts, stopped)
 
-    def _finish(self, clock: StreamClock, chain: Chain, texts: list[str], instruction: str | None,
-                stopped: bool) -> Iterator[Event]:
+    def _finish(self, clock: StreamClock, chain: Chain, texts: list[str], stopped: bool) -> Iterator[Event]:
         response = (f"Estimated chain: {' -> '.join(chain.names)}." if len(chain)
                     else "No processing was detected; the chain is empty.")
-        if instruction:  # the request edits the estimate; the reply says what that changed
-            edited = apply_request(chain, instruction)
-            text = f"Then, as asked ({quoted(instruction, 200)}): {edited.reply}"
-            texts.append(text + "\n")
-            yield clock.mark(Thinking(text + "\n", "refinement"))
-            chain, response = edited.chain, f"{response} {edited.reply}"
         yield clock.mark(Response(response))
         yield Final(chain, "".join(texts), response, clock.timings(), chain.repairs, stopped, self.name)
 

@@ -22,12 +22,14 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-from llm2fx_lab.errors import ParameterError, quoted
-from llm2fx_lab.events import Event, Final, Response, StreamClock, Thinking, ToolCallEvent
+from llm2fx_lab.errors import Llm2FxError, ParameterError, quoted
+from llm2fx_lab.events import Event, Final, Response, StreamClock, Thinking, Timings, ToolCallEvent
 from llm2fx_lab.fx.chain import Chain, as_chain
 from llm2fx_lab.fx.spec import MODULE_NAMES, module
 from llm2fx_lab.planners.edits.changes import Change, chain_text, diff_chains
@@ -202,12 +204,50 @@ def plan_turn(planner: Any, dry: Any, reference: Any, sample_rate: float, instru
     (:func:`edit_stream`, ``history`` for "undo" and "bring back"), so an edit never re-estimates
     the chain and never loses the user's changes.
     """
-    if chain is None or not instruction:
-        yield from planner.plan(dry, reference, sample_rate, instruction=instruction, stop=stop)
+    if not instruction:
+        yield from planner.plan(dry, reference, sample_rate, instruction=None, stop=stop)
     elif getattr(planner, "edits_with_model", False):
-        yield from planner.plan(dry, reference, sample_rate, instruction=instruction, stop=stop, chain=chain)
+        kwargs = {} if chain is None else {"chain": chain}
+        yield from planner.plan(dry, reference, sample_rate, instruction=instruction, stop=stop, **kwargs)
+    elif chain is None:
+        yield from then_edit(planner.plan(dry, reference, sample_rate, instruction=None, stop=stop), instruction)
     else:
         yield from edit_stream(chain, instruction, history, planner=str(getattr(planner, "name", "edit")))
+
+
+def then_edit(stream: Iterator[Event], instruction: str) -> Iterator[Event]:
+    """An estimate's events, then ``instruction`` applied to its chain by the grammar: one
+    stream with one :class:`Final` (both reasonings; the reply gives the estimate, then what
+    the request changed in it)."""
+    start = time.perf_counter()
+    estimate: Final | None = None
+    for event in stream:
+        if isinstance(event, Final):
+            estimate = event
+        elif not isinstance(event, Response):
+            yield event
+    if estimate is None:
+        raise Llm2FxError("the planner's stream ended without a Final event")
+    if estimate.stopped:
+        yield Response(estimate.response)
+        yield estimate
+        return
+    said = (f"Estimated chain: {' -> '.join(estimate.chain.names)}." if len(estimate.chain)
+            else "The estimate is an empty chain.")
+    intro = f"Then, as asked: {quoted(instruction, 200)}.\n"
+    edit = None
+    for event in edit_stream(estimate.chain, instruction, planner=estimate.planner, intro=intro):
+        if isinstance(event, Final):
+            edit = event
+        elif not isinstance(event, (Response, ToolCallEvent)):  # the estimate's calls were streamed already
+            yield event
+    assert edit is not None
+    response = f"{said} {edit.response}"
+    yield Response(response)
+    t = estimate.timings
+    yield dataclasses.replace(estimate, chain=edit.chain, reasoning=estimate.reasoning + edit.reasoning,
+                              response=response, timings=Timings(t.first_token_seconds, time.perf_counter() - start,
+                                                                 t.tokens + edit.timings.tokens))
 
 
 # --- the documented grammar ----------------------------------------------------------------
@@ -250,4 +290,4 @@ def grammar_table() -> str:
 
 
 __all__ = ["Change", "Conversation", "EditResult", "HELP", "MAX_REQUEST_CHARS", "apply_request", "chain_text", "diff_chains",
-           "edit_reply", "edit_stream", "grammar_table", "is_undo", "plan_turn"]
+           "edit_reply", "edit_stream", "grammar_table", "is_undo", "plan_turn", "then_edit"]
