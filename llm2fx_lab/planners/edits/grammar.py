@@ -271,10 +271,9 @@ def _position(clause: str, mentioned: list[str], subject: str) -> tuple[str, ...
     others = [m for m in mentioned if m != subject]
     for pattern, where in ((_BEFORE, "before"), (_AFTER, "after")):
         match = pattern.search(clause)
-        if match and others:
-            after_word = [m for m in others if re.search(rf"\b{re.escape(m)}\b", clause[match.end():]) or
-                          _mentions(clause[match.end():]).modules[:1] == [m]]
-            return (where, (after_word or others)[0])
+        if match and others:  # the module named after the word, else the other one named
+            following = [m for m in _mentions(clause[match.end():]).modules if m != subject]
+            return (where, (following or others)[0])
     if _START.search(clause):
         return ("start",)
     if _END.search(clause):
