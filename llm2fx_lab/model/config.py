@@ -85,6 +85,9 @@ class LLMConfig:
                                      "gate_proj", "up_proj", "down_proj")
     #: Put the toolset's JSON schemas in the system turn (costs ~1-3 k prompt tokens).
     tool_schemas_in_prompt: bool = True
+    #: The agent form: the prompt holds a ``measure_pair`` call and its JSON result, the lab's
+    #: measurement of the pair (:mod:`llm2fx_lab.model.measurements`; ~150 prompt tokens).
+    measurements_in_prompt: bool = False
     gradient_checkpointing: bool = False
 
 
@@ -234,8 +237,16 @@ PRESETS["mini-probe"] = dataclasses.replace(PRESETS["mini"].replace(
     name="mini-probe")
 
 
+# The agent form of mini-probe (issue "mini v2"): the same model, reading the pair's measurement
+# as a measure_pair tool result in its prompt (llm2fx_lab/model/measurements.py), so that the
+# numbers its reasoning quotes are the lab's, copied, not generated. Experimental: not shipped.
+PRESETS["mini-agent"] = dataclasses.replace(PRESETS["mini-probe"].replace(llm={"measurements_in_prompt": True}),
+                                            name="mini-agent")
+
+
 def preset(name: str, **overrides: Mapping[str, Any] | Any) -> ModelConfig:
-    """The preset ``name`` (``tiny``, ``mini``, ``mini-probe``, ``qwen3-4b``), with optional section overrides.
+    """The preset ``name`` (``tiny``, ``mini``, ``mini-probe``, ``mini-agent``, ``qwen3-4b``), with optional
+    section overrides.
 
     >>> preset("tiny", train={"stage2_steps": 10}).train.stage2_steps
     10

@@ -54,6 +54,7 @@ from llm2fx_lab.model.guide import (
 )
 from llm2fx_lab.model.inputs import fit_clip, prompt_text
 from llm2fx_lab.model.llm import Llm2FxModel
+from llm2fx_lab.model.measurements import prompt_measurements
 
 _STEP_WORDS = (("refine", "refinement"), ("parameter", "parameters"), ("order", "order"),
                ("select", "selection"))
@@ -400,7 +401,8 @@ def estimate_stream(model, dry: Any, reference: Any, instruction: str | None = N
     dry_t = _as_batch(dry, model, sample_rate, "dry")
     has_dry = dry_t is not None
     tok = model.tokenizer
-    ids = tok(prompt_text(model.cfg, instruction, has_dry), add_special_tokens=False, return_tensors="pt")
+    measured = prompt_measurements(model.cfg, dry, reference)
+    ids = tok(prompt_text(model.cfg, instruction, has_dry, measured), add_special_tokens=False, return_tensors="pt")
     input_ids = ids["input_ids"].to(model.device)
     with torch.no_grad():
         if presence_guide:  # the probe runs only when it guides

@@ -28,7 +28,7 @@ import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -52,6 +52,7 @@ from llm2fx_lab.fx.chain import Chain, as_chain
 from llm2fx_lab.fx.vectors import probe_targets
 from llm2fx_lab.model.config import ModelConfig
 from llm2fx_lab.model.encoders import EffectsEncoder, PairComparison, audio_features
+from llm2fx_lab.model.measurements import measurement_messages, measurement_result, pair_measurements
 
 DEFAULT_INSTRUCTION = "Estimate the audio effects chain that turns the dry audio into the reference audio."
 COMPARISON_TEXT = "comparison"
@@ -70,6 +71,9 @@ class Dialogue:
     response: str = ""
     #: Cached parameter-free encoder inputs of this example (:func:`attach_features`), or None.
     features: dict[str, torch.Tensor] | None = None
+    #: The pair's measurement (:func:`~llm2fx_lab.model.measurements.measurement_result`): what
+    #: a model with ``measurements_in_prompt`` reads in its prompt.
+    measurements: dict[str, Any] | None = None
 
 
 def n_pair_tokens(cfg: ModelConfig) -> int:
@@ -98,10 +102,18 @@ def _tools(cfg: ModelConfig):
     return None if cfg.llm.tool_schemas_in_prompt else []
 
 
-def prompt_text(cfg: ModelConfig, instruction: str | None = None, has_dry: bool = True) -> str:
-    """The generation prompt (ends with ``<|im_start|>assistant\\n``), placeholder expanded."""
-    text = render_dialogue([user_message(instruction or DEFAULT_INSTRUCTION)], tools=_tools(cfg),
-                           add_generation_prompt=True)
+def prompt_text(cfg: ModelConfig, instruction: str | None = None, has_dry: bool = True,
+                measurements: Mapping[str, Any] | None = None) -> str:
+    """The generation prompt (ends with ``<|im_start|>assistant\\n``), placeholder expanded;
+    with ``cfg.llm.measurements_in_prompt``, the ``measure_pair`` call and its result
+    (``measurements``, required then) come before it."""
+    messages = [user_message(instruction or DEFAULT_INSTRUCTION)]
+    if cfg.llm.measurements_in_prompt:
+        if measurements is None:
+            raise Llm2FxError("this model reads the pair's measurements in its prompt (measurements_in_prompt): "
+                              "pass them (llm2fx_lab.model.measurements.pair_measurements)")
+        messages += measurement_messages(measurements)
+    text = render_dialogue(messages, tools=_tools(cfg), add_generation_prompt=True)
     return _expand(text, cfg, has_dry)
 
 
@@ -114,7 +126,7 @@ def target_text(d: Dialogue) -> str:
 def encode(d: Dialogue, tokenizer, cfg: ModelConfig, has_dry: bool | None = None) -> dict[str, list[int]]:
     """``{"input_ids", "labels"}`` for one dialogue (labels ``-100`` on the prompt)."""
     has_dry = d.dry is not None if has_dry is None else has_dry
-    p = tokenizer(prompt_text(cfg, d.instruction, has_dry), add_special_tokens=False)["input_ids"]
+    p = tokenizer(prompt_text(cfg, d.instruction, has_dry, d.measurements), add_special_tokens=False)["input_ids"]
     t = tokenizer(target_text(d), add_special_tokens=False)["input_ids"]
     return {"input_ids": p + t, "labels": [IGNORE_INDEX] * len(p) + t}
 
@@ -255,9 +267,11 @@ def iter_generated_dir(path: str | Path, cfg: ModelConfig, split: str | None = N
         dry, wet, rate = decode_audio(row, path)
         if rate != sr:
             dry, wet = resample(dry, rate, sr), resample(wet, rate, sr)
+        evidence = json.loads(row["evidence"]) if row.get("evidence") else None
         yield Dialogue(reference=wet, dry=None if row["dry_masked"] else dry,
                        chain=as_chain(row["chain"]), instruction=instruction,
-                       reasoning=answer.get("reasoning_content", ""), response=response)
+                       reasoning=answer.get("reasoning_content", ""), response=response,
+                       measurements=measurement_result(evidence) if evidence else None)
 
 
 def count_generated(path: str | Path, split: str | None = None) -> int:
@@ -297,15 +311,17 @@ def read_dialogue_dir(path: str | Path, cfg: ModelConfig, split: str | None = No
         sr = cfg.encoder.sample_rate
         ref, _ = load_audio(path / rec["reference"], sample_rate=sr)
         dry = load_audio(path / rec["dry"], sample_rate=sr)[0] if rec.get("dry") else None
+        measured = pair_measurements(dry, ref, sr) if cfg.llm.measurements_in_prompt else None
         out.append(Dialogue(reference=ref, dry=dry, chain=as_chain(rec["tool_calls"]),
                             instruction=rec.get("instruction") or DEFAULT_INSTRUCTION,
-                            reasoning=rec.get("reasoning", ""), response=rec.get("response", "")))
+                            reasoning=rec.get("reasoning", ""), response=rec.get("response", ""),
+                            measurements=measured))
     return out
 
 
 def corpus_texts(dialogues: Sequence[Dialogue], cfg: ModelConfig) -> list[str]:
     """Texts to train the tokenizer on: every prompt and target, plus the tool schemas."""
-    texts = [prompt_text(cfg, d.instruction) + target_text(d) for d in dialogues]
+    texts = [prompt_text(cfg, d.instruction, measurements=d.measurements) + target_text(d) for d in dialogues]
 
     texts.append(json.dumps(default_tools()))
     return texts

@@ -25,6 +25,7 @@ from llm2fx_lab.errors import Llm2FxError, ToolCallError
 from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.model.generate import _as_batch
 from llm2fx_lab.model.inputs import prompt_text
+from llm2fx_lab.model.measurements import prompt_measurements
 from llm2fx_lab.model.ntl import digit_token_ids
 
 DIGITS = "0123456789"
@@ -186,7 +187,9 @@ def digit_probabilities(model, dry: Any, reference: Any, sample_rate: float | No
     ref = _as_batch(reference, model, sample_rate, "reference")
     dry_t = _as_batch(dry, model, sample_rate, "dry")
     has_dry = dry_t is not None
-    prompt = tok(prompt_text(model.cfg, instruction, has_dry), add_special_tokens=False, return_tensors="pt")
+    measured = prompt_measurements(model.cfg, dry, reference)
+    prompt = tok(prompt_text(model.cfg, instruction, has_dry, measured), add_special_tokens=False,
+                 return_tensors="pt")
     p_ids = prompt["input_ids"].to(model.device)
     flag = torch.tensor([has_dry])
     with torch.no_grad():
