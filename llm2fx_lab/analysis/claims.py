@@ -46,6 +46,7 @@ Verdict = Literal["confirmed", "contradicted", "unverifiable"]
 TOLERANCES = {
     "level_db": 2.0, "level_relative": 0.35, "pan": 0.15, "echo_seconds": 0.02,
     "echo_relative": 0.10, "decay_factor": 1.5, "harmonics_factor": 3.0,
+    "decay_change_seconds": 0.15, "decay_change_relative": 0.35,
 }
 
 _NUM = r"[-+\u2212]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
@@ -115,6 +116,89 @@ def _ratio(claimed: float, measured: float, factor: float, unit: str) -> tuple[V
     return ("confirmed" if ok else "contradicted"), f"measured {measured:.3g} {unit} (factor {factor:g} allowed)"
 
 
+def _decay_change(claimed: float, measured: float) -> tuple[Verdict, str]:
+    if not math.isfinite(measured):
+        return "unverifiable", "not measured"
+    tol = max(TOLERANCES["decay_change_seconds"], TOLERANCES["decay_change_relative"] * abs(measured))
+    ok = abs(claimed - measured) <= tol
+    return ("confirmed" if ok else "contradicted"), f"measured {measured:+.2f} s (+-{tol:.2f} s)"
+
+
+def _echo(seconds: float, evidence) -> tuple[Verdict, str]:
+    if not 0.04 <= seconds <= 1.0:
+        return "unverifiable", "outside the 40 ms - 1 s echo search"
+    if not evidence.echo_detected:
+        return "contradicted", "no echo was found between 40 ms and 1 s"
+    measured = evidence.echo_delay_seconds
+    tol = max(TOLERANCES["echo_seconds"], TOLERANCES["echo_relative"] * measured)
+    return ("confirmed" if abs(seconds - measured) <= tol else "contradicted",
+            f"measured {1000 * measured:.0f} ms (+-{1000 * tol:.0f} ms)")
+
+
+def _harmonics(percent: float, evidence) -> tuple[Verdict, str]:
+    measured = 100 * 10 ** (evidence.added_harmonics_db / 10)
+    if percent < 0.1 and measured < 0.1:
+        return "confirmed", f"measured {measured:.2g} % (both negligible)"
+    return _ratio(percent, measured, TOLERANCES["harmonics_factor"], "%")
+
+
+#: Where the bands are, as the training data's reasoning names them.
+_WHERE = {"below 250 hz": "low_band_gain_db", "between 250 hz and 4 khz": "mid_band_gain_db",
+          "above 4 khz": "high_band_gain_db"}
+_WHERE_RE = r"(?P<where>below 250 Hz|between 250 Hz and 4 kHz|above 4 kHz)"
+_UP_WORDS = {"louder", "higher", "more", "up", "rises", "grows", "widens", "stronger", "opens up", "further from",
+             "longer", "less squashed", "right", "wider"}
+
+#: The changes the grounded chain-of-thought states (llm2fx_lab/data/cot.py's sentences), as
+#: (pattern with groups v (the number) and d (the direction word), field, how it is checked).
+_CHANGE_SENTENCES: tuple[tuple[str, str, str], ...] = (
+    (rf"\b(?P<v>{_NUM})\s*dB\s+(?P<d>louder|quieter|more|less)\b(?:\s+(?:level|energy))?\s+{_WHERE_RE}", "band", "level"),
+    (rf"{_WHERE_RE}\s+is\s+(?P<d>up|down)\s+(?P<v>{_NUM})\s*dB", "band", "level"),
+    (rf"{_WHERE_RE}[^.;\n]{{0,30}}?\bcarries\s+(?P<v>{_NUM})\s*dB\s+(?P<d>more|less)\s+energy", "band", "level"),
+    (rf"\boverall level is\s+(?P<v>{_NUM})\s*(?:LU|dB)\s+(?P<d>higher|lower)", "loudness_change_lu", "level"),
+    (rf"\bintegrated loudness\s+(?P<d>rises|drops)\s+by\s+(?P<v>{_NUM})\s*(?:LU|dB)", "loudness_change_lu", "level"),
+    (rf"\bcrest factor\s+(?P<d>grows|shrinks)\s+by\s+(?P<v>{_NUM})\s*dB", "crest_factor_change_db", "level"),
+    (rf"\b(?P<v>{_NUM})\s*dB\s+(?P<d>less squashed|more squashed)", "crest_factor_change_db", "level"),
+    (rf"\bpeaks\b[^.;\n]{{0,40}}?\bstand\s+(?P<v>{_NUM})\s*dB\s+(?P<d>further from|closer to)",
+     "crest_factor_change_db", "level"),
+    (rf"\bloudness range\s+(?P<d>widens|narrows)\s+by\s+(?P<v>{_NUM})\s*LU", "loudness_range_change_lu", "level"),
+    (rf"\b(?P<v>{_NUM})\s*LU\s+(?P<d>more|less)\s+loudness range", "loudness_range_change_lu", "level"),
+    (rf"\bside signal is\s+(?P<v>{_NUM})\s*dB\s+(?P<d>stronger|weaker)", "side_to_mid_change_db", "level"),
+    (rf"\bstereo image\s+(?P<d>opens up|collapses)\s+by\s+(?P<v>{_NUM})\s*dB", "side_to_mid_change_db", "level"),
+    (rf"\b(?P<d>wider|narrower):\s*side-to-mid ratio\s+(?P<v>{_NUM})\s*dB", "side_to_mid_change_db", "level"),
+    (rf"\bimage moves\s+(?P<v>{_NUM})\s+to the\s+(?P<d>left|right)", "pan_change", "pan"),
+    (rf"\bleans\s+(?P<d>left|right)\s+by\s+(?P<v>{_NUM})", "pan_change", "pan"),
+    (rf"\bbalance shifts\s+(?P<v>{_NUM})\s+towards the\s+(?P<d>left|right)", "pan_change", "pan"),
+    (rf"\b(?:tails last|decay time is|sounds ring)\s+(?P<v>{_NUM})\s*s\s+(?P<d>longer|shorter|less)",
+     "decay_change_seconds", "decay"),
+    (rf"\b(?:repeat|echo)\b[^.;\n]{{0,20}}?\b(?:at about|arrives|at)?\s*(?P<v>{_NUM})\s*(?P<d>ms)\b",
+     "echo_delay_seconds", "echo"),
+    (rf"\bharmonic[^.;\n]{{0,60}}?\((?P<v>{_NUM})\s*%", "added_harmonics_db", "harmonics"),
+    (rf"\b(?P<v>{_NUM})\s*% of the energy\b[^;\n]{{0,80}}?\bnew harmonics", "added_harmonics_db", "harmonics"),
+)
+
+
+def _change_sentences(text: str, evidence, add) -> None:
+    """The changes the training data's reasoning states, each with its own wording (read
+    before the general patterns, which would misread some: "the reference is 4.9 dB quieter
+    below 250 Hz" is a band, not the overall level)."""
+    for pattern, field, kind in _CHANGE_SENTENCES:
+        for m in re.finditer(pattern, text, re.I):
+            value = abs(_num(m.group("v")))
+            if kind == "echo":
+                add(m, field, value / 1000, _echo(value / 1000, evidence))
+                continue
+            if kind == "harmonics":
+                add(m, field, value, _harmonics(value, evidence))
+                continue
+            value *= 1 if m.group("d").lower() in _UP_WORDS else -1
+            name = _WHERE[m.group("where").lower()] if field == "band" else field
+            measured = getattr(evidence, name)
+            verdict = (_pan(value, evidence) if kind == "pan" else _decay_change(value, measured) if kind == "decay"
+                       else _level(value, measured))
+            add(m, name, value, verdict)
+
+
 def _claims(text: str, evidence) -> list[ClaimCheck]:
     out: list[ClaimCheck] = []
     taken: list[tuple[int, int]] = []
@@ -127,6 +211,7 @@ def _claims(text: str, evidence) -> list[ClaimCheck]:
         measured = getattr(evidence, field, float("nan")) if hasattr(evidence, field) else float("nan")
         out.append(ClaimCheck(m.group(group), field, claimed, float(measured), *verdict_reason, s, e))
 
+    _change_sentences(text, evidence, add)
     # Band levels: "the high band (above 4 kHz) is 5.8 dB louder", "low band ... +3 dB".
     for m in re.finditer(rf"\b(low|mid|high)[- ]band\b[^.;\n]{{0,40}}?({_NUM})\s*dB(?:\s+(louder|quieter))?",
                          text, re.I):
@@ -149,16 +234,7 @@ def _claims(text: str, evidence) -> list[ClaimCheck]:
     # Echo: "echo at 350 ms", "an echo follows the sound after 0.35 s".
     for m in re.finditer(rf"\becho(?:es)?\b[^.;\n]{{0,30}}?\b(?:at|after|of)\s+({_NUM})\s*(ms|s)\b", text, re.I):
         seconds = _num(m.group(1)) / (1000 if m.group(2).lower() == "ms" else 1)
-        if not 0.04 <= seconds <= 1.0:
-            add(m, "echo_delay_seconds", seconds, ("unverifiable", "outside the 40 ms - 1 s echo search"))
-        elif not evidence.echo_detected:
-            add(m, "echo_delay_seconds", seconds, ("contradicted", "no echo was found between 40 ms and 1 s"))
-        else:
-            measured = evidence.echo_delay_seconds
-            tol = max(TOLERANCES["echo_seconds"], TOLERANCES["echo_relative"] * measured)
-            ok = abs(seconds - measured) <= tol
-            add(m, "echo_delay_seconds", seconds,
-                ("confirmed" if ok else "contradicted", f"measured {1000 * measured:.0f} ms (+-{1000 * tol:.0f} ms)"))
+        add(m, "echo_delay_seconds", seconds, _echo(seconds, evidence))
     # Pan: "pan position -0.02 -> -0.52" (a change) or "pan -0.5" (a position, dry taken as centred).
     for m in re.finditer(rf"\bpan(?: position)?\s+({_NUM})\s*->\s*({_NUM})", text, re.I):
         value = _num(m.group(2)) - _num(m.group(1))
@@ -196,12 +272,7 @@ def _claims(text: str, evidence) -> list[ClaimCheck]:
     # Harmonics: "0.8 % of the ... energy is new".
     for m in re.finditer(rf"({_NUM})\s*%[^.;\n]{{0,60}}?\bnew\b", text, re.I):
         value = _num(m.group(1))
-        measured = 100 * 10 ** (evidence.added_harmonics_db / 10)
-        if value < 0.1 and measured < 0.1:
-            add(m, "added_harmonics_db", value, ("confirmed", f"measured {measured:.2g} % (both negligible)"))
-        else:
-            add(m, "added_harmonics_db", value,
-                _ratio(value, measured, TOLERANCES["harmonics_factor"], "%"))
+        add(m, "added_harmonics_db", value, _harmonics(value, evidence))
     return sorted(out, key=lambda c: c.start)
 
 

@@ -87,7 +87,7 @@ def _pan_text(v: float, ref: str, rng) -> str:
 
 
 def _decay_text(v: float, ref: str, rng) -> str:
-    return _pick(rng, [f"sounds ring {v:.2f} s {'longer' if v > 0 else 'shorter'} before they die away",
+    return _pick(rng, [f"sounds ring {abs(v):.2f} s {'longer' if v > 0 else 'shorter'} before they die away",
                        f"the decay time is {abs(v):.2f} s {'longer' if v > 0 else 'shorter'} in {ref}",
                        f"tails last {abs(v):.2f} s {'longer' if v > 0 else 'less'}"])
 

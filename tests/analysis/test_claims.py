@@ -157,3 +157,65 @@ def test_prose_module_words_that_are_not_claims(reverberant, quieter, panned_ech
     assert _verdicts("there is a delay, panned to the left", panned_echo) == [
         ("echo_detected", "confirmed"), ("pan_change", "confirmed")]
     assert coverage([]) == (0, 0)
+
+
+# --- the sentences the grounded chain-of-thought writes (the training data, the mini's reasoning)
+
+_QUIET = dict(sample_rate=44100.0, dry_loudness_lufs=-20.0, wet_loudness_lufs=-20.0, loudness_change_lu=0.0,
+              low_band_gain_db=0.0, mid_band_gain_db=0.0, high_band_gain_db=0.0, crest_factor_change_db=0.0,
+              loudness_range_change_lu=0.0, side_to_mid_change_db=0.0, balance_change_db=0.0, pan_change=0.0,
+              correlation_change=0.0, dry_decay_seconds=0.5, wet_decay_seconds=0.5, decay_change_seconds=0.0,
+              echo_detected=False, echo_delay_seconds=float("nan"), echo_level_db=float("nan"),
+              echo_feedback=float("nan"), added_harmonics_db=-60.0, sentences=())
+_COT_VALUES = {"loudness_change_lu": 5.3, "low_band_gain_db": 4.9, "mid_band_gain_db": 3.0, "high_band_gain_db": 5.1,
+               "crest_factor_change_db": 9.9, "loudness_range_change_lu": 2.6, "side_to_mid_change_db": 7.2,
+               "pan_change": 0.5, "decay_change_seconds": 1.06}
+
+
+def _evidence_with(field, value):
+    from llm2fx_lab.analysis.evidence import Evidence
+
+    values = dict(_QUIET, **{field: value})
+    if field == "decay_change_seconds":
+        values["wet_decay_seconds"] = 0.5 + value if value > -0.5 else 0.1
+    return Evidence(**values)
+
+
+@pytest.mark.parametrize("field", sorted(_COT_VALUES))
+@pytest.mark.parametrize("sign", [1, -1])
+def test_every_sentence_the_grounded_reasoning_writes_is_read_with_its_sign(field, sign):
+    """Each wording of data/cot.py, for a rise and a fall: confirmed against Evidence that
+    holds the quoted change, contradicted against the opposite change (the checker once read
+    "the crest factor shrinks by 9.9 dB" as a rise and "4.9 dB quieter below 250 Hz" as the
+    overall level, and found nothing in most of the other wordings)."""
+    import numpy as np
+
+    from llm2fx_lab.data.cot import CLAIM_TEXT
+
+    value = sign * _COT_VALUES[field]
+    texts = {CLAIM_TEXT[field](value, "the reference", np.random.default_rng(seed)) for seed in range(60)}
+    assert len(texts) >= 2
+    for text in texts:
+        right = check_claims(text, _evidence_with(field, value))
+        wrong = check_claims(text, _evidence_with(field, -value))
+        assert right and all(c.verdict == "confirmed" for c in right), (text, right)
+        assert any(c.verdict == "contradicted" for c in wrong), (text, wrong)
+
+
+@pytest.mark.parametrize("field, value", [("added_harmonics_db", -20.0), ("echo_detected", 0.35)])
+def test_harmonics_and_echo_sentences_are_read(field, value):
+    import dataclasses
+
+    import numpy as np
+
+    from llm2fx_lab.data.cot import CLAIM_TEXT
+
+    evidence = _evidence_with("added_harmonics_db", value) if field == "added_harmonics_db" else dataclasses.replace(
+        _evidence_with("loudness_change_lu", 0.0), echo_detected=True, echo_delay_seconds=value, echo_level_db=-8.0,
+        echo_feedback=0.3)
+    texts = {CLAIM_TEXT[field](value, "the reference", np.random.default_rng(seed)) for seed in range(60)}
+    for text in texts:
+        checks = check_claims(text, evidence)
+        assert checks and all(c.verdict == "confirmed" for c in checks), (text, checks)
+    no_echo = dataclasses.replace(evidence, echo_detected=False, added_harmonics_db=-90.0)
+    assert all(any(c.verdict == "contradicted" for c in check_claims(t, no_echo)) for t in texts)
