@@ -171,7 +171,7 @@ _CHANGE_SENTENCES: tuple[tuple[str, str, str], ...] = (
     (rf"\bbalance shifts\s+(?P<v>{_NUM})\s+towards the\s+(?P<d>left|right)", "pan_change", "pan"),
     (rf"\b(?:tails last|decay time is|sounds ring)\s+(?P<v>{_NUM})\s*s\s+(?P<d>longer|shorter|less)",
      "decay_change_seconds", "decay"),
-    (rf"\b(?:repeat|echo)\b[^.;\n]{{0,20}}?\b(?:at about|arrives|at)?\s*(?P<v>{_NUM})\s*(?P<d>ms)\b",
+    (rf"\b(?:echo arrives|repeat at about|an echo)\s+(?P<v>{_NUM})\s*ms\b(?!\s*(?:and|to)\b)",
      "echo_delay_seconds", "echo"),
     (rf"\bharmonic[^.;\n]{{0,60}}?\((?P<v>{_NUM})\s*%", "added_harmonics_db", "harmonics"),
     (rf"\b(?P<v>{_NUM})\s*% of the energy\b[^;\n]{{0,80}}?\bnew harmonics", "added_harmonics_db", "harmonics"),

@@ -219,3 +219,8 @@ def test_harmonics_and_echo_sentences_are_read(field, value):
         assert checks and all(c.verdict == "confirmed" for c in checks), (text, checks)
     no_echo = dataclasses.replace(evidence, echo_detected=False, added_harmonics_db=-90.0)
     assert all(any(c.verdict == "contradicted" for c in check_claims(t, no_echo)) for t in texts)
+
+
+def test_the_echo_search_range_is_not_read_as_an_echo():
+    evidence = _evidence_with("loudness_change_lu", 0.0)
+    assert check_claims("Echo: no distinct echo was found between 40 ms and 1 s; the strongest", evidence) == []
