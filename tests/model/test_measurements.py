@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +18,16 @@ from llm2fx_lab.model.train import train
 
 from .conftest import SR, make_dialogues, tiny_config
 
-NOTEBOOK_DATA = Path(__file__).resolve().parents[2] / "runs" / "notebook-data"
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """A few rows of `llm2fx data generate` (the bundled examples as sources: seconds)."""
+    from llm2fx_lab.data.generate import GenerateConfig, generate
+
+    out = tmp_path_factory.mktemp("generated")
+    generate(GenerateConfig(str(out), splits=("train",), n_examples=8, shard_size=8, seed=5, source="examples",
+                            segments_per_unit=2, dry_mask_probability=0.25), workers=1, progress=False)
+    return out
 
 
 def test_the_result_rounds_as_the_reasoning_quotes():
@@ -33,9 +41,9 @@ def test_the_result_rounds_as_the_reasoning_quotes():
     assert "echo_delay_ms" not in measurement_result({"echo_detected": False, "echo_delay_seconds": 0.3})
 
 
-def test_generated_rows_carry_the_measurement_their_reasoning_quotes():
+def test_generated_rows_carry_the_measurement_their_reasoning_quotes(generated):
     cfg = tiny_config(llm={"measurements_in_prompt": True}).replace(encoder={"sample_rate": 44100})
-    rows = list(iter_generated_dir(NOTEBOOK_DATA, cfg))
+    rows = list(iter_generated_dir(generated, cfg))
     assert rows and all(d.measurements is not None for d in rows)
     quoted = 0
     for d in rows:
