@@ -13,23 +13,19 @@ from typing import Any, Mapping
 from llm2fx_lab.errors import ToolCallError, quoted
 from llm2fx_lab.fx.chain import ToolCall
 from llm2fx_lab.fx.spec import MODULE_NAMES
+from llm2fx_lab.planners.chat.tools import function_schema
 
 EDIT_TOOLS = ("remove_module", "bypass_module", "move_module")
-
-
-def _function(name: str, description: str, properties: Mapping[str, Any], required: list[str]) -> dict[str, Any]:
-    return {"type": "function", "function": {"name": name, "description": description, "parameters": {
-        "type": "object", "properties": dict(properties), "required": required}}}
 
 
 def edit_schemas() -> list[dict[str, Any]]:
     """The OpenAI-style schemas of :data:`EDIT_TOOLS`."""
     name = {"type": "string", "enum": list(MODULE_NAMES), "description": "a module of the current chain"}
     return [
-        _function("remove_module", "Take a module out of the chain.", {"module": name}, ["module"]),
-        _function("bypass_module", "Switch a module off (bypass: true) or back on (bypass: false); it keeps its "
+        function_schema("remove_module", "Take a module out of the chain.", {"module": name}, ["module"]),
+        function_schema("bypass_module", "Switch a module off (bypass: true) or back on (bypass: false); it keeps its "
                   "place and settings.", {"module": name, "bypass": {"type": "boolean"}}, ["module", "bypass"]),
-        _function("move_module", "Move a module to a position of the chain (1 = first).",
+        function_schema("move_module", "Move a module to a position of the chain (1 = first).",
                   {"module": name, "position": {"type": "integer", "minimum": 1}}, ["module", "position"]),
     ]
 

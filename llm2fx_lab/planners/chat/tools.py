@@ -34,7 +34,8 @@ from llm2fx_lab.fx.spec import MODULE_NAMES
 MEASUREMENT_TOOLS = ("measure_pair", "measure_clip", "render_and_compare")
 
 
-def _function(name: str, description: str, properties: Mapping[str, Any], required: list[str]) -> dict[str, Any]:
+def function_schema(name: str, description: str, properties: Mapping[str, Any], required: list[str]) -> dict[str, Any]:
+    """An OpenAI-style function tool schema."""
     return {"type": "function", "function": {"name": name, "description": description, "parameters": {
         "type": "object", "properties": dict(properties), "required": required}}}
 
@@ -43,7 +44,7 @@ def measurement_schemas(blind: bool = False) -> list[dict[str, Any]]:
     """The OpenAI-style tool schemas of the measurement tools (only ``measure_clip`` of the
     reference when ``blind``)."""
     clips = ["reference"] if blind else ["dry", "reference"]
-    measure_clip = _function(
+    measure_clip = function_schema(
         "measure_clip",
         "Measure one clip: loudness (LUFS), peak and RMS level (dBFS), crest factor (dB), loudness "
         "range (LU), spectral centroid (Hz) and tilt (dB per octave), 1/3-octave band levels (dB), "
@@ -51,13 +52,13 @@ def measurement_schemas(blind: bool = False) -> list[dict[str, Any]]:
         {"clip": {"type": "string", "enum": clips, "description": "which clip to measure"}}, ["clip"])
     if blind:
         return [measure_clip]
-    measure_pair = _function(
+    measure_pair = function_schema(
         "measure_pair",
         "Measure what changed from the dry clip to the reference: loudness, low/mid/high band gains, "
         "crest factor, loudness range, stereo width and pan, correlation, decay time, echo (delay, "
         "level, feedback) and added harmonics, with a sentence for each notable change.",
         {}, [])
-    render_and_compare = _function(
+    render_and_compare = function_schema(
         "render_and_compare",
         "Render a proposed effect chain on the dry clip and compare the result with the reference: "
         "the multi-resolution STFT distance on the left and right channels (0 = the same sound) and "
