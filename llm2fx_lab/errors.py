@@ -7,6 +7,9 @@ and what is allowed, e.g. ``compressor.ratio must be in [1, 20], got 0.5``.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 
 class Llm2FxError(Exception):
     """Base class of every error raised by llm2fx-lab."""
@@ -67,3 +70,13 @@ def one_line(message: object, limit: int = MESSAGE_CHARS) -> str:
         return text
     head = (limit - 1) * 2 // 3
     return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+
+
+def replace_fields(config: Any, changes: dict[str, Any]) -> Any:
+    """``dataclasses.replace(config, **changes)`` with a one-line error for unknown fields."""
+    allowed = [f.name for f in dataclasses.fields(config)]
+    unknown = sorted(set(changes) - set(allowed))
+    if unknown:
+        raise ParameterError(f"unknown {type(config).__name__} setting(s) {', '.join(unknown)}; "
+                             f"allowed: {', '.join(allowed)}")
+    return dataclasses.replace(config, **changes) if changes else config

@@ -161,6 +161,8 @@ class PlanResult:
 #: refinement followed by the grid search (``analysis+search``).
 REFINE_SUFFIX = "+refine"
 SEARCH_SUFFIX = "+search"
+#: Suffix of a planner in style mode (:class:`~llm2fx_lab.planners.style.Styled`).
+STYLE_SUFFIX = "+style"
 
 
 @runtime_checkable

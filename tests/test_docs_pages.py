@@ -20,7 +20,7 @@ from llm2fx_lab.cli import build_parser
 from llm2fx_lab.cli.planners import add_planner_parsers
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ("architecture.md", "getting-started.md")
+PAGES = ("architecture.md", "getting-started.md", "style.md")
 PLANNER_MODULE = "python -m llm2fx_lab.cli"
 
 

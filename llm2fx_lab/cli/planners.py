@@ -1,7 +1,8 @@
 """``llm2fx estimate`` and ``llm2fx bench``: planners on the command line.
 
-``llm2fx estimate DRY REFERENCE [--planner NAME] [--refine] [--instruction TEXT [--chain FILE]] [--json] [--out OUT]``
-    streams the reasoning to the terminal and prints the chain; ``--instruction`` with
+``llm2fx estimate DRY REFERENCE [--planner NAME] [--refine | --style] [--instruction TEXT [--chain FILE]] [--json] [--out OUT]``
+    streams the reasoning to the terminal and prints the chain; ``--style`` is style mode (the
+    reference is a different recording whose sound DRY should take on: docs/style.md); ``--instruction`` with
     ``--chain`` is a conversation turn that edits that chain instead of estimating one (a chat
     LLM gets the request and the chain; other planners use the edit grammar, docs/edits.md),
     and the reply says what changed; ``--json`` prints one JSON
@@ -57,6 +58,12 @@ def _check_planner_flags(args: argparse.Namespace) -> None:
 
 def _planner(args: argparse.Namespace) -> Any:
     options: dict[str, Any] = {"refine": bool(args.refine)}
+    if getattr(args, "style", False):
+        options["style"] = True
+        if getattr(args, "style_seconds", None) is not None:
+            options["style_options"] = {"budget_seconds": args.style_seconds}
+    elif getattr(args, "style_seconds", None) is not None:
+        raise Llm2FxError("--style-seconds is the time budget of style mode: pass --style too")
     if getattr(args, "presence_guide", False):
         options["presence_guide"] = True
     if is_chat_planner(args.planner or ""):
@@ -107,6 +114,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise Llm2FxError(f"{args.out} exists; pass --overwrite to replace it")
     _check_planner_flags(args)
+    if args.style and args.dry.lower() == "none":
+        raise Llm2FxError("--style makes DRY sound like REFERENCE; it needs a DRY file, not 'none' (for blind "
+                          "estimation leave out --style)")
     if args.chain and not args.instruction:
         raise Llm2FxError("--chain is the chain an --instruction edits: pass --instruction too (e.g. "
                           "--instruction 'remove the delay')")
@@ -199,6 +209,10 @@ def add_planner_parsers(subparsers: Any) -> None:
     p.add_argument("--planner", default=None, help=f"planner name ({names}); default: mini if present, else analysis")
     p.add_argument("--refine", action="store_true", help="refine the estimate by render -> measure -> refine")
     p.add_argument("--refine-seconds", type=float, default=None, help="time budget of the refinement")
+    p.add_argument("--style", action="store_true",
+                   help="style mode: REFERENCE is a different recording; match its sound (level, dynamics, width, "
+                        "balance, decay, tone) instead of undoing a chain (docs/style.md)")
+    p.add_argument("--style-seconds", type=float, default=None, help="time budget of style mode's search")
     p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.add_argument("--instruction", default=None,
                    help="an edit request, e.g. 'remove the delay', 'less reverb', 'delay 250 ms' (docs/edits.md): "

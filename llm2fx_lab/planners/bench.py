@@ -68,8 +68,57 @@ def make_test_pairs(per_length: int = 100, seed: int = 1234, source: str = "midi
             else:
                 continue
             out.append({"dry": dry, "reference_audio": wet, "sample_rate": float(seg.sample_rate),
-                        "reference": chain, "id": f"{seg.source_id}-{n}-{made}"})
+                        "reference": chain, "id": f"{seg.source_id}-{n}-{made}", "group": seg.group})
             made += 1
+    return out
+
+
+def style_pairs(pairs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Style-transfer pairs from :func:`make_test_pairs` output: each pair's dry clip, with as
+    reference *another piece's* dry clip through this pair's chain (the pair at the same place
+    in the next piece, by ``group``), and as ``target`` this dry clip through that chain (the
+    pair's own reference audio). What a perfect style transfer would output is the target.
+
+    Returns
+    -------
+    list of dict
+        ``{"dry", "reference_audio", "target", "sample_rate", "reference" (Chain), "id"}``.
+    """
+    groups = sorted({p["group"] for p in pairs})
+    if len(groups) < 2:
+        raise Llm2FxError(f"style pairs need dry clips from at least 2 pieces; these {len(pairs)} pairs come from "
+                          f"{len(groups)}")
+    members = {g: [p for p in pairs if p["group"] == g] for g in groups}
+    out = []
+    for i, g in enumerate(groups):
+        others = members[groups[(i + 1) % len(groups)]]
+        for j, p in enumerate(members[g]):
+            other = others[j % len(others)]["dry"]
+            n = min(p["dry"].shape[1], other.shape[1])
+            out.append({"dry": p["dry"][:, :n], "target": p["reference_audio"][:, :n],
+                        "reference_audio": render(other[:, :n], p["sample_rate"], p["reference"]),
+                        "sample_rate": p["sample_rate"], "reference": p["reference"], "id": f"style:{p['id']}"})
+    return out
+
+
+def bundled_style_pairs() -> list[dict[str, Any]]:
+    """Style-transfer pairs of the bundled clips (``llm2fx_lab/examples``): for each ordered pair
+    of two different clips, the first as dry, the second through its demonstration chain as the
+    reference, the first through that chain as the target (keys as :func:`style_pairs`)."""
+    from llm2fx_lab.examples import example_chain, list_examples, load_example
+
+    out = []
+    for a in list_examples():
+        for b in list_examples():
+            if a == b:
+                continue
+            dry, sr = load_example(a)
+            other, other_sr = load_example(b, sr)
+            chain = example_chain(b)
+            n = min(dry.shape[1], other.shape[1])
+            out.append({"dry": dry[:, :n], "target": render(dry[:, :n], sr, chain),
+                        "reference_audio": render(other[:, :n], sr, chain), "sample_rate": float(sr),
+                        "reference": chain, "id": f"style:{a}<-{b}"})
     return out
 
 

@@ -39,13 +39,12 @@ import torch
 
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
 from llm2fx_lab.data.chains import param_grid
-from llm2fx_lab.errors import ParameterError
+from llm2fx_lab.errors import ParameterError, replace_fields
 from llm2fx_lab.fx.chain import Chain, ToolCall, as_chain, tool_call
 from llm2fx_lab.fx.spec import MODULE_NAMES
 from llm2fx_lab.fx.spec import module as module_spec
 from llm2fx_lab.fx.torch_render import render_params, resolve_device
 from llm2fx_lab.planners.analysis_planner import PREROLL_SECONDS, commutes, loudest_span, presence_priors
-from llm2fx_lab.planners.analysis_planner.config import replace_fields
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ import torch
 
 from llm2fx_lab.analysis.mrstft import mrstft_loss, mrstft_spectra, torch_magnitudes
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
-from llm2fx_lab.errors import ParameterError
+from llm2fx_lab.errors import ParameterError, replace_fields
 from llm2fx_lab.events import REFINE_SUFFIX, SEARCH_SUFFIX, Event, Final, Response, StreamClock, Thinking, ToolCallEvent
 from llm2fx_lab.fx.chain import Chain, as_chain, tool_call
 from llm2fx_lab.fx.spec import LOG_OFFSET, MODULE_NAMES, ParamSpec
@@ -54,7 +54,6 @@ from llm2fx_lab.planners.analysis_planner import (
     search_order,
     search_order_torch,
 )
-from llm2fx_lab.planners.analysis_planner.config import replace_fields
 from llm2fx_lab.planners.grid_search import GridConfig, describe_changes, grid_search
 
 

@@ -18,7 +18,10 @@ name               planner
 
 Any name may end in ``+refine`` (``analysis+refine``) to wrap the planner in
 :class:`~llm2fx_lab.planners.refine.Refined`, or in ``+search`` (``analysis+search``): refinement
-followed by the grid search (:mod:`~llm2fx_lab.planners.grid_search`). The studio's planner menu lists
+followed by the grid search (:mod:`~llm2fx_lab.planners.grid_search`). ``style=True`` puts any planner
+in style mode (:class:`~llm2fx_lab.planners.style.Styled`: the reference is a different recording
+whose sound the dry track should take on), as does a ``+style`` suffix (``analysis+style``, the
+name ``llm2fx serve`` can serve). The studio's planner menu lists
 :func:`planner_choices` (these names, with ``mini``'s presence-guided option as an entry of
 its own). :func:`default_planner` is ``mini`` when its
 weights are present and its own evaluation shows it at least as accurate as ``analysis``, else
@@ -37,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from llm2fx_lab.errors import PlannerError
-from llm2fx_lab.events import REFINE_SUFFIX, SEARCH_SUFFIX, Planner
+from llm2fx_lab.events import REFINE_SUFFIX, SEARCH_SUFFIX, STYLE_SUFFIX, Planner
 from llm2fx_lab.model.mini import mini_available, mini_weights_dir
 
 #: Planner names, as the CLI and the studio list them (``model:PATH`` takes a directory).
@@ -67,16 +70,17 @@ SEARCH_REFINE_SECONDS = 9.0
 
 
 def base_name(name: str) -> str:
-    """``name`` without a ``+refine`` or ``+search`` suffix."""
+    """``name`` without a ``+refine``, ``+search`` or ``+style`` suffix."""
     name = name.strip()
-    for suffix in (REFINE_SUFFIX, SEARCH_SUFFIX):
+    for suffix in (REFINE_SUFFIX, SEARCH_SUFFIX, STYLE_SUFFIX):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
 
 
 def _allowed() -> str:
-    return ", ".join(PLANNER_NAMES) + f" (any of them may end in {REFINE_SUFFIX!r} or {SEARCH_SUFFIX!r})"
+    return ", ".join(PLANNER_NAMES) + (f" (any of them may end in {REFINE_SUFFIX!r}, {SEARCH_SUFFIX!r} or "
+                                       f"{STYLE_SUFFIX!r})")
 
 
 def get_planner(name: str, **options: Any) -> Planner:
@@ -95,11 +99,14 @@ def get_planner(name: str, **options: Any) -> Planner:
         ``model:PATH``), the ``analysis`` planner's order search and refinement run (``auto``:
         CUDA when available). Without it a model planner loads on the CPU, the order search
         renders on the CPU and refinement takes ``auto``; the baselines always run on the CPU.
+        ``style=True`` wraps the planner in style mode (:class:`~llm2fx_lab.planners.style.Styled`),
+        ``style_options={...}`` are :class:`~llm2fx_lab.planners.style.StyleConfig` fields.
 
     Raises
     ------
     PlannerError
-        Unknown name (the message lists the allowed names), or no weights for a model planner.
+        Unknown name (the message lists the allowed names), no weights for a model planner, or
+        style mode asked for with refinement (which compares the clips moment by moment).
 
     Examples
     --------
@@ -112,12 +119,19 @@ def get_planner(name: str, **options: Any) -> Planner:
     refine = bool(options.pop("refine", False))
     refine_options = dict(options.pop("refine_options", None) or {})
     device = options.pop("device", None)
-    if name.endswith(REFINE_SUFFIX):
-        name, refine = name[: -len(REFINE_SUFFIX)], True
-    elif name.endswith(SEARCH_SUFFIX):
-        name, refine = name[: -len(SEARCH_SUFFIX)], True
-        refine_options["grid"] = True
-        refine_options.setdefault("budget_seconds", SEARCH_REFINE_SECONDS)
+    style = bool(options.pop("style", False))
+    style_options = dict(options.pop("style_options", None) or {})
+    while name.endswith((STYLE_SUFFIX, REFINE_SUFFIX, SEARCH_SUFFIX)):  # in any order, each once
+        if name.endswith(STYLE_SUFFIX):
+            name, style = name[: -len(STYLE_SUFFIX)], True
+        elif name.endswith(REFINE_SUFFIX):
+            name, refine = name[: -len(REFINE_SUFFIX)], True
+        else:
+            name, refine = name[: -len(SEARCH_SUFFIX)], True
+            refine_options["grid"] = True
+            refine_options.setdefault("budget_seconds", SEARCH_REFINE_SECONDS)
+    if style_options and not style:
+        raise PlannerError("style_options are for style mode: pass style=True (or a name ending in +style) as well")
     if device is not None:
         from llm2fx_lab.fx.torch_render import resolve_device
 
@@ -125,7 +139,15 @@ def get_planner(name: str, **options: Any) -> Planner:
         refine_options.setdefault("device", resolved)
         if name in ("analysis", "mini") or name.startswith(("model:", "hf:")):
             options.setdefault("device", resolved)
+    if style and refine:
+        raise PlannerError(f"style mode cannot be combined with {REFINE_SUFFIX} or {SEARCH_SUFFIX} (refinement "
+                           "compares the two clips moment by moment, which style mode is there to avoid; its own "
+                           f"search replaces it): pass {base_name(name)!r} with style=True")
     planner = _base_planner(name, options)
+    if style:
+        from llm2fx_lab.planners.style import Styled
+
+        return Styled(planner, **style_options)
     return _refined(planner, refine_options) if refine else planner
 
 

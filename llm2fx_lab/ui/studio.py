@@ -13,7 +13,9 @@ Each part is an independent widget (usable alone); this module only wires them t
   arrives) and replaces the preview: exact spectrum, waveform, gain reduction, player
   render source (bytes sent lazily), status line;
 - the planner menu (the registry's :func:`~llm2fx_lab.planners.registry.planner_choices`, with
-  a "+ refine" box) -> the planner the reasoning view runs next;
+  a "+ refine" box and a style switch, "the reference is a different recording") -> the
+  planner the reasoning view runs next; a pair that does not seem to hold the same recording
+  (:func:`~llm2fx_lab.analysis.style.content_match`) shows a note offering the switch;
 - the planner's final chain -> the editor's estimate (undoable, resettable);
 - undoing a conversation turn -> the chain from before that turn.
 """
@@ -30,11 +32,13 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
+from llm2fx_lab.analysis.style import content_match
 from llm2fx_lab.errors import Llm2FxError, PlannerError
 from llm2fx_lab.events import Final
 from llm2fx_lab.fx.chain import Chain, as_chain
 from llm2fx_lab.planners.refine import Refined
 from llm2fx_lab.planners.registry import REFINE_SUFFIX, default_planner, get_planner, planner_choices
+from llm2fx_lab.planners.style import Styled
 from llm2fx_lab.ui._html import alert_html
 from llm2fx_lab.ui.audio_input import AudioInput
 from llm2fx_lab.ui.chain_editor import ChainEditor
@@ -84,6 +88,11 @@ def _backend_options() -> list[tuple[str, tuple[str, str]]]:
     if torch.cuda.is_available():
         options.append((f"torch · GPU ({torch.cuda.get_device_name(0)})", ("torch", "cuda")))
     return options
+
+
+def _wrapped(planner: Any, refine: bool, style: bool) -> Any:
+    """``planner`` in style mode, refined, or as it is."""
+    return Styled(planner) if style else Refined(planner) if refine else planner
 
 
 class Studio(widgets.VBox):
@@ -142,6 +151,13 @@ class Studio(widgets.VBox):
                                            tooltip="Refine the planner's chain by rendering (a few seconds more)",
                                            layout=widgets.Layout(width="auto"))
         self.refine_box.add_class("l2f-planner-refine")
+        self.style_box = widgets.Checkbox(value=False, description="the reference is a different recording",
+                                          indent=False, layout=widgets.Layout(width="auto"),
+                                          tooltip="Style mode: make the dry track sound like the reference (level, "
+                                                  "dynamics, width, balance, decay, tone) instead of undoing a chain")
+        self.style_box.add_class("l2f-planner-style")
+        self.content_note = widgets.HTML("")
+        self.content_note.add_class("l2f-content-note")
         self.planner_error = widgets.HTML("")
         self.endpoint_url = widgets.Text(placeholder="http://localhost:11434/v1", description="URL",
                                          style={"description_width": "4em"}, layout=widgets.Layout(width="auto"))
@@ -164,7 +180,7 @@ class Studio(widgets.VBox):
                                          layout=widgets.Layout(display="none"))
         self.endpoint_box.add_class("l2f-endpoint")
         self._choices = {c.key: c for c in planner_choices()}
-        self._custom: Any = None          # a planner the menu did not build (its base, without refinement)
+        self._custom: Any = None          # a planner the menu did not build (its base, without refinement or style)
         self._menu_busy = False
         self._show_planner(planner, self.reasoning.planner)
         self.editor = ChainEditor()
@@ -190,10 +206,12 @@ class Studio(widgets.VBox):
         self.backend.observe(self._on_backend, "value")
         self.planner_menu.observe(self._on_planner_pick, "value")
         self.refine_box.observe(self._on_planner_pick, "value")
+        self.style_box.observe(self._on_style_pick, "value")
 
-        menu = widgets.HBox([self.planner_menu, self.refine_box],
+        menu = widgets.HBox([self.planner_menu, self.refine_box, self.style_box],
                             layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
-        left = widgets.VBox([menu, self.endpoint_box, self.planner_error, self.reasoning, self.player], layout=widgets.Layout(flex="1 1 0", min_width="320px", margin="0 16px 0 0"))
+        left = widgets.VBox([menu, self.endpoint_box, self.planner_error, self.content_note, self.reasoning,
+                             self.player], layout=widgets.Layout(flex="1 1 0", min_width="320px", margin="0 16px 0 0"))
         right = widgets.VBox([self.editor], layout=widgets.Layout(flex="1 1 0", min_width="380px"))
         super().__init__([
             widgets.HTML("<h3 style='margin:4px 0'>llm2fx studio</h3>"),
@@ -226,29 +244,31 @@ class Studio(widgets.VBox):
         self.reasoning.planner = resolve_planner(planner)
         self._show_planner(planner, self.reasoning.planner)
 
-    def pick_planner(self, key: str, refine: bool | None = None) -> None:
+    def pick_planner(self, key: str, refine: bool | None = None, style: bool | None = None) -> None:
         """Switch to the menu entry ``key`` (``"analysis"``, ``"mini"``, ``"mini-guided"``...,
         see :data:`~llm2fx_lab.planners.registry.PLANNER_CHOICES`; ``"custom"`` for the planner
-        given in code), refined or not (None keeps the "+ refine" box as it is).
+        given in code), refined or not, in style mode or not (None keeps the "+ refine" box or
+        the style switch as it is; style mode replaces refinement).
 
         Raises
         ------
         PlannerError
-            ``key`` is not in the menu (the message lists it), its planner cannot load, or the
-            current planner is still running.
+            ``key`` is not in the menu (the message lists it), its planner cannot load, both
+            refinement and style mode asked for, or the current planner is still running.
         """
-        refine = self.refine_box.value if refine is None else bool(refine)
+        style = self.style_box.value if style is None else bool(style)
+        refine = (self.refine_box.value and not style) if refine is None else bool(refine)
+        if refine and style:
+            raise PlannerError("style mode replaces refinement (which compares the clips moment by moment): "
+                               "ask for one of them")
         allowed = list(self._choices) + (["custom"] if self._custom is not None else [])
         if key not in allowed:
             raise PlannerError(f"no planner {key!r} in the menu; allowed: {', '.join(allowed)}")
         if self.reasoning.running:
             raise PlannerError("the planner is still running: press Stop first")
-        if key == "custom":
-            planner = Refined(self._custom) if refine else self._custom
-        else:
-            planner = self._choices[key].make(refine)
-        self.reasoning.planner = planner
-        self._set_menu(key, refine)
+        base = self._custom if key == "custom" else self._choices[key].make(False)
+        self.reasoning.planner = _wrapped(base, refine, style)
+        self._set_menu(key, refine, style)
         self.planner_error.value = ""
 
     def pick_endpoint(self, model: str, base_url: str, api_key_env: str | None = None, attach_audio: bool = False,
@@ -275,9 +295,10 @@ class Studio(widgets.VBox):
                               attach_audio=bool(attach_audio), upload_audio=bool(upload_audio))
         served = planner.backend.check() if check else []
         self._custom = planner
-        refine = self.refine_box.value if refine is None else bool(refine)
-        self.reasoning.planner = Refined(planner) if refine else planner
-        self._set_menu("custom", refine)
+        style = bool(self.style_box.value)
+        refine = (self.refine_box.value and not style) if refine is None else bool(refine) and not style
+        self.reasoning.planner = _wrapped(planner, refine, style)
+        self._set_menu("custom", refine, style)
         # Some servers (llama.cpp) answer to any model name, so a name they do not list is a
         # note, not an error; a server that knows its models says so at the first plan.
         self.planner_error.value = "" if not served or planner.backend.model in served else alert_html(
@@ -320,6 +341,7 @@ class Studio(widgets.VBox):
         self.player.set_source("reference", reference, sr)
         self.plots.set_audio("dry", dry, sr)
         self.plots.set_audio("reference", reference, sr)
+        self._note_content(dry, reference, sr)
         self._worker.wait(30)
         if dry is None:
             self.cache, self.last_render = None, None
@@ -406,11 +428,24 @@ class Studio(widgets.VBox):
             if base in self._choices and not self._choices[base].options:  # a custom entry stays listed
                 self._set_menu(base, refine)
                 return
-        refine = isinstance(planner, Refined)
-        self._custom = planner.planner if refine else planner
-        self._set_menu("custom" if planner is not None else None, refine)
+        refine, style = isinstance(planner, Refined), isinstance(planner, Styled)
+        self._custom = planner.planner if refine or style else planner
+        self._set_menu("custom" if planner is not None else None, refine, style)
 
-    def _set_menu(self, key: str | None, refine: bool) -> None:
+    def _note_content(self, dry: Any, reference: Any, sr: float) -> None:
+        """Offer style mode when the pair does not seem to hold the same recording."""
+        match = None
+        if dry is not None and reference is not None:
+            try:
+                match = content_match(dry, reference, sr)
+            except Llm2FxError:
+                match = None
+        if match is None or match.same_content:
+            self.content_note.value = ""
+        else:
+            self.content_note.value = alert_html(match.sentence(), "l2f-note")
+
+    def _set_menu(self, key: str | None, refine: bool, style: bool = False) -> None:
         options = [(c.label, c.key) for c in self._choices.values()] + [(ENDPOINT_LABEL, "endpoint")]
         if self._custom is not None:
             options.insert(0, (f"custom: {getattr(self._custom, 'name', type(self._custom).__name__)}", "custom"))
@@ -419,6 +454,7 @@ class Studio(widgets.VBox):
             self.planner_menu.options = options
             self.planner_menu.value = key
             self.refine_box.value = refine
+            self.style_box.value = style
         finally:
             self._menu_busy = False
         self._menu_key = key
@@ -429,11 +465,24 @@ class Studio(widgets.VBox):
         self.endpoint_box.layout.display = "flex" if self.planner_menu.value == "endpoint" else "none"
         if self.planner_menu.value == "endpoint":
             return  # the endpoint's fields, then "Use this endpoint"
-        try:
-            self.pick_planner(self.planner_menu.value, self.refine_box.value)
+        refine = bool(self.refine_box.value)
+        try:  # the box ticked last wins: refinement and style mode exclude each other
+            self.pick_planner(self.planner_menu.value, refine, bool(self.style_box.value) and not refine)
         except Llm2FxError as exc:  # show it and put the menu back on the planner still in use
             self.planner_error.value = alert_html(str(exc))
-            self._set_menu(self._menu_key, isinstance(self.reasoning.planner, Refined))
+            self._set_menu(self._menu_key, isinstance(self.reasoning.planner, Refined),
+                           isinstance(self.reasoning.planner, Styled))
+
+    def _on_style_pick(self, change: dict[str, Any]) -> None:
+        if self._menu_busy:
+            return
+        if change["new"]:  # style mode replaces refinement: the box is cleared, not contradicted
+            self._menu_busy = True
+            try:
+                self.refine_box.value = False
+            finally:
+                self._menu_busy = False
+        self._on_planner_pick(change)
 
     def _on_endpoint(self) -> None:
         try:

@@ -84,3 +84,34 @@ def test_presence_guide_option(files, capsys):
     assert out["repairs"][0].startswith("presence guide: the presence head required")
     assert main(["estimate", str(files / "dry.wav"), str(files / "ref.wav"), "--planner", "mini", "--json"]) == 0
     assert not any(r.startswith("presence guide") for r in json.loads(capsys.readouterr().out)["repairs"])
+
+
+def test_estimate_style_matches_another_recording_and_renders_the_dry_file(tmp_path, capsys):
+    from tests._pairs import noise_bursts
+
+    sr = 44100
+    save_audio(tmp_path / "mine.wav", noise_bursts(1, side_level=0.5), sr)
+    reference = render(noise_bursts(2, side_level=0.5), sr, Chain((tool_call("stereo_widener", {"width": 0.4}),
+                                                                   tool_call("gain", {"gain_db": 6}))))
+    save_audio(tmp_path / "theirs.wav", reference, sr)
+    out = tmp_path / "styled.wav"
+    assert main(["estimate", str(tmp_path / "mine.wav"), str(tmp_path / "theirs.wav"), "--planner", "analysis",
+                 "--style", "--style-seconds", "4", "--json", "--out", str(out)]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["planner"] == "analysis+style"
+    names = [c["name"] for c in body["chain"]]
+    assert "stereo_widener" in names and "gain" in names
+    assert "Gaps to the targets" in body["reasoning"]
+    assert load_audio(out)[0].shape[1] == 5 * sr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["none", "{ref}", "--style"], "needs a DRY file"),
+    (["{dry}", "{ref}", "--style", "--refine"], "cannot be combined"),
+    (["{dry}", "{ref}", "--style-seconds", "3"], "pass --style too"),
+])
+def test_estimate_style_bad_flags_are_one_line(files, capsys, args, message):
+    fmt = {"dry": str(files / "dry.wav"), "ref": str(files / "ref.wav")}
+    assert main(["estimate", *[a.format(**fmt) for a in args], "--planner", "analysis"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

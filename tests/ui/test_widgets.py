@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from llm2fx_lab.errors import PlannerError
 from llm2fx_lab.fx import MODULE_NAMES, Chain, render
+from llm2fx_lab.planners import get_planner
 from llm2fx_lab.ui import AudioInput, AudioSlot, ChainEditor, Player, ReasoningView, SpectrumView, Studio
 from llm2fx_lab.ui._assets import asset, widgets_dir
 from tests.ui.scripted import CHAIN, ScriptedPlanner
@@ -546,3 +548,30 @@ def test_studio_endpoint_audio_choice_reaches_the_planner(studio):
             config = studio.planner.config
             seen[choice] = (config.attach_audio, config.upload_audio)
     assert seen == {"none": (False, False), "inline": (True, False), "upload": (False, True)}
+
+
+def test_studio_style_switch_puts_the_planner_in_style_mode_and_offers_it_for_different_recordings(studio):
+    from tests._pairs import noise_bursts
+
+    scripted = studio.planner
+    studio.style_box.value = True
+    assert studio.planner.name == "scripted (test double)+style" and studio.planner.planner is scripted
+    studio.refine_box.value = True  # the box ticked last wins: refinement, not style mode
+    assert studio.planner.name == "scripted (test double)+refine" and not studio.style_box.value
+    studio.style_box.value = True
+    assert studio.planner.name == "scripted (test double)+style" and not studio.refine_box.value
+    with pytest.raises(PlannerError, match="replaces refinement"):
+        studio.pick_planner("analysis", refine=True, style=True)
+    studio.pick_planner("analysis", style=True)
+    assert studio.planner.name == "analysis+style"
+
+    mine, theirs = noise_bursts(11, seconds=4.0), noise_bursts(21, seconds=4.0)
+    studio.inputs.dry.set_audio(mine, 44100, "mine.wav")
+    studio.inputs.reference.set_audio(theirs, 44100, "theirs.wav")
+    assert "do not seem to hold the same recording" in studio.content_note.value
+    studio.planner = get_planner("analysis", style=True, style_options={"budget_seconds": 2})
+    assert studio.style_box.value and studio.planner_menu.value == "custom"
+    studio.plan()
+    assert studio.wait(60) and len(studio.chain) and studio.reasoning.planner_name == "analysis+style"
+    studio.inputs.reference.set_audio(mine * 0.5, 44100, "mine-quieter.wav")
+    assert studio.content_note.value == ""

@@ -10,12 +10,11 @@ False
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from llm2fx_lab.errors import ParameterError
+from llm2fx_lab.errors import ParameterError, replace_fields
 from llm2fx_lab.planners.analysis_planner.crop import PREROLL_SECONDS
 
 
@@ -121,13 +120,3 @@ class AnalysisConfig:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def replace_fields(config: Any, changes: dict[str, Any]) -> Any:
-    """``dataclasses.replace(config, **changes)`` with a one-line error for unknown fields."""
-    allowed = [f.name for f in dataclasses.fields(config)]
-    unknown = sorted(set(changes) - set(allowed))
-    if unknown:
-        raise ParameterError(f"unknown {type(config).__name__} setting(s) {', '.join(unknown)}; "
-                             f"allowed: {', '.join(allowed)}")
-    return dataclasses.replace(config, **changes) if changes else config

@@ -32,12 +32,11 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
-from llm2fx_lab.errors import Llm2FxError, PlannerError
+from llm2fx_lab.errors import Llm2FxError, PlannerError, replace_fields
 from llm2fx_lab.events import Event, Final, Measurement, Response, StreamClock, Thinking, ToolCallEvent
 from llm2fx_lab.fx.chain import Chain, ToolCall, as_chain, tool_call
 from llm2fx_lab.fx.schemas import tool_schemas
 from llm2fx_lab.fx.spec import MODULE_NAMES
-from llm2fx_lab.planners.analysis_planner.config import replace_fields
 from llm2fx_lab.planners.chat.backends import Turn, wav_base64, wav_bytes
 from llm2fx_lab.planners.chat.edit_tools import EDIT_TOOLS, apply_edit_tool, edit_schemas
 from llm2fx_lab.planners.chat.parsing import RawCall

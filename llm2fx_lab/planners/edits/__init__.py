@@ -43,6 +43,7 @@ from llm2fx_lab.planners.edits.vocabulary import (
     neutral_settings,
     nudge_step,
 )
+from llm2fx_lab.planners.style import with_content_check
 
 #: The longest request read (a request is a sentence or a few, not a document).
 MAX_REQUEST_CHARS = 2000
@@ -205,7 +206,11 @@ def plan_turn(planner: Any, dry: Any, reference: Any, sample_rate: float, instru
     the chain and never loses the user's changes.
     """
     if not instruction:
-        yield from planner.plan(dry, reference, sample_rate, instruction=None, stop=stop)
+        stream = planner.plan(dry, reference, sample_rate, instruction=None, stop=stop)
+        if dry is None or getattr(planner, "style_mode", False):
+            yield from stream
+        else:  # a pair of two different recordings is said so, and style mode offered
+            yield from with_content_check(stream, dry, reference, sample_rate)
     elif getattr(planner, "edits_with_model", False):
         kwargs = {} if chain is None else {"chain": chain}
         yield from planner.plan(dry, reference, sample_rate, instruction=instruction, stop=stop, **kwargs)
