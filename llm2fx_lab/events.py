@@ -211,3 +211,15 @@ class StreamClock:
     def timings(self, tokens: int | None = None) -> Timings:
         return Timings(self.first, time.perf_counter() - self.start,
                        self.tokens if tokens is None else tokens)
+
+
+def wrapper_ending(clock: StreamClock, chain: Chain, reasoning: str, response: str, inner: Final,
+                   planner: str, resend: bool = True) -> Iterator[Event]:
+    """How a planner that wraps another (refinement, style mode) ends its stream: its chain's
+    tool calls again from index 0 when ``resend`` (a consumer takes a repeated index as a
+    replacement), its response, and one :class:`Final` that keeps the inner planner's repairs
+    and stop."""
+    for i, call in enumerate(chain if resend else ()):
+        yield clock.mark(ToolCallEvent(call, i))
+    yield clock.mark(Response(response))
+    yield Final(chain, reasoning, response, clock.timings(), inner.repairs, inner.stopped, planner)

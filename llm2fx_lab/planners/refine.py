@@ -42,7 +42,16 @@ import torch
 from llm2fx_lab.analysis.mrstft import mrstft_loss, mrstft_spectra, torch_magnitudes
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
 from llm2fx_lab.errors import ParameterError, replace_fields
-from llm2fx_lab.events import REFINE_SUFFIX, SEARCH_SUFFIX, Event, Final, Response, StreamClock, Thinking, ToolCallEvent
+from llm2fx_lab.events import (
+    REFINE_SUFFIX,
+    SEARCH_SUFFIX,
+    Event,
+    Final,
+    Response,
+    StreamClock,
+    Thinking,
+    wrapper_ending,
+)
 from llm2fx_lab.fx.chain import Chain, as_chain, tool_call
 from llm2fx_lab.fx.spec import LOG_OFFSET, MODULE_NAMES, ParamSpec
 from llm2fx_lab.fx.spec import module as module_spec
@@ -534,9 +543,8 @@ class Refined:
                     break
                 texts.append(event.text)
                 yield clock.mark(event)
-            for i, call in enumerate(chain):
-                yield clock.mark(ToolCallEvent(call, i))
         response = (f"Refined chain: {' -> '.join(chain.names)}." if len(chain)
                     else "After refinement the chain is empty.")
-        yield clock.mark(Response(response))
-        yield Final(chain, "".join(texts), response, clock.timings(), inner.repairs, inner.stopped, self.name)
+        # a chain refinement did not touch (blind mode, a stopped planner) is not sent again
+        yield from wrapper_ending(clock, chain, "".join(texts), response, inner, self.name,
+                                  resend=dry is not None and not inner.stopped)

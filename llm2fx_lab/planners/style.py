@@ -50,7 +50,16 @@ from llm2fx_lab.analysis.style import (
 )
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
 from llm2fx_lab.errors import Llm2FxError, ParameterError, PlannerError, replace_fields
-from llm2fx_lab.events import STYLE_SUFFIX, Event, Final, Response, StreamClock, Thinking, ToolCallEvent
+from llm2fx_lab.events import (
+    STYLE_SUFFIX,
+    Event,
+    Final,
+    Response,
+    StreamClock,
+    Thinking,
+    ToolCallEvent,
+    wrapper_ending,
+)
 from llm2fx_lab.fx.chain import Chain, tool_call
 from llm2fx_lab.fx.render import equalizer_sos, render
 from llm2fx_lab.fx.spec import module as module_spec
@@ -573,12 +582,9 @@ class Styled:
                     texts.append(item.text)
                     yield clock.mark(item)
         chain = result.chain if result is not None else inner.chain
-        for i, call in enumerate(chain):
-            yield clock.mark(ToolCallEvent(call, i))
         response = (f"Style chain: {' -> '.join(chain.names)}." if len(chain)
                     else "Style mode: no chain brought the dry track closer to the reference's sound.")
-        yield clock.mark(Response(response))
-        yield Final(chain, "".join(texts), response, clock.timings(), inner.repairs, inner.stopped, self.name)
+        yield from wrapper_ending(clock, chain, "".join(texts), response, inner, self.name)
 
 
 def with_content_check(stream: Iterator[Event], dry: Any, reference: Any, sample_rate: float) -> Iterator[Event]:
