@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -106,6 +107,8 @@ DEFAULT_STRENGTHS: Mapping[str, float] = MappingProxyType({
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({
     "envelope_db": 0.25, "loudness_lu": 0.4, "loudness_range_lu": 0.85, "crest_factor_db": 0.42,
     "width_db": 0.25, "balance_db": 1.54, "decay_seconds": 0.06})
+#: Seconds between the search's progress notes.
+PROGRESS_SECONDS = 3.0
 #: Octave-wide smoothing of the envelope (1/3-octave bands each side) before it is matched.
 SMOOTH_BANDS = 3
 
@@ -361,7 +364,6 @@ class StyleResult:
     targets: StyleTargets
     renders: int
     seconds: float
-    notes: tuple[str, ...]
 
 
 class _Scorer:
@@ -416,6 +418,7 @@ def search_style(dry: np.ndarray, sr: float, targets: StyleTargets, dry_stats: S
             + ", ".join(f"{k} {v:+.1f} dB" for k, v in eq.items()) + ".")
     z0 = _start(modules, dry_stats, targets)
     searched, found = scorer.loss(_chain_of(z0, modules, targets, eq)), _chain_of(z0, modules, targets, eq)
+    next_note = time.perf_counter() + PROGRESS_SECONDS
     if z0.size:
         es = cma.CMAEvolutionStrategy(z0, config.sigma, {"bounds": [0.0, 1.0], "seed": config.seed + 1,
                                                          "verbose": -9, "maxfevals": 10 ** 6})
@@ -431,6 +434,9 @@ def search_style(dry: np.ndarray, sr: float, targets: StyleTargets, dry_stats: S
             i = int(np.argmin(losses))
             if losses[i] < searched:
                 searched, found = losses[i], _chain_of(zs[i], modules, targets, eq)
+            if time.perf_counter() >= next_note:  # a long search says how far it is
+                next_note += PROGRESS_SECONDS
+                say(f"... {scorer.renders} renders, style loss {searched:.2f} so far.")
         say(f"CMA-ES over {len(_searched(modules))} parameters of {' -> '.join(m for m in modules if m != 'equalizer')}"
             f": {scorer.renders} renders, style loss {start_loss:.2f} -> {searched:.2f}.")
     if eq and math.isfinite(searched):  # the other modules moved the tone: fit the equalizer once more
@@ -448,15 +454,13 @@ def search_style(dry: np.ndarray, sr: float, targets: StyleTargets, dry_stats: S
     after = scorer.stats(best_chain) if len(best_chain) else dry_stats
     return StyleResult(best_chain, best, start_loss, MappingProxyType(gaps_before),
                        MappingProxyType(target_gaps(after, targets)), targets, scorer.renders,
-                       time.perf_counter() - t0, ())
+                       time.perf_counter() - t0)
 
 
 def _prune(scorer: _Scorer, chain: Chain, loss: float, config: StyleConfig,
            say: Callable[[str], None]) -> tuple[Chain, float]:
     """Drop each module in turn (the last first) when the loss rises by at most the tolerance."""
     for i in reversed(range(len(chain))):
-        if i >= len(chain):
-            continue
         shorter = Chain(chain.calls[:i] + chain.calls[i + 1:])
         value = scorer.loss(shorter)
         if value <= loss + config.prune_tolerance:
@@ -500,9 +504,11 @@ def gaps_sentence(result: StyleResult, config: StyleConfig) -> str:
 
 
 def _settings(call: Any) -> str:
+    """The settings style mode chose (the searched ones, the equalizer's gains, the delay's echo)."""
     spec = module_spec(call.name)
+    chosen = {p for m, p in SEARCHED if m == call.name} | set(NEUTRAL["equalizer"] if call.name == "equalizer" else ())
     return ", ".join(f"{p.name} {p.format_value(call.params[p.name])}" for p in spec.params
-                     if (call.name, p.name) in SEARCHED or call.name == "delay")
+                     if p.name in chosen or call.name == "delay")
 
 
 def style_stream(dry: Any, reference: Any, sample_rate: float, config: StyleConfig | None = None,
@@ -524,11 +530,27 @@ def style_stream(dry: Any, reference: Any, sample_rate: float, config: StyleConf
     yield Thinking("Modules to try: " + "; ".join(f"{m} ({why})" for m, why in selected) + ".\n", "selection")
     yield Thinking("They are chained in a mastering order (tone, dynamics, space, image, level): "
                    + " -> ".join(m for m, _ in selected) + ".\n", "order")
-    said: list[str] = []
-    result = search_style(x, sr, targets, dry_stats, cfg, starts, stop, said.append,
-                          tuple(m for m, _ in selected))
-    for text in said:
+    # the search runs beside the stream, so its notes are read as they are made
+    notes: queue.Queue[str | None] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def search() -> None:
+        try:
+            outcome["result"] = search_style(x, sr, targets, dry_stats, cfg, starts, stop, notes.put,
+                                             tuple(m for m, _ in selected))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the stream's thread
+            outcome["error"] = exc
+        finally:
+            notes.put(None)
+
+    worker = threading.Thread(target=search, name="style-search", daemon=True)
+    worker.start()
+    while (text := notes.get()) is not None:
         yield Thinking(text + "\n", "refinement")
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    result: StyleResult = outcome["result"]
     if len(result.chain):
         yield Thinking("Style chain: " + "; ".join(f"{c.name}: {_settings(c)}" for c in result.chain) + ".\n",
                        "parameters")
@@ -564,14 +586,21 @@ class Styled:
                                "sound like the reference (without a dry track, use the planner's blind mode)")
         clock = StreamClock()
         inner: Final | None = None
-        for event in self.planner.plan(None, reference, sample_rate, instruction=instruction, stop=stop):
-            if isinstance(event, Final):
-                inner = event
-            elif not isinstance(event, (Response, ToolCallEvent)):
-                yield clock.mark(event)
+        texts: list[str] = []
+        try:
+            for event in self.planner.plan(None, reference, sample_rate, instruction=instruction, stop=stop):
+                if isinstance(event, Final):
+                    inner = event
+                elif not isinstance(event, (Response, ToolCallEvent)):
+                    yield clock.mark(event)
+        except Llm2FxError as exc:  # a planner without a blind mode: style mode searches alone
+            text = f"The {self.planner.name} planner gave no blind estimate ({exc}); style mode searches alone.\n"
+            texts.append(text)
+            yield clock.mark(Thinking(text, "selection"))
+            inner = Final(Chain(()), "", "", clock.timings(), planner=self.planner.name)
         if inner is None:
             raise PlannerError(f"planner {self.planner.name!r} ended its stream without a Final event")
-        texts = [inner.reasoning]
+        texts.insert(0, inner.reasoning)
         starts = {f"The {self.planner.name} planner's blind estimate": inner.chain} if len(inner.chain) else {}
         result: StyleResult | None = None
         if not inner.stopped:

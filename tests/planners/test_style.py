@@ -175,3 +175,21 @@ def test_a_style_suffix_names_style_mode_for_the_cli_and_the_server():
     assert isinstance(planner, Styled) and planner.name == "analysis+style" and planner.config.budget_seconds == 2
     with pytest.raises(PlannerError, match="cannot be combined"):
         get_planner("analysis+refine+style")
+
+
+def test_a_planner_without_a_blind_mode_still_gets_style_mode():
+    from llm2fx_lab.errors import AudioError
+
+    class NoBlind:
+        name = "needs-dry"
+
+        def plan(self, dry, reference, sample_rate, instruction=None, stop=None):
+            if dry is None:
+                raise AudioError("this planner needs the dry clip")
+            yield from ()
+
+    dry, other = noise_bursts(1), noise_bursts(2)
+    reference = render(other, SR, Chain.from_tool_calls([{"name": "gain", "arguments": {"gain_db": 6}}]))
+    result = collect(Styled(NoBlind(), budget_seconds=2).plan(dry, reference, SR))
+    assert "gave no blind estimate (this planner needs the dry clip)" in result.reasoning
+    assert result.planner == "needs-dry+style" and "gain" in result.chain.names
