@@ -11,10 +11,11 @@ from llm2fx_lab.ui.audio_input import MAX_UPLOAD_BYTES, AudioInput, AudioSlot
 from llm2fx_lab.ui.chain_editor import ChainEditor
 from llm2fx_lab.ui.listening import Player
 from llm2fx_lab.ui.plots import DynamicsView, PlotsView, SpectrumView
+from llm2fx_lab.ui.presets import PresetPanel
 from llm2fx_lab.ui.reasoning import ReasoningView
 from llm2fx_lab.ui.studio import Studio, resolve_planner
 
 __all__ = [
     "MAX_UPLOAD_BYTES", "AudioInput", "AudioSlot", "ChainEditor", "DynamicsView", "Player",
-    "PlotsView", "ReasoningView", "SpectrumView", "Studio", "resolve_planner",
+    "PlotsView", "PresetPanel", "ReasoningView", "SpectrumView", "Studio", "resolve_planner",
 ]

@@ -17,6 +17,8 @@ Each part is an independent widget (usable alone); this module only wires them t
   planner the reasoning view runs next; a pair that does not seem to hold the same recording
   (:func:`~llm2fx_lab.analysis.style.content_match`) shows a note offering the switch;
 - the planner's final chain -> the editor's estimate (undoable, resettable);
+- the presets and import panel (:class:`~llm2fx_lab.ui.presets.PresetPanel`) -> the editor's
+  chain, one undoable step;
 - undoing a conversation turn -> the chain from before that turn.
 """
 
@@ -44,6 +46,7 @@ from llm2fx_lab.ui.audio_input import AudioInput
 from llm2fx_lab.ui.chain_editor import ChainEditor
 from llm2fx_lab.ui.listening import Player
 from llm2fx_lab.ui.plots import PlotsView
+from llm2fx_lab.ui.presets import PresetPanel
 from llm2fx_lab.ui.reasoning import ReasoningView, Turn
 from llm2fx_lab.ui.state import (
     DEFAULT_TAIL_SECONDS,
@@ -184,6 +187,8 @@ class Studio(widgets.VBox):
         self._menu_busy = False
         self._show_planner(planner, self.reasoning.planner)
         self.editor = ChainEditor()
+        # a loaded or imported chain is one undoable editor step: the hand edits before it stay reachable
+        self.presets = PresetPanel(lambda: self.editor.value, lambda chain: setattr(self.editor, "value", chain))
         self.player = Player()
         self.plots = PlotsView()
         self.backend = widgets.Dropdown(options=_backend_options(), description="Render on",
@@ -212,7 +217,7 @@ class Studio(widgets.VBox):
                             layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
         left = widgets.VBox([menu, self.endpoint_box, self.planner_error, self.content_note, self.reasoning,
                              self.player], layout=widgets.Layout(flex="1 1 0", min_width="320px", margin="0 16px 0 0"))
-        right = widgets.VBox([self.editor], layout=widgets.Layout(flex="1 1 0", min_width="380px"))
+        right = widgets.VBox([self.editor, self.presets], layout=widgets.Layout(flex="1 1 0", min_width="380px"))
         super().__init__([
             widgets.HTML("<h3 style='margin:4px 0'>llm2fx studio</h3>"),
             self.inputs,

@@ -575,3 +575,51 @@ def test_studio_style_switch_puts_the_planner_in_style_mode_and_offers_it_for_di
     assert studio.wait(60) and len(studio.chain) and studio.reasoning.planner_name == "analysis+style"
     studio.inputs.reference.set_audio(mine * 0.5, 44100, "mine-quieter.wav")
     assert studio.content_note.value == ""
+
+
+def test_studio_presets_save_list_load_and_import_with_inline_errors(studio, tmp_path, monkeypatch):
+    from llm2fx_lab.fx.chain import tool_call
+
+    monkeypatch.setenv("LLM2FX_PRESETS_DIR", str(tmp_path))
+    panel = studio.presets
+    assert panel.refresh() == []
+    studio.chain = Chain((tool_call("equalizer", {"high_gain_db": 4}), tool_call("gain", {"gain_db": -2})))
+    saved = studio.chain
+    panel.name.value = "bright"
+    panel.save_button.click()
+    assert panel.menu.options == ("bright",) and "saved preset 'bright'" in panel.message.value
+    studio.chain = Chain((tool_call("delay", {"mix_ratio": 0.3}),))
+    panel.save_button.click()  # the same name again: asks before replacing
+    assert panel.replace_button.layout.display == "" and "Press Replace" in panel.message.value
+    assert Chain.from_json((tmp_path / "bright.json").read_text()) == saved
+    panel.load_button.click()
+    assert studio.chain == saved
+    studio.editor.edit("undo")  # loading was one step: the hand edit before it is back
+    assert studio.chain.names == ("delay",)
+    panel.paste.value = '[{"name": "flanger", "arguments": {}}]'
+    panel.import_button.click()
+    assert "flanger" in panel.message.value and "role='alert'" in panel.message.value
+    assert studio.chain.names == ("delay",)  # a bad import changes nothing
+    panel.paste.value = json.dumps([{"name": "panner", "arguments": {"pan": 0.5}}])
+    panel.import_button.click()
+    assert studio.chain.names == ("panner",)
+    panel.name.value = "../oops"
+    panel.save_button.click()
+    assert "not allowed" in panel.message.value and panel.menu.options == ("bright",)
+    panel.delete_button.click()
+    assert panel.menu.options == () and not (tmp_path / "bright.json").exists()
+
+
+def test_preset_panel_takes_an_uploaded_chain_file_and_refuses_a_bad_one(tmp_path):
+    from llm2fx_lab.ui.presets import PresetPanel
+
+    got = []
+    panel = PresetPanel(lambda: Chain(()), got.append, folder=tmp_path)
+    panel._on_upload({"new": [{"name": "mine.json", "content": b'[{"name": "gain", "arguments": {"gain_db": 3}}]'}]})
+    assert [c.names for c in got] == [("gain",)] and "imported mine.json" in panel.message.value
+    panel._on_upload({"new": [{"name": "bad.json", "content": b"\xff\xfe not json"}]})
+    assert len(got) == 1 and "not UTF-8" in panel.message.value
+    panel._on_upload({"new": [{"name": "big.json", "content": b" " * 70000}]})
+    assert len(got) == 1 and "at most 65536 bytes" in panel.message.value
+    panel.load(None)
+    assert "no preset chosen" in panel.message.value
