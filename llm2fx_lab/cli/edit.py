@@ -17,27 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from llm2fx_lab.errors import Llm2FxError
-from llm2fx_lab.fx.chain import Chain
+from llm2fx_lab.fx.chain import Chain, read_chain_file
 from llm2fx_lab.planners.edits import Conversation
-
-#: A chain file is a few hundred bytes of JSON; anything past this is not one.
-CHAIN_FILE_MAX_BYTES = 1_000_000
-
-
-def read_chain(path: str) -> Chain:
-    """A chain JSON file, with one-line errors naming the file."""
-    p = Path(path)
-    try:
-        if p.stat().st_size > CHAIN_FILE_MAX_BYTES:
-            raise Llm2FxError(f"chain file {p.name} is {p.stat().st_size} bytes; a chain file is JSON of at most "
-                              f"{CHAIN_FILE_MAX_BYTES} bytes")
-        data = p.read_bytes()
-    except OSError as exc:
-        raise Llm2FxError(f"cannot read chain file {p}: {exc.strerror or exc}") from None
-    try:
-        return Chain.from_json(data)
-    except Llm2FxError as exc:
-        raise Llm2FxError(f"chain file {p.name}: {exc}") from None
 
 
 def write_chain(path: str, chain: Chain, overwrite: bool) -> None:
@@ -55,7 +36,7 @@ def write_chain(path: str, chain: Chain, overwrite: bool) -> None:
 def cmd_edit(args: argparse.Namespace) -> int:
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise Llm2FxError(f"{args.out} exists; pass --overwrite to replace it")
-    talk = Conversation(read_chain(args.chain))
+    talk = Conversation(read_chain_file(args.chain))
     for request in args.requests:
         talk.say(request)
     if args.out:

@@ -24,12 +24,12 @@ from typing import Callable, Sequence
 
 from llm2fx_lab.audio.io import WRITABLE, load_audio, save_audio
 from llm2fx_lab.cli.data import add_data_parser
-from llm2fx_lab.cli.edit import add_edit_parser, read_chain
+from llm2fx_lab.cli.edit import add_edit_parser
 from llm2fx_lab.cli.planners import add_planner_parsers
 from llm2fx_lab.cli.serve import add_serve_parser
 from llm2fx_lab.cli.train import add_train_parser
 from llm2fx_lab.errors import Llm2FxError, one_line, quoted
-from llm2fx_lab.fx.chain import describe_chain
+from llm2fx_lab.fx.chain import describe_chain, read_chain_file
 from llm2fx_lab.fx.render import render, render_file
 from llm2fx_lab.fx.schemas import tool_schemas, toolset_markdown
 
@@ -59,12 +59,12 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    print(describe_chain(read_chain(args.chain)))
+    print(describe_chain(read_chain_file(args.chain)))
     return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    chain = read_chain(args.chain)
+    chain = read_chain_file(args.chain)
     out = Path(args.output)
     if out.suffix.lower() not in WRITABLE:
         raise _Fail(f"output must end in {' or '.join(WRITABLE)}, got {quoted(out.name)}")

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from llm2fx_lab.audio.io import audio_seconds, load_audio, resample
-from llm2fx_lab.cli.edit import read_chain
 from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.events import Final, Response, Thinking, ToolCallEvent, collect
+from llm2fx_lab.fx.chain import read_chain_file
 from llm2fx_lab.fx.render import render_file
 from llm2fx_lab.planners.edits import plan_turn
 from llm2fx_lab.planners.registry import (
@@ -120,7 +120,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     if args.chain and not args.instruction:
         raise Llm2FxError("--chain is the chain an --instruction edits: pass --instruction too (e.g. "
                           "--instruction 'remove the delay')")
-    current = read_chain(args.chain) if args.chain else None
+    current = read_chain_file(args.chain) if args.chain else None
     dry, reference, sr, notes = _load_pair(args.dry, args.reference)
     planner = _planner(args)
     stream = plan_turn(planner, dry, reference, sr, instruction=args.instruction, chain=current)

@@ -21,9 +21,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 
-from llm2fx_lab.errors import ParameterError, ToolCallError, quoted
+from llm2fx_lab.errors import Llm2FxError, ParameterError, ToolCallError, quoted
 from llm2fx_lab.fx.spec import MODULE_NAMES, TOOLSET, ParamSpec, module
 
 Mode = Literal["strict", "lenient"]
@@ -387,6 +388,33 @@ def as_chain(chain: Any, mode: Mode = "strict") -> Chain:
     if isinstance(chain, (str, bytes)):
         return Chain.from_json(chain, mode)
     return Chain.from_tool_calls(chain, mode)
+
+
+#: Largest chain file read (a chain of nine modules is under 2 kB of JSON).
+CHAIN_FILE_MAX_BYTES = 1_000_000
+
+
+def read_chain_file(path: Any, max_bytes: int = CHAIN_FILE_MAX_BYTES, label: str = "chain file") -> Chain:
+    """A chain JSON file (``label`` names it in the one-line errors: "chain file", "preset file").
+
+    Raises
+    ------
+    Llm2FxError
+        A file that cannot be read or is over ``max_bytes``; ``ToolCallError`` (a subclass)
+        text that is not a valid chain, with the file's name.
+    """
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise Llm2FxError(f"{label} {p.name} is {size} bytes; a {label} is JSON of at most {max_bytes} bytes")
+        data = p.read_bytes()
+    except OSError as exc:
+        raise Llm2FxError(f"cannot read {label} {p}: {exc.strerror or exc}") from None
+    try:
+        return Chain.from_json(data)
+    except Llm2FxError as exc:
+        raise type(exc)(f"{label} {p.name}: {exc}") from None
 
 
 def describe_chain(chain: Chain) -> str:

@@ -19,8 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from llm2fx_lab.errors import Llm2FxError, ToolCallError, quoted
-from llm2fx_lab.fx.chain import Chain, as_chain
+from llm2fx_lab.errors import Llm2FxError, quoted
+from llm2fx_lab.fx.chain import Chain, as_chain, read_chain_file
 
 #: The environment variable that moves the preset folder (tests, shared setups).
 PRESETS_DIR_ENV = "LLM2FX_PRESETS_DIR"
@@ -115,16 +115,9 @@ def load_preset(name: str, folder: Any = None) -> Chain:
         raise PresetError(f"no preset {quoted(check_name(name))} in {path.parent}; saved presets: "
                           f"{', '.join(there[:20]) + (', ...' if len(there) > 20 else '') if there else 'none'}")
     try:
-        if path.stat().st_size > MAX_PRESET_BYTES:
-            raise PresetError(f"preset file {path.name} is {path.stat().st_size} bytes; a preset is a chain of at "
-                              f"most {MAX_PRESET_BYTES} bytes")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PresetError(f"cannot read preset file {path}: {exc.strerror or exc}") from None
-    try:
-        return Chain.from_json(data)
-    except (ToolCallError, Llm2FxError) as exc:
-        raise PresetError(f"preset file {path.name} is not a valid chain: {exc}") from None
+        return read_chain_file(path, MAX_PRESET_BYTES, "preset file")
+    except Llm2FxError as exc:
+        raise PresetError(str(exc)) from None
 
 
 def delete_preset(name: str, folder: Any = None) -> Path:

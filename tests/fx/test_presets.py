@@ -67,13 +67,13 @@ def test_unknown_broken_and_invalid_presets_are_clear_errors(tmp_path):
     with pytest.raises(PresetError, match="no preset 'nope' .* to delete"):
         delete_preset("nope", folder=tmp_path)
     (tmp_path / "broken.json").write_text("[{\"name\": \"gain\", ")
-    with pytest.raises(PresetError, match="broken.json is not a valid chain: chain JSON does not parse"):
+    with pytest.raises(PresetError, match="preset file broken.json: chain JSON does not parse"):
         load_preset("broken", folder=tmp_path)
     (tmp_path / "odd.json").write_text('[{"name": "flanger", "arguments": {}}]')
-    with pytest.raises(PresetError, match="odd.json is not a valid chain: .*flanger"):
+    with pytest.raises(PresetError, match="preset file odd.json: .*flanger"):
         load_preset("odd", folder=tmp_path)
     (tmp_path / "huge.json").write_bytes(b" " * (64 * 1024 + 1))
-    with pytest.raises(PresetError, match="huge.json is 65537 bytes"):
+    with pytest.raises(PresetError, match="preset file huge.json is 65537 bytes"):
         load_preset("huge", folder=tmp_path)
     with pytest.raises((ToolCallError, ParameterError)):
         save_preset("bad", [{"name": "gain", "arguments": {"gain_db": 99}}], folder=tmp_path)
