@@ -417,7 +417,8 @@ def search_style(dry: np.ndarray, sr: float, targets: StyleTargets, dry_stats: S
         say("Equalizer fitted to the tone (least squares over the 1/3-octave bands): "
             + ", ".join(f"{k} {v:+.1f} dB" for k, v in eq.items()) + ".")
     z0 = _start(modules, dry_stats, targets)
-    searched, found = scorer.loss(_chain_of(z0, modules, targets, eq)), _chain_of(z0, modules, targets, eq)
+    found = _chain_of(z0, modules, targets, eq)
+    searched = scorer.loss(found)
     next_note = time.perf_counter() + PROGRESS_SECONDS
     if z0.size:
         es = cma.CMAEvolutionStrategy(z0, config.sigma, {"bounds": [0.0, 1.0], "seed": config.seed + 1,
