@@ -8,12 +8,14 @@ pixel column, a vectorscope as a subsample), so plots of 10 s stereo clips stay 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Mapping
 
 import numpy as np
+import scipy.fft
 import scipy.signal
 
-from llm2fx_lab.analysis.features import _db, _power_scale, stereo_measures, stft_power
+from llm2fx_lab.analysis.features import _db, _hann32, _power_scale, stereo_measures, stft_power
 from llm2fx_lab.audio.checks import as_stereo_float32, check_sample_rate
 from llm2fx_lab.errors import ParameterError, ToolCallError
 from llm2fx_lab.fx.chain import ToolCall, as_chain, tool_call
@@ -234,20 +236,114 @@ class SpectrogramData:
     level_db: np.ndarray
 
 
+#: Frames averaged into one column at most: past this (clips longer than about 40 s at 400
+#: columns) the frames of a column are spread over it with gaps between them.
+MAX_SUB_FRAMES = 8
+
+
+@dataclass(frozen=True)
+class SpectrogramGrid:
+    """Where the columns of a spectrogram sit on a clip of ``n_samples`` samples.
+
+    Column ``k`` covers samples ``[k * hop_samples, (k + 1) * hop_samples)``: the power of
+    ``sub_frames`` Hann frames of ``n_fft`` samples centred evenly inside it, averaged. A
+    column depends only on the audio within ``n_fft / 2`` of its span, so the columns of a
+    part of the clip can be computed from that part alone (:func:`columns_within`), which is
+    how the studio updates the spectrogram under an edit's preview window.
+    """
+
+    sample_rate: float
+    n_samples: int
+    hop_samples: int
+    n_fft: int
+    sub_frames: int
+    freqs_hz: np.ndarray
+
+    @property
+    def n_columns(self) -> int:
+        return -(-self.n_samples // self.hop_samples)
+
+    @property
+    def time_seconds(self) -> np.ndarray:
+        """Each column's centre (s)."""
+        return (np.arange(self.n_columns) + 0.5) * self.hop_samples / self.sample_rate
+
+    def frame_centers(self, first: int, count: int) -> np.ndarray:
+        """Sample index of each frame's centre, (count, sub_frames)."""
+        k = np.arange(first, first + count)[:, None]
+        j = np.arange(self.sub_frames)[None, :]
+        return (k * self.hop_samples + (j + 0.5) * self.hop_samples / self.sub_frames).astype(np.int64)
+
+
+def spectrogram_grid(n_samples: int, sample_rate: float, max_frames: int = 400, n_fft: int = 2048,
+                     n_freqs: int = 160, low_hz: float = 30.0) -> SpectrogramGrid:
+    """The column layout of a spectrogram of at most ``max_frames`` columns and ``n_freqs``
+    log-spaced frequencies (``low_hz`` to just below Nyquist)."""
+    sr = check_sample_rate(sample_rate)
+    if n_samples < 1 or max_frames < 1 or n_freqs < 2:
+        raise ParameterError(f"a spectrogram needs samples, columns and at least 2 frequencies; got "
+                             f"n_samples={n_samples}, max_frames={max_frames}, n_freqs={n_freqs}")
+    hop = max(-(-int(n_samples) // int(max_frames)), 1)
+    sub = min(max(-(-hop // (n_fft // 2)), 1), MAX_SUB_FRAMES)
+    return SpectrogramGrid(sr, int(n_samples), hop, int(n_fft), sub, np.geomspace(low_hz, sr / 2 * 0.999, n_freqs))
+
+
+@lru_cache(maxsize=8)
+def _band_matrix(sample_rate: float, n_fft: int, n_freqs: int, low_hz: float, high_hz: float) -> np.ndarray:
+    """(bins, n_freqs) weights averaging the FFT bins of each log band (the nearest bin where a
+    band is narrower than a bin)."""
+    bins = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    centers = np.geomspace(low_hz, high_hz, n_freqs)
+    half = np.sqrt(centers[1] / centers[0])
+    m = np.zeros((bins.size, n_freqs), np.float32)
+    for i, fc in enumerate(centers):
+        inside = np.flatnonzero((bins >= fc / half) & (bins < fc * half))
+        if inside.size == 0:
+            inside = np.array([int(np.argmin(np.abs(bins - fc)))])
+        m[inside, i] = 1.0 / inside.size
+    return m
+
+
+def spectrogram_columns(audio: Any, grid: SpectrogramGrid, first: int = 0, count: int | None = None,
+                        offset_samples: int = 0) -> np.ndarray:
+    """Levels (dB re full scale) of columns ``first .. first + count`` of ``grid``, (n_freqs, count).
+
+    ``audio``: ``(channels, samples)`` holding samples ``offset_samples ..`` of the clip (the
+    mid signal is analysed); samples outside it count as silence.
+    """
+    x = as_stereo_float32(audio)
+    count = grid.n_columns - first if count is None else int(count)
+    if first < 0 or count < 0 or first + count > grid.n_columns:
+        raise ParameterError(f"columns {first}..{first + count} are outside the grid's 0..{grid.n_columns}")
+    mid = x.mean(axis=0)
+    half = grid.n_fft // 2
+    padded = np.concatenate([np.zeros(half, np.float32), mid, np.zeros(half, np.float32)])
+    starts = grid.frame_centers(first, count).reshape(-1) - int(offset_samples)  # frame start in `padded`
+    starts = np.clip(starts, 0, padded.size - grid.n_fft)
+    frames = padded[starts[:, None] + np.arange(grid.n_fft)[None, :]]
+    spec = scipy.fft.rfft(frames * _hann32(grid.n_fft), axis=-1)
+    power = (np.square(spec.real) + np.square(spec.imag)).reshape(count, grid.sub_frames, -1).mean(axis=1)
+    bands = power @ _band_matrix(grid.sample_rate, grid.n_fft, grid.freqs_hz.size, float(grid.freqs_hz[0]),
+                                 float(grid.freqs_hz[-1]))
+    return np.maximum(_db(bands.T * _power_scale(grid.n_fft)[0] + 1e-30), PLOT_FLOOR_DB).astype(np.float32)
+
+
+def columns_within(grid: SpectrogramGrid, start_sample: int, stop_sample: int) -> tuple[int, int]:
+    """``(first, count)``: the columns computable exactly from samples ``start .. stop`` alone
+    (every frame of the column inside them, or beyond the clip's ends)."""
+    half = grid.n_fft // 2
+    centers = grid.frame_centers(0, grid.n_columns)
+    lo_ok = (centers[:, 0] - half >= start_sample) | (start_sample <= 0)
+    hi_ok = (centers[:, -1] + half <= stop_sample) | (stop_sample >= grid.n_samples)
+    ok = np.flatnonzero(lo_ok & hi_ok)
+    return (int(ok[0]), int(ok[-1] - ok[0] + 1)) if ok.size else (0, 0)
+
+
 def spectrogram_data(audio: Any, sample_rate: float, max_frames: int = 400, n_freqs: int = 160) -> SpectrogramData:
     """Spectrogram of the mid signal, at most ``max_frames`` x ``n_freqs`` cells (dB re full scale)."""
-    sr = check_sample_rate(sample_rate)
     x = as_stereo_float32(audio)
-    mid = x.mean(axis=0, keepdims=True)
-    power = stft_power(mid, 2048, 512)[0]
-    step = max(int(np.ceil(power.shape[0] / max_frames)), 1)
-    frames = power.shape[0] // step * step
-    power = power[:frames].reshape(-1, step, power.shape[1]).mean(axis=1)
-    freqs = np.fft.rfftfreq(2048, 1 / sr)
-    grid = np.geomspace(30.0, sr / 2, n_freqs)
-    idx = np.clip(np.searchsorted(freqs, grid), 1, freqs.size - 1)
-    level = np.maximum(_db(power[:, idx].T * _power_scale(2048)[0] + 1e-30), PLOT_FLOOR_DB)
-    return SpectrogramData((np.arange(power.shape[0]) * step * 512 + 1024) / sr, grid, level)
+    grid = spectrogram_grid(x.shape[1], sample_rate, max_frames, n_freqs=n_freqs)
+    return SpectrogramData(grid.time_seconds, grid.freqs_hz, spectrogram_columns(x, grid))
 
 
 @dataclass(frozen=True)

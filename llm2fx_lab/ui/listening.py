@@ -1,10 +1,17 @@
 """The player: dry, reference and render behind one A/B switch that keeps the playback position,
-optional loudness matching, and a step-through of the signal after each module.
+optional loudness matching, a step-through of the signal after each module, and a timeline
+(waveform and spectrograms, :mod:`llm2fx_lab.ui.timeline`) with a playhead that follows what
+is playing, click or arrow keys to seek, and a loop region kept across the A/B switch.
 
 Audio crosses to the browser as 16-bit WAV bytes, lazily: Python bumps a source's version on
 every change, and the front-end asks for the bytes only when that source is (or becomes) the
 one being listened to. Edits therefore never resend dry or reference, and a render is sent
-once per settled edit, not per slider step.
+once per settled edit, not per slider step. The timeline's pictures are small (a 10 s clip's
+spectrogram is 51 KB) and go out with each new audio; an edit's preview sends only the
+columns under its window (:meth:`Player.show_preview`).
+
+The keyboard shortcuts (:data:`SHORTCUTS`) work anywhere in the studio (or the player alone)
+except while typing in a text field; the studio's help lists them from the same table.
 """
 
 from __future__ import annotations
@@ -16,12 +23,30 @@ import numpy as np
 import traitlets
 
 from llm2fx_lab.audio.loudness import integrated_loudness_lufs
-from llm2fx_lab.errors import Llm2FxError
+from llm2fx_lab.errors import Llm2FxError, ParameterError
 from llm2fx_lab.ui._assets import asset, common_css, esm
 from llm2fx_lab.ui.state import loudness_match_gains_db, wav_bytes
+from llm2fx_lab.ui.timeline import TimelineConfig, timeline, timeline_patch
 
 SOURCES = ("dry", "reference", "render")
 LABELS = {"dry": "Dry", "reference": "Reference", "render": "Render"}
+VIEWS = ("stack", "difference")
+#: Keyboard shortcuts: (key as ``KeyboardEvent.key``, with ``Shift+`` where held; action; what it does).
+SHORTCUTS = (
+    (" ", "play", "play or pause"),
+    ("1", "dry", "hear the dry clip"),
+    ("2", "reference", "hear the reference"),
+    ("3", "render", "hear the render"),
+    ("ArrowLeft", "back", "seek 1 s back"),
+    ("ArrowRight", "forward", "seek 1 s forward"),
+    ("Shift+ArrowLeft", "back_far", "seek 5 s back"),
+    ("Shift+ArrowRight", "forward_far", "seek 5 s forward"),
+    ("Home", "start", "go to the start (of the loop, if one is set)"),
+    ("Escape", "clear_loop", "clear the loop region"),
+    ("v", "view", "spectrograms side by side / render minus reference"),
+)
+#: Shortest loop region (s): a drag shorter than this is a click (a seek).
+MIN_LOOP_SECONDS = 0.05
 
 
 class Player(anywidget.AnyWidget):
@@ -36,7 +61,7 @@ class Player(anywidget.AnyWidget):
     1
     """
 
-    _esm = esm("player.js")
+    _esm = esm("player.js", "timeline.js")
     _css = common_css() + asset("player.css")
 
     versions = traitlets.Dict().tag(sync=True)        # key -> version of the audio held in Python
@@ -52,9 +77,23 @@ class Player(anywidget.AnyWidget):
     dry_wav = traitlets.Bytes(b"").tag(sync=True)
     reference_wav = traitlets.Bytes(b"").tag(sync=True)
     render_wav = traitlets.Bytes(b"").tag(sync=True)
+    # the timeline: pictures per source, where they sit, how they are shown
+    timeline = traitlets.Dict().tag(sync=True)        # key -> Timeline.meta (None: no audio)
+    dry_spec = traitlets.Bytes(b"").tag(sync=True)
+    reference_spec = traitlets.Bytes(b"").tag(sync=True)
+    render_spec = traitlets.Bytes(b"").tag(sync=True)
+    dry_wave = traitlets.Bytes(b"").tag(sync=True)
+    reference_wave = traitlets.Bytes(b"").tag(sync=True)
+    render_wave = traitlets.Bytes(b"").tag(sync=True)
+    view = traitlets.Unicode("stack").tag(sync=True)           # see VIEWS
+    loop_seconds = traitlets.List([]).tag(sync=True)           # [start, end] or [] (no loop)
+    position_seconds = traitlets.Float(None, allow_none=True).tag(sync=True)  # the playhead, once played or sought
+    shortcuts = traitlets.List().tag(sync=True)
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, timeline_config: TimelineConfig | None = TimelineConfig(), **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.timeline_config = timeline_config
+        self.shortcuts = [list(s) for s in SHORTCUTS]
         self._audio: dict[str, tuple[np.ndarray, float] | None] = {k: None for k in SOURCES}
         self._render: tuple[np.ndarray, float] | None = None
         self._stage_audio: list[np.ndarray] = []
@@ -65,6 +104,8 @@ class Player(anywidget.AnyWidget):
         self.on_msg(self._on_front_end_msg)
         self.observe(self._on_stage, "stage")
         self.observe(self._on_selected, "selected")
+        self.observe(self._on_loop, "loop_seconds")
+        self.observe(self._on_view, "view")
 
     # --- public API ----------------------------------------------------------------------
     def set_source(self, key: str, audio: np.ndarray | None, sample_rate: float = 44100.0,
@@ -112,6 +153,39 @@ class Player(anywidget.AnyWidget):
         held = self._audio.get(key)
         return None if held is None else held[0]
 
+    def seek(self, seconds: float) -> None:
+        """Move the playhead (and the player, if it holds audio) to ``seconds``."""
+        t = float(seconds)
+        if not np.isfinite(t) or t < 0:
+            raise ParameterError(f"seek position must be a time >= 0 s, got {seconds!r}")
+        self.position_seconds = t
+        self.send({"op": "seek", "seconds": t})
+
+    def set_loop(self, start_seconds: float | None, end_seconds: float | None = None) -> None:
+        """Loop ``start .. end`` seconds (kept across the A/B switch); ``set_loop(None)`` clears it."""
+        if start_seconds is None:
+            self.loop_seconds = []
+            return
+        a, b = float(start_seconds), float(end_seconds if end_seconds is not None else np.nan)
+        if not (np.isfinite(a) and np.isfinite(b) and 0 <= a and b - a >= MIN_LOOP_SECONDS):
+            raise ParameterError(f"a loop needs 0 <= start and end >= start + {MIN_LOOP_SECONDS} s, "
+                                 f"got {start_seconds!r} .. {end_seconds!r}")
+        self.loop_seconds = [a, b]
+
+    def show_preview(self, window_audio: np.ndarray, start_sample: int, sample_rate: float) -> int:
+        """Redraw the render's timeline under an edit's preview window (``window_audio``: the new
+        render's samples from ``start_sample``) until the full render arrives; returns the
+        bytes sent (0 when there is nothing to update: no timeline, or a stage is being heard)."""
+        held = self._audio.get("render")
+        if self.timeline_config is None or held is None or self.stage >= 0:
+            return 0
+        patch = timeline_patch(window_audio, start_sample, held[0].shape[-1], sample_rate, self.timeline_config)
+        if patch is None:
+            return 0
+        self.send({"op": "patch", "key": "render", "version": self.versions.get("render", 0), **patch.meta},
+                  [patch.spectrogram, patch.wave])
+        return len(patch.spectrogram) + len(patch.wave)
+
     def load(self, key: str) -> int:
         """Put a source's WAV bytes into its trait if they are stale; return the bytes sent."""
         held = self._audio.get(key)
@@ -139,6 +213,8 @@ class Player(anywidget.AnyWidget):
             self._lufs[key] = lufs = integrated_loudness_lufs(audio, sample_rate)
             info[key] = f"{audio.shape[-1] / sample_rate:.1f} s · " + (
                 f"{lufs:.1f} LUFS" if np.isfinite(lufs) else "silent")
+        pictures = None if audio is None or self.timeline_config is None else timeline(
+            audio, sample_rate, self.timeline_config)
         labels = dict(self.labels)
         if key == "render":
             labels["render"] = (f"After {self.stages[self.stage]}" if 0 <= self.stage < len(self.stages)
@@ -147,6 +223,9 @@ class Player(anywidget.AnyWidget):
             self.info = info
             self.labels = labels
             self.gains_db = loudness_match_gains_db(self._lufs)
+            setattr(self, f"{key}_spec", b"" if pictures is None else pictures.spectrogram)
+            setattr(self, f"{key}_wave", b"" if pictures is None else pictures.wave)
+            self.timeline = {**self.timeline, key: None if pictures is None else pictures.meta}
             self.versions = {**self.versions, key: self.versions.get(key, 0) + 1}
 
     def _on_stage(self, change: dict[str, Any]) -> None:
@@ -161,6 +240,22 @@ class Player(anywidget.AnyWidget):
     def _on_selected(self, change: dict[str, Any]) -> None:
         if change["new"] not in SOURCES:
             self.error = f"unknown source {change['new']!r}"
+
+    def _on_loop(self, change: dict[str, Any]) -> None:
+        # The front-end sets the region by dragging; anything else (from code) is checked here.
+        new = change["new"]
+        ok = new == [] or (isinstance(new, (list, tuple)) and len(new) == 2
+                           and all(isinstance(v, (int, float)) and np.isfinite(v) for v in new)
+                           and 0 <= new[0] and new[1] - new[0] >= MIN_LOOP_SECONDS)
+        if not ok:
+            self.error = (f"loop region must be [start, end] seconds with 0 <= start and end >= start + "
+                          f"{MIN_LOOP_SECONDS}, or [] for none; got {new!r}")
+            self.loop_seconds = change["old"]
+
+    def _on_view(self, change: dict[str, Any]) -> None:
+        if change["new"] not in VIEWS:
+            self.error = f"timeline view must be one of {', '.join(VIEWS)}, got {change['new']!r}"
+            self.view = change["old"]
 
     def _on_front_end_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if content.get("op") == "load" and content.get("key") in SOURCES:

@@ -7,8 +7,9 @@ Each part is an independent widget (usable alone); this module only wires them t
   two phases: phase 1 renders only a short preview window (``PREVIEW_WINDOW_SECONDS`` around
   the middle of the clip, after ``PREVIEW_PREROLL_SECONDS`` of pre-roll so dynamics and
   reverb/delay state is realistic) from the cached stage before the edited module, and
-  updates the render spectrum (an estimate, drawn dotted as "render (preview)") and the EQ
-  curve; phase 2, after a short debounce and only if no newer edit came, renders the full
+  updates the render spectrum (an estimate, drawn dotted as "render (preview)"), the EQ
+  curve and the timeline's columns under the window (outlined "preview"); the window is
+  centred on the player's playhead once the user has played or sought; phase 2, after a short debounce and only if no newer edit came, renders the full
   clip incrementally through the stage cache (abandoned between modules when a newer edit
   arrives) and replaces the preview: exact spectrum, waveform, gain reduction, player
   render source (bytes sent lazily), status line;
@@ -44,7 +45,7 @@ from llm2fx_lab.planners.style import Styled
 from llm2fx_lab.ui._html import alert_html
 from llm2fx_lab.ui.audio_input import AudioInput
 from llm2fx_lab.ui.chain_editor import ChainEditor
-from llm2fx_lab.ui.listening import Player
+from llm2fx_lab.ui.listening import SHORTCUTS, Player
 from llm2fx_lab.ui.plots import PlotsView
 from llm2fx_lab.ui.presets import PresetPanel
 from llm2fx_lab.ui.reasoning import ReasoningView, Turn
@@ -91,6 +92,28 @@ def _backend_options() -> list[tuple[str, tuple[str, str]]]:
     if torch.cuda.is_available():
         options.append((f"torch · GPU ({torch.cuda.get_device_name(0)})", ("torch", "cuda")))
     return options
+
+
+#: Mouse gestures listed in the help next to the keyboard shortcuts (:data:`~llm2fx_lab.ui.listening.SHORTCUTS`).
+GESTURES = (
+    ("click the timeline", "seek there"),
+    ("drag on the timeline", "loop that region (kept when switching dry / reference / render)"),
+    ("drag a module card, or Alt+Up/Down", "reorder the chain"),
+    ("Ctrl+Z / Ctrl+Y", "undo / redo a chain edit"),
+)
+_KEY_NAMES = {" ": "Space", "ArrowLeft": "←", "ArrowRight": "→", "Shift+ArrowLeft": "Shift+←",
+              "Shift+ArrowRight": "Shift+→", "Escape": "Esc"}
+
+
+def help_html() -> str:
+    """The studio's help: keyboard shortcuts (from the player's table) and mouse gestures."""
+    keys = "".join(f"<tr><td><kbd>{html.escape(_KEY_NAMES.get(k, k.upper() if len(k) == 1 else k))}</kbd></td>"
+                   f"<td>{html.escape(what)}</td></tr>" for k, _action, what in SHORTCUTS)
+    mouse = "".join(f"<tr><td>{html.escape(g)}</td><td>{html.escape(what)}</td></tr>" for g, what in GESTURES)
+    return ("<details class='l2f-help'><summary>Help: keyboard and mouse</summary>"
+            "<p style='margin:4px 0'>The keys work anywhere in the studio except while typing in a text box "
+            "(click a bare part of the studio first).</p>"
+            f"<table>{keys}{mouse}</table></details>")
 
 
 def _wrapped(planner: Any, refine: bool, style: bool) -> Any:
@@ -190,6 +213,7 @@ class Studio(widgets.VBox):
         # a loaded or imported chain is one undoable editor step: the hand edits before it stay reachable
         self.presets = PresetPanel(lambda: self.editor.value, lambda chain: setattr(self.editor, "value", chain))
         self.player = Player()
+        self.player.observe(self._on_position, "position_seconds")
         self.plots = PlotsView()
         self.backend = widgets.Dropdown(options=_backend_options(), description="Render on",
                                         style={"description_width": "initial"})
@@ -218,8 +242,11 @@ class Studio(widgets.VBox):
         left = widgets.VBox([menu, self.endpoint_box, self.planner_error, self.content_note, self.reasoning,
                              self.player], layout=widgets.Layout(flex="1 1 0", min_width="320px", margin="0 16px 0 0"))
         right = widgets.VBox([self.editor, self.presets], layout=widgets.Layout(flex="1 1 0", min_width="380px"))
+        self.help = widgets.HTML(help_html())
+        self.help.add_class("l2f-help")
         super().__init__([
             widgets.HTML("<h3 style='margin:4px 0'>llm2fx studio</h3>"),
+            self.help,
             self.inputs,
             widgets.HBox([left, right], layout=widgets.Layout(flex_flow="row wrap", justify_content="space-between")),
             widgets.HBox([self.backend, self.status], layout=widgets.Layout(align_items="center")),
@@ -384,6 +411,7 @@ class Studio(widgets.VBox):
         result = cache.preview(chain, window, self.preview_preroll_seconds)
         if result is None or not self.plots.set_preview(chain, result.output, result.previous, cache.sample_rate):
             return False
+        self.player.show_preview(result.output, window[0], cache.sample_rate)
         self.last_preview, self.previewing = result, True
         self.previews += 1
         a, b = (t / cache.sample_rate for t in window)
@@ -419,6 +447,11 @@ class Studio(widgets.VBox):
             f"recomputed in {result.seconds * 1e3:.0f} ms ({total_ms:.0f} ms with plots) · {html.escape(label)}</span>")
         self.error.value = ""
         self._notify("full", chain)
+
+    def _on_position(self, change: dict[str, Any]) -> None:
+        # Previews render where the user is listening (the middle of the clip until they play or seek).
+        if change["new"] is not None:
+            self.preview_center_seconds = float(change["new"])
 
     def _render_failed(self, exc: BaseException) -> None:
         self.error.value = alert_html(f"render failed: {type(exc).__name__}: {exc}")

@@ -86,3 +86,30 @@ def test_bad_input():
         P.spectrum_data({}, SR)
     with pytest.raises(ParameterError):
         P.spectrum_data({"x": np.zeros(100)}, SR, max_points=100000)
+
+
+def test_spectrogram_grid_columns_from_a_part_of_the_clip_are_exact(noise):
+    second = noise[:, :SR]
+    x = np.concatenate([second * g for g in (1.0, 0.3, 2.0, 0.5)], axis=1)
+    grid = P.spectrogram_grid(x.shape[1], SR, max_frames=300, n_freqs=96)
+    assert grid.n_columns <= 300 and grid.hop_samples * grid.n_columns >= x.shape[1]
+    full = P.spectrogram_columns(x, grid)
+    assert full.shape == (96, grid.n_columns)
+    for a, b in ((30_000, 100_000), (0, 50_000), (120_000, x.shape[1])):  # inside, at the start, at the end
+        first, count = P.columns_within(grid, a, b)
+        assert count > 0
+        np.testing.assert_array_equal(P.spectrogram_columns(x[:, a:b], grid, first, count, offset_samples=a),
+                                      full[:, first:first + count])
+    # a louder second: its columns are louder by the gain (6 dB for x2 against x1, within a frame's leak)
+    t = grid.time_seconds
+    first_s, third_s = full[:, (t > 0.1) & (t < 0.9)], full[:, (t > 2.1) & (t < 2.9)]
+    assert abs(np.median(third_s - first_s) - 20 * np.log10(2.0)) < 0.5
+    with pytest.raises(ParameterError, match="outside the grid"):
+        P.spectrogram_columns(x, grid, grid.n_columns - 1, 5)
+
+
+def test_spectrogram_grid_of_a_long_clip_caps_the_frames_per_column():
+    grid = P.spectrogram_grid(10 * 60 * SR, SR, max_frames=400)
+    assert grid.sub_frames == P.MAX_SUB_FRAMES and grid.n_columns == 400
+    with pytest.raises(ParameterError, match="needs samples"):
+        P.spectrogram_grid(0, SR)

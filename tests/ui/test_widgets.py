@@ -257,13 +257,6 @@ def test_spectrum_view_updates(noise, sr):
 
 # --- the studio ----------------------------------------------------------------------------
 
-@pytest.fixture
-def studio():
-    s = Studio(planner=ScriptedPlanner(), example="drums", tail_seconds=0.5)
-    assert s.wait(30)
-    return s
-
-
 def test_studio_plans_renders_and_updates_everything(studio):
     dry, _ref, sr = studio.inputs.pair()
     assert studio.output().shape == (2, dry.shape[1] + sr // 2)
