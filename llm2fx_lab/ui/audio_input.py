@@ -1,4 +1,5 @@
-"""Audio input: a dry and a reference slot, each filled by an upload or a bundled example.
+"""Audio input: a dry and a reference slot, each filled by an upload or a bundled example, and
+the dry slot also from the microphone (:class:`~llm2fx_lab.ui.recorder.Recorder`).
 
 A bad file shows its error inline and leaves the previous audio in place. Uploads above
 :data:`MAX_UPLOAD_BYTES` are refused with a message saying the size and the limit.
@@ -16,6 +17,7 @@ from llm2fx_lab.audio import integrated_loudness_lufs, load_audio_bytes, resampl
 from llm2fx_lab.errors import AudioError, Llm2FxError
 from llm2fx_lab.examples import example_pair, list_examples, load_example
 from llm2fx_lab.ui._html import alert_html
+from llm2fx_lab.ui.recorder import Recorder
 
 #: Largest accepted upload (bytes): 10 minutes of 16-bit stereo WAV at 48 kHz is about 110 MB.
 MAX_UPLOAD_BYTES = 50 * 2**20
@@ -40,9 +42,11 @@ class AudioSlot(widgets.VBox):
     sample_rate : float or None
     source : str
         File or example name of the loaded audio.
+    recorder : Recorder or None
+        The microphone recorder (the dry slot's, by default; ``record=True`` gives any slot one).
     """
 
-    def __init__(self, role: str, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
+    def __init__(self, role: str, max_upload_bytes: int = MAX_UPLOAD_BYTES, record: bool | None = None) -> None:
         self.role = role
         self.max_upload_bytes = max_upload_bytes
         self.audio: np.ndarray | None = None
@@ -64,9 +68,12 @@ class AudioSlot(widgets.VBox):
         self.error.add_class(f"l2f-error-{role}")
         self.upload.observe(self._on_upload, "value")
         self.example.observe(self._on_example, "value")
+        self.recorder = Recorder() if (role == "dry" if record is None else record) else None
+        if self.recorder is not None:
+            self.recorder.on_recorded(lambda audio, sr, name: self.set_audio(audio, sr, name))
         title = widgets.HTML(f"<b>{role.capitalize()}</b>")
         super().__init__([title, widgets.HBox([self.upload, widgets.Label(example_label), self.example]),
-                          self.info, self.error])
+                          *([self.recorder] if self.recorder is not None else []), self.info, self.error])
         self.add_class(f"l2f-slot-{role}")
 
     def on_change(self, callback: SlotCallback) -> None:

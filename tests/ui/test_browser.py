@@ -1,11 +1,13 @@
 """The studio in a real browser: JupyterLab + Debian Chromium driven by playwright-core.
 
-Starts JupyterLab on 127.0.0.1 (free port, random token, temporary HOME and JUPYTER_* dirs, a
-copy of notebooks/01_studio.ipynb so autosave never touches the repo), then
+Starts JupyterLab on 127.0.0.1 (free port, random token, temporary HOME, JUPYTER_* and preset
+dirs, a copy of notebooks/01_studio.ipynb so autosave never touches the repo), then
 ``tests/ui/browser/drive.mjs`` runs all cells, waits for the planner to finish streaming,
-uploads a dry file, drags a module card, drags a slider and checks the A/B player. The
-assertions below check what changed on the Python side and that the plot redrew.
-Screenshots land in ``tests/artifacts/browser/``.
+uploads a dry file, drags a module card, drags a slider and checks the A/B player; and
+``drive_timeline.mjs`` plays, seeks and loops on the timeline, switches sources by key and
+button inside the loop, saves / loads a preset, imports a bad chain, and records from
+Chromium's fake microphone. The assertions below check what changed on the Python side.
+Screenshots land in ``tests/artifacts/browser/`` and ``tests/artifacts/browser-timeline/``.
 
 Skips only when Chromium, node or playwright-core is missing (``npm ci --prefix
 tests/ui/browser`` installs the latter).
@@ -25,6 +27,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -34,6 +37,13 @@ CHROMIUM = os.environ.get("LLM2FX_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts" / "browser"
 
 pytestmark = pytest.mark.browser
+RECORD_SECONDS = 1.5
+TIMELINE_NOTEBOOK = f"""from llm2fx_lab.examples import example_chain
+from llm2fx_lab.ui import Studio
+studio = Studio(planner="analysis", example="drums")
+studio.chain = example_chain("drums")
+studio.inputs.dry.recorder.max_seconds = {RECORD_SECONDS}
+studio"""
 
 
 def _requirements() -> str | None:
@@ -61,6 +71,9 @@ def jupyter(tmp_path):
     root = tmp_path / "root"
     (root / "notebooks").mkdir(parents=True)
     shutil.copy(ROOT / "notebooks" / "01_studio.ipynb", root / "notebooks" / "01_studio.ipynb")
+    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(TIMELINE_NOTEBOOK)], metadata=kernel),
+                   str(root / "notebooks" / "timeline.ipynb"))
     home = tmp_path / "home"
     config = home / "jupyter-config"
     (config / "labconfig").mkdir(parents=True)
@@ -70,6 +83,7 @@ def jupyter(tmp_path):
     env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(config),
            "JUPYTER_DATA_DIR": str(home / "jupyter-data"), "JUPYTER_RUNTIME_DIR": str(home / "jupyter-runtime"),
            "IPYTHONDIR": str(home / "ipython"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "LLM2FX_PRESETS_DIR": str(home / "presets"),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     port, token = _free_port(), secrets.token_hex(16)
     jupyter_bin = Path(sys.executable).with_name("jupyter")
@@ -92,6 +106,7 @@ def jupyter(tmp_path):
                 pytest.fail("JupyterLab did not start:\n" + (tmp_path / "jupyter.log").read_text()[-3000:])
             time.sleep(0.3)
         yield {"url": f"http://127.0.0.1:{port}/lab/tree/notebooks/01_studio.ipynb?token={token}&reset",
+               "timeline_url": f"http://127.0.0.1:{port}/lab/tree/notebooks/timeline.ipynb?token={token}&reset",
                "env": env, "tmp": tmp_path}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the server and the kernels it started, by our own PID
@@ -102,6 +117,20 @@ def jupyter(tmp_path):
         log.close()
 
 
+def _drive(script: str, cfg: dict, artifacts: Path) -> dict:
+    if artifacts.exists():
+        shutil.rmtree(artifacts)
+    artifacts.mkdir(parents=True)
+    run = subprocess.run(["node", str(BROWSER_DIR / script), json.dumps({**cfg, "artifacts": str(artifacts)})],
+                         cwd=BROWSER_DIR, capture_output=True, text=True, timeout=150)
+    lines = [l for l in run.stdout.splitlines() if l.startswith("RESULT ")]
+    assert lines, f"{script} printed no result (rc {run.returncode}):\n{run.stderr[-4000:]}"
+    res = json.loads(lines[-1][len("RESULT "):])
+    (artifacts / "result.json").write_text(json.dumps(res, indent=2))
+    assert "error" not in res, res["error"] + "\n" + run.stderr[-3000:]
+    return res
+
+
 def test_studio_in_chromium(jupyter):
     import soundfile as sf
 
@@ -110,18 +139,8 @@ def test_studio_in_chromium(jupyter):
     upload = jupyter["tmp"] / "my_piano.wav"
     piano, sr = load_example("piano")
     sf.write(str(upload), piano[:, : int(4 * sr)].T, int(sr), subtype="PCM_16")
-    if ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS)
-    ARTIFACTS.mkdir(parents=True)
-    cfg = {"url": jupyter["url"], "artifacts": str(ARTIFACTS), "upload": str(upload), "chromium": CHROMIUM,
-           "profile": str(jupyter["tmp"] / "chromium-profile")}
-    run = subprocess.run(["node", str(BROWSER_DIR / "drive.mjs"), json.dumps(cfg)], cwd=BROWSER_DIR,
-                         capture_output=True, text=True, timeout=150)
-    lines = [l for l in run.stdout.splitlines() if l.startswith("RESULT ")]
-    assert lines, f"drive.mjs printed no result (rc {run.returncode}):\n{run.stderr[-4000:]}"
-    res = json.loads(lines[-1][len("RESULT "):])
-    (ARTIFACTS / "result.json").write_text(json.dumps(res, indent=2))
-    assert "error" not in res, res["error"] + "\n" + run.stderr[-3000:]
+    res = _drive("drive.mjs", {"url": jupyter["url"], "upload": str(upload), "chromium": CHROMIUM,
+                               "profile": str(jupyter["tmp"] / "chromium-profile")}, ARTIFACTS)
 
     # The planner streamed, grouped by step, with tool-call cards, and finished.
     assert res["after_plan"]["status"] == "done"
@@ -162,3 +181,60 @@ def test_studio_in_chromium(jupyter):
     assert sorted(p.name for p in ARTIFACTS.glob("*.png"))
     assert not [e for e in res["console_errors"] if "l2f" in e or "anywidget" in e.lower()], res["console_errors"]
     assert np.isfinite(res["after_slider"]["edit_ms"])
+
+
+def _in_loop(samples: list[dict], loop: list[float], slack: float = 0.35) -> bool:
+    return all(loop[0] - 0.05 <= s["time"] <= loop[1] + slack for s in samples if not s["paused"])
+
+
+def _wrapped(samples: list[dict]) -> bool:
+    return any(b["time"] < a["time"] - 0.3 for a, b in zip(samples, samples[1:]))
+
+
+def test_timeline_presets_and_microphone_in_chromium(jupyter):
+    res = _drive("drive_timeline.mjs", {"url": jupyter["timeline_url"], "chromium": CHROMIUM,
+                                        "profile": str(jupyter["tmp"] / "chromium-profile-2")},
+                 ARTIFACTS.with_name("browser-timeline"))
+    duration = res["timeline_meta"]["seconds"]
+
+    # Space played the render; the playhead moved with the audio while playing, and stopped on pause.
+    playing = res["playing"]
+    assert all(not s["paused"] for s in playing) and playing[-1]["time"] > playing[0]["time"] + 0.3, playing
+    assert all(abs(s["position"] - s["time"]) < 0.3 for s in playing), playing
+    assert res["after_pause"]["paused"]
+
+    # A click at 75 % of the timeline moved the player there, and Python knows (previews centre on it).
+    click = res["after_click"]
+    assert abs(click["time"] - 0.75 * duration) < 0.25, (click, duration)
+    assert abs(res["position_in_python"] - click["time"]) < 0.1
+    assert res["preview_center"] == res["position_in_python"]
+    assert abs(res["after_left"]["time"] - (click["time"] - 1.0)) < 0.15, res["after_left"]
+
+    # The dragged loop region, and playback wrapping inside it on the render, the reference (key 2) and dry.
+    loop = res["loop"]
+    assert abs(loop[0] - 0.2 * duration) < 0.25 and abs(loop[1] - 0.4 * duration) < 0.25, (loop, duration)
+    for name in ("loop_render", "loop_reference", "loop_dry"):
+        assert _in_loop(res[name], loop), (name, res[name], loop)
+        assert any(not s["paused"] for s in res[name]), name
+    assert _wrapped(res["loop_render"] + res["loop_reference"] + res["loop_dry"])
+    assert res["pressed_after_2"] == "reference" and res["pressed_after_dry"] == "dry"
+    assert res["loop_after"] == [loop, "dry"]
+    assert res["after_keys"] == ["render", "difference"]
+    assert res["loop_cleared"] == []
+
+    # The preset came back exactly; a bad import showed its error and changed nothing.
+    assert "my drums" in res["preset_options"]
+    assert res["changed_chain"] != res["saved_chain"]
+    assert res["loaded_chain"] == res["saved_chain"]
+    assert "low_gain_db" in res["bad_import_message"] and "99" in res["bad_import_message"]
+    assert res["chain_after_bad_import"] == res["loaded_chain"]
+
+    # The fake microphone filled the dry slot with a recording of the limit's length, and it rendered.
+    rec = res["recorded"]
+    assert rec["source"].startswith("microphone recording") and not rec["error"], rec
+    assert abs(rec["seconds"] - RECORD_SECONDS) < 0.4, rec
+    assert rec["peak"] > 0.01 and rec["start_ms"] is not None
+    assert abs(rec["render_seconds"] - rec["seconds"] - 1.0) < 0.05   # the render follows the new dry clip (+1 s tail)
+    assert "denied access to the microphone" in res["denied_message"]
+    assert res["denied_python"] == res["denied_message"]
+    assert not [e for e in res["console_errors"] if "l2f" in e or "anywidget" in e.lower()], res["console_errors"]

@@ -4,40 +4,15 @@
 // Prints one JSON line "RESULT {...}" with what it observed; the Python test asserts on it.
 // Python-side state is read by executing code in the notebook's kernel through `window.jupyterapp`.
 
-import { chromium } from "playwright-core";
+import { openLab, py as pyIn, runNotebook, screenshotter } from "./lab.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
 const result = { steps: [], console_errors: [] };
 const log = (msg) => { result.steps.push(msg); console.error(`[drive] ${msg}`); };
 
-const context = await chromium.launchPersistentContext(cfg.profile, {
-  executablePath: cfg.chromium,
-  headless: true,
-  viewport: { width: 1400, height: 1000 },
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required"],
-});
-const page = context.pages()[0] || (await context.newPage());
-page.on("console", (m) => { if (m.type() === "error") result.console_errors.push(m.text().slice(0, 300)); });
-page.on("pageerror", (e) => result.console_errors.push(`pageerror: ${String(e).slice(0, 300)}`));
-let shot = 0;
-const screenshot = async (name) => page.screenshot({ path: `${cfg.artifacts}/${String(++shot).padStart(2, "0")}-${name}.png`, fullPage: false });
-
-// Run Python in the notebook's kernel and return its stdout.
-async function py(code) {
-  return page.evaluate(async (code) => {
-    const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-    let out = "";
-    const future = kernel.requestExecute({ code, store_history: false });
-    future.onIOPub = (msg) => {
-      if (msg.header.msg_type === "stream") out += msg.content.text;
-      if (msg.header.msg_type === "error") out += `ERROR ${msg.content.ename}: ${msg.content.evalue}`;
-    };
-    await future.done;
-    return out;
-  }, code);
-}
+const { context, page } = await openLab(cfg, result);
+const screenshot = screenshotter(page, cfg.artifacts);
+const py = (code) => pyIn(page, code);
 const state = async () => JSON.parse(await py(
   "import json, hashlib\n" +
   "studio.wait_render(30)\n" +
@@ -52,14 +27,8 @@ const spectrumPaths = () => page.evaluate(() => {
 });
 
 try {
-  await page.goto(cfg.url, { waitUntil: "domcontentloaded", timeout: 60000 });
-  await page.waitForFunction(() => {
-    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-    return k && k.status === "idle";
-  }, null, { timeout: 60000, polling: 250 });
-  log("notebook open, kernel idle");
-  await page.evaluate(() => window.jupyterapp.commands.execute("notebook:run-all-cells"));
+  await runNotebook(page, cfg.url);
+  log("notebook open, cells running");
   await page.waitForSelector(".l2f-reasoning", { timeout: 60000 });
   await page.waitForSelector('.l2f-reasoning[data-status="done"]', { timeout: 90000 });
   await page.waitForFunction(() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === "idle",
@@ -154,7 +123,7 @@ try {
   log(`picked ${JSON.stringify(result.picked)}, planned: ${JSON.stringify(result.after_pick)}`);
   await screenshot("picked-planner");
   await page.setViewportSize({ width: 1400, height: 3000 });
-  await page.locator(".l2f-studio").first().screenshot({ path: `${cfg.artifacts}/${String(++shot).padStart(2, "0")}-studio-full.png` });
+  await page.locator(".l2f-studio").first().screenshot({ path: `${cfg.artifacts}/99-studio-full.png` });
 } catch (err) {
   result.error = String(err && err.stack || err);
   try { await screenshot("failure"); } catch { /* the page may be gone */ }
