@@ -20,8 +20,11 @@
 # an effect chain, then edit the chain, listen and look. Everything below is live: slider drags
 # re-render only the modules after the one you touched, and the spectra follow.
 #
-# - **Audio**: upload wav/flac/ogg/mp3 for the *dry* and *reference* slots, or pick an example.
-#   Tick *No dry clip* for blind estimation from the reference alone.
+# - **Audio**: upload wav/flac/ogg/mp3 for the *dry* and *reference* slots, or pick an example,
+#   or press *Record* to record the dry clip from the microphone (a level meter shows while it
+#   records; it stops at the limit, 30 s unless `studio.inputs.dry.recorder.max_seconds` says
+#   otherwise; the browser asks for the microphone first). Tick *No dry clip* for blind
+#   estimation from the reference alone.
 # - **Planner**: pick who estimates the chain: `analysis` (measurements and small trees, no neural
 #   network), `mini` (the embedded llm2fx-mini model, small and trained on a CPU; see its model card),
 #   `mini` presence-guided, or the `regression` / `multitask` baselines. Tick *+ refine* to polish
@@ -34,7 +37,15 @@
 #   add modules; sliders (log scale where the toolset says so) and exact numbers; undo/redo;
 #   reset to the planner's estimate; export JSON or copy as Python.
 # - **Listen**: one player with an A/B switch that keeps the position, optional loudness matching,
-#   and a step-through of the signal after each module.
+#   and a step-through of the signal after each module. Its timeline shows the waveform and the
+#   spectrograms of dry, reference and render side by side (or the render minus the reference, in
+#   dB) with a playhead that follows the audio: click to seek, drag to loop a region (the loop
+#   holds when you switch between dry, reference and render). An edit first redraws the part
+#   around the playhead (outlined "preview"), then the whole render.
+# - **Import and presets** (under the editor): paste tool calls or upload a chain `.json`; save
+#   the chain under a name, load or delete saved ones (`llm2fx_lab.fx.presets` from code).
+# - **Keyboard** (see *Help* at the top of the studio): Space plays or pauses, 1 / 2 / 3 pick dry,
+#   reference, render, arrows seek, Esc clears the loop, V switches the spectrogram view.
 
 # %%
 from llm2fx_lab.ui import Studio

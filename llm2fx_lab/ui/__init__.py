@@ -4,7 +4,8 @@
 >>> Studio(example="drums")   # doctest: +SKIP
 
 Each widget also works alone: :class:`AudioInput`, :class:`ReasoningView`,
-:class:`ChainEditor`, :class:`Player`, :class:`SpectrumView`, :class:`DynamicsView`.
+:class:`ChainEditor`, :class:`Player`, :class:`SpectrumView`, :class:`DynamicsView`,
+:class:`PresetPanel`, :class:`Recorder`.
 """
 
 from llm2fx_lab.ui.audio_input import MAX_UPLOAD_BYTES, AudioInput, AudioSlot
@@ -13,9 +14,10 @@ from llm2fx_lab.ui.listening import Player
 from llm2fx_lab.ui.plots import DynamicsView, PlotsView, SpectrumView
 from llm2fx_lab.ui.presets import PresetPanel
 from llm2fx_lab.ui.reasoning import ReasoningView
+from llm2fx_lab.ui.recorder import Recorder
 from llm2fx_lab.ui.studio import Studio, resolve_planner
 
 __all__ = [
     "MAX_UPLOAD_BYTES", "AudioInput", "AudioSlot", "ChainEditor", "DynamicsView", "Player",
-    "PlotsView", "PresetPanel", "ReasoningView", "SpectrumView", "Studio", "resolve_planner",
+    "PlotsView", "PresetPanel", "ReasoningView", "Recorder", "SpectrumView", "Studio", "resolve_planner",
 ]
