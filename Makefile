@@ -39,7 +39,7 @@ test: $(STAMP) system-deps $(BROWSER_NODE)
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-bench: $(STAMP)
+bench: $(STAMP) system-deps $(BROWSER_NODE)
 	@for b in benchmarks/*.py; do case $$b in */_*) continue;; esac; \
 	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
