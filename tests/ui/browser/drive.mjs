@@ -4,29 +4,21 @@
 // Prints one JSON line "RESULT {...}" with what it observed; the Python test asserts on it.
 // Python-side state is read by executing code in the notebook's kernel through `window.jupyterapp`.
 
-import { openLab, py as pyIn, runNotebook, screenshotter } from "./lab.mjs";
+import { drive, runNotebook } from "./lab.mjs";
 
-const cfg = JSON.parse(process.argv[2]);
-const result = { steps: [], console_errors: [] };
-const log = (msg) => { result.steps.push(msg); console.error(`[drive] ${msg}`); };
-
-const { context, page } = await openLab(cfg, result);
-const screenshot = screenshotter(page, cfg.artifacts);
-const py = (code) => pyIn(page, code);
-const state = async () => JSON.parse(await py(
-  "import json, hashlib\n" +
-  "studio.wait_render(30)\n" +
-  "_o = studio.output()\n" +
-  "print(json.dumps({'chain': studio.chain.to_tool_calls(include_bypassed=True), 'names': list(studio.chain.names),\n" +
-  "  'render_sha': hashlib.sha1(_o.tobytes()).hexdigest() if _o is not None else None, 'renders': studio.renders,\n" +
-  "  'dry': studio.inputs.dry.source, 'status': studio.reasoning.status, 'edit_ms': studio.edit_seconds * 1e3}))"));
-// The drawn path of every line trace in the spectrum plot (changes when it redraws with new data).
-const spectrumPaths = () => page.evaluate(() => {
-  const plot = document.querySelector(".js-plotly-plot");
-  return plot ? Array.from(plot.querySelectorAll(".scatterlayer .trace path.js-line")).map((p) => p.getAttribute("d") || "").join("|") : "";
-});
-
-try {
+await drive(async ({ cfg, result, log, page, py, screenshot }) => {
+  const state = async () => JSON.parse(await py(
+    "import json, hashlib\n" +
+    "studio.wait_render(30)\n" +
+    "_o = studio.output()\n" +
+    "print(json.dumps({'chain': studio.chain.to_tool_calls(include_bypassed=True), 'names': list(studio.chain.names),\n" +
+    "  'render_sha': hashlib.sha1(_o.tobytes()).hexdigest() if _o is not None else None, 'renders': studio.renders,\n" +
+    "  'dry': studio.inputs.dry.source, 'status': studio.reasoning.status, 'edit_ms': studio.edit_seconds * 1e3}))"));
+  // The drawn path of every line trace in the spectrum plot (changes when it redraws with new data).
+  const spectrumPaths = () => page.evaluate(() => {
+    const plot = document.querySelector(".js-plotly-plot");
+    return plot ? Array.from(plot.querySelectorAll(".scatterlayer .trace path.js-line")).map((p) => p.getAttribute("d") || "").join("|") : "";
+  });
   await runNotebook(page, cfg.url);
   log("notebook open, cells running");
   await page.waitForSelector(".l2f-reasoning", { timeout: 60000 });
@@ -124,10 +116,4 @@ try {
   await screenshot("picked-planner");
   await page.setViewportSize({ width: 1400, height: 3000 });
   await page.locator(".l2f-studio").first().screenshot({ path: `${cfg.artifacts}/99-studio-full.png` });
-} catch (err) {
-  result.error = String(err && err.stack || err);
-  try { await screenshot("failure"); } catch { /* the page may be gone */ }
-} finally {
-  await context.close();
-}
-console.log(`RESULT ${JSON.stringify(result)}`);
+});

@@ -3,29 +3,22 @@
 // The notebook holds `studio` (drums example, its demo chain, recorder limited to `record_seconds`).
 // Prints one JSON line "RESULT {...}"; the Python test asserts on it.
 
-import { kernelIdle, openLab, py as pyIn, runNotebook, screenshotter } from "./lab.mjs";
+import { drive, kernelIdle, runNotebook } from "./lab.mjs";
 
-const cfg = JSON.parse(process.argv[2]);
-const result = { steps: [], console_errors: [] };
-const log = (msg) => { result.steps.push(msg); console.error(`[drive] ${msg}`); };
-const { context, page } = await openLab(cfg, result);
-const screenshot = screenshotter(page, cfg.artifacts);
-const py = (code) => pyIn(page, code);
-const pyJson = async (code) => JSON.parse(await py(`import json\n${code}`));
-const audioState = () => page.evaluate(() => {
-  const a = document.querySelector(".l2f-player audio");
-  return { time: a.currentTime, paused: a.paused, src: a.src.slice(0, 5), duration: a.duration,
-    position: Number(document.querySelector(".l2f-timeline").dataset.position) };
-});
-const pressed = () => page.evaluate(() => document.querySelector(".l2f-player .l2f-ab button[aria-pressed='true']")?.dataset.key);
-// Sample the player for `ms` milliseconds every 100 ms.
-async function sample(ms) {
-  const out = [];
-  for (let t = 0; t < ms; t += 100) { out.push(await audioState()); await page.waitForTimeout(100); }
-  return out;
-}
-
-try {
+await drive(async ({ cfg, result, log, page, py, screenshot }) => {
+  const pyJson = async (code) => JSON.parse(await py(`import json\n${code}`));
+  const audioState = () => page.evaluate(() => {
+    const a = document.querySelector(".l2f-player audio");
+    return { time: a.currentTime, paused: a.paused, src: a.src.slice(0, 5), duration: a.duration,
+      position: Number(document.querySelector(".l2f-timeline").dataset.position) };
+  });
+  const pressed = () => page.evaluate(() => document.querySelector(".l2f-player .l2f-ab button[aria-pressed='true']")?.dataset.key);
+  // Sample the player for `ms` milliseconds every 100 ms.
+  async function sample(ms) {
+    const out = [];
+    for (let t = 0; t < ms; t += 100) { out.push(await audioState()); await page.waitForTimeout(100); }
+    return out;
+  }
   await runNotebook(page, cfg.url);
   await page.waitForSelector(".l2f-player .l2f-timeline", { timeout: 60000 });
   await kernelIdle(page);
@@ -144,10 +137,4 @@ try {
   result.denied_python = await pyJson("print(json.dumps(studio.inputs.dry.recorder.error))");
   log(`recorded ${JSON.stringify(result.recorded)}; denied: ${result.denied_message}`);
   await screenshot("denied");
-} catch (err) {
-  result.error = String(err && err.stack || err);
-  try { await screenshot("failure"); } catch { /* the page may be gone */ }
-} finally {
-  await context.close();
-}
-console.log(`RESULT ${JSON.stringify(result)}`);
+});

@@ -4,7 +4,7 @@
 
 import { chromium } from "playwright-core";
 
-export async function openLab(cfg, result) {
+async function openLab(cfg, result) {
   const context = await chromium.launchPersistentContext(cfg.profile, {
     executablePath: cfg.chromium,
     headless: true,
@@ -34,7 +34,7 @@ export async function runNotebook(page, url) {
 }
 
 // Run Python in the notebook's kernel and return its stdout.
-export async function py(page, code) {
+async function py(page, code) {
   return page.evaluate(async (code) => {
     const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
     let out = "";
@@ -48,7 +48,26 @@ export async function py(page, code) {
   }, code);
 }
 
-export function screenshotter(page, dir) {
+function screenshotter(page, dir) {
   let shot = 0;
   return (name) => page.screenshot({ path: `${dir}/${String(++shot).padStart(2, "0")}-${name}.png`, fullPage: false });
+}
+
+// Run `body({cfg, result, log, page, py, screenshot})` against a fresh browser (cfg from argv[2]),
+// then print "RESULT {...}": what the body put in `result`, or the error and a "failure" screenshot.
+export async function drive(body) {
+  const cfg = JSON.parse(process.argv[2]);
+  const result = { steps: [], console_errors: [] };
+  const log = (msg) => { result.steps.push(msg); console.error(`[drive] ${msg}`); };
+  const { context, page } = await openLab(cfg, result);
+  const screenshot = screenshotter(page, cfg.artifacts);
+  try {
+    await body({ cfg, result, log, page, py: (code) => py(page, code), screenshot });
+  } catch (err) {
+    result.error = String(err && err.stack || err);
+    try { await screenshot("failure"); } catch { /* the page may be gone */ }
+  } finally {
+    await context.close();
+  }
+  console.log(`RESULT ${JSON.stringify(result)}`);
 }
