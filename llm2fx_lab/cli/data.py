@@ -1,4 +1,10 @@
-"""``llm2fx data generate OUT ...`` and ``llm2fx data stats DIR``: LP-Fx-style datasets."""
+"""``llm2fx data generate OUT ...`` and ``llm2fx data stats DIR``: LP-Fx-style datasets.
+
+``generate`` runs on this machine's cores (``--workers N``) or on a Dask cluster
+(``--cluster tcp://HOST:PORT``, docs/cluster.md); either way it ends by checking the folder
+(:func:`~llm2fx_lab.data.generate.verify`: every example of every split once), and ``stats``
+reports the same check.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +12,52 @@ import argparse
 import json
 from pathlib import Path
 
+from llm2fx_lab.errors import Llm2FxError
+
+
+def _verify_lines(report: dict) -> list[str]:
+    lines = []
+    for split, r in report.items():
+        if r["complete"]:
+            lines.append(f"verified {split}: {r['examples']} of {r['expected']} examples, each index once")
+        else:
+            lines.append(f"incomplete {split}: {r['examples']} of {r['expected']} examples; {r['missing']} missing "
+                         f"(first {r['first_missing']}), {r['repeated']} repeated, {r['unexpected']} out of place")
+    return lines
+
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from llm2fx_lab.data.generate import GenerateConfig, generate
+    from llm2fx_lab.data.cluster import ClusterConfig
+    from llm2fx_lab.data.generate import GenerateConfig, generate, verify
 
     cfg = GenerateConfig(str(args.out), splits=tuple(args.splits), n_examples=args.n,
                          test_per_length=args.test_per_length, seed=args.seed, source=args.source,
                          shard_size=args.shard_size, audio=args.audio,
                          dry_mask_probability=args.dry_mask_probability, n_validation=args.n_validation,
                          exact_distance=args.exact_distance)
-    written = generate(cfg, workers=args.workers, progress=not args.quiet)
-    print(f"wrote {len(written)} shard(s) to {args.out}")
+    if args.cluster and args.workers:
+        raise Llm2FxError("--workers counts processes on this machine; with --cluster the cluster's workers do "
+                          "the work: leave out one of the two")
+    engine = ClusterConfig(address=args.cluster, workers=args.workers,
+                           connect_timeout_seconds=args.connect_timeout_seconds)
+    written = generate(cfg, progress=not args.quiet, cluster=engine)
+    print(f"wrote {len(written)} shard(s) to {args.out} on {engine.describe()}")
+    report = verify(args.out)
+    print("\n".join(_verify_lines({s: r for s, r in report.items() if s in cfg.splits})))
+    if not all(r["complete"] for s, r in report.items() if s in cfg.splits):
+        raise Llm2FxError(f"{args.out} is incomplete after the run (see above): run the same command again to "
+                          "redo what is missing")
     return 0
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
+    from llm2fx_lab.data.generate import verify
     from llm2fx_lab.data.stats import format_stats, stats
 
     s = stats(args.dir)
-    print(json.dumps(s, indent=2) if args.json else format_stats(s))
+    report = verify(args.dir) if (Path(args.dir) / "manifest.json").exists() else {}
+    print(json.dumps(s | {"verify": report}, indent=2) if args.json
+          else "\n".join([format_stats(s), *_verify_lines(report)]))
     return 0
 
 
@@ -49,7 +82,12 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--exact-distance", action="store_true",
                    help="store every chain's full MR-STFT distance (slower); by default the similarity "
                         "filter stops once a chain is certain to pass and stores that lower bound")
-    g.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    g.add_argument("--workers", type=int, default=None, help="processes on this machine (default: all cores)")
+    g.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="run on the Dask cluster whose scheduler is at tcp://HOST:PORT (docs/cluster.md); the "
+                        "shards are written here, identical to a run on this machine")
+    g.add_argument("--connect-timeout-seconds", type=float, default=10.0,
+                   help="with --cluster: how long to wait for the scheduler and its first worker")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)
     s = sub.add_parser("stats", help="counts per chain length and module, durations, size on disk")

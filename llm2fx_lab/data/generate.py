@@ -2,8 +2,10 @@
 
 :func:`generate` writes ``{out}/{split}-{shard:05d}.parquet`` files (HF datasets / Arrow)
 plus ``{out}/manifest.json``. Every example is a pure function of ``(seed, split, index)``
-and the dry source, so the same seed gives the same shards whatever the number of workers,
-and an interrupted run resumes by skipping the shards already on disk.
+and the dry source, so the same seed gives the same shards whatever the number of workers or
+machines (local processes or a Dask cluster: :mod:`llm2fx_lab.data.cluster`; this process writes
+every file), an interrupted run resumes by skipping the shards already on disk, and
+:func:`verify` checks a folder against its manifest (every index of every split once).
 
 Per example: a dry 10 s segment (sources share one rendered MIDI piece between
 ``segments_per_unit`` consecutive examples), a chain of the scheduled length sampled as the
@@ -22,12 +24,12 @@ each split draws its dry material from its own seeds (MIDI) or hashed song folde
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import io
 import json
 import logging
-import multiprocessing as mp
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +39,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import soundfile as sf
-from tqdm.auto import tqdm
 
 from llm2fx_lab.analysis import compare
 from llm2fx_lab.analysis.mrstft import ClipSpectra
@@ -45,6 +46,7 @@ from llm2fx_lab.audio.fxnorm import pseudo_dry
 from llm2fx_lab.data import dialogue as dl
 from llm2fx_lab.data import format as fmt
 from llm2fx_lab.data.chains import balanced_schedule, length_schedule, offline_length_counts, sample_chain
+from llm2fx_lab.data.cluster import ClusterConfig, map_units
 from llm2fx_lab.data.cot import chain_of_thought, response_text
 from llm2fx_lab.data.similarity import similarity_filter
 from llm2fx_lab.data.sources import make_source
@@ -237,11 +239,13 @@ def _source(cfg: GenerateConfig):
     return _SOURCE_CACHE[key]
 
 
-def _unit_job(args: tuple) -> list[dict[str, Any]]:
-    cfg, split, unit, lengths, lo, hi = args
+def _unit_job(cfg: GenerateConfig, split: str, unit: int, examples: tuple[tuple[int, int], ...]
+              ) -> list[dict[str, Any]]:
+    """The rows of one unit: ``examples`` are its ``(index, chain length)`` pairs (those of one
+    shard). Pure in its arguments, so a unit redone after its worker died gives the same rows;
+    runs on a worker, so it writes nothing (:func:`_store_audio` does, where the shards are)."""
     source = _source(cfg)
     k = cfg.segments_per_unit
-    indices = [i for i in range(unit * k, (unit + 1) * k) if lo <= i < hi]
     segments: list = []
     attempt = 0
     while len(segments) < k:
@@ -251,29 +255,28 @@ def _unit_job(args: tuple) -> list[dict[str, Any]]:
         attempt += 1
         if attempt > 50:
             raise AudioError(f"source {cfg.source!r} gave no usable (non-silent) segments for {split} unit {unit}")
-    rows = []
-    for i in indices:
-        seg = segments[i - unit * k]
-        rows.append(make_example(cfg, split, i, lengths[i], seg))
-    return [_finish_row(cfg, r) for r in rows]
+    rows = [make_example(cfg, split, i, n_modules, segments[i - unit * k]) for i, n_modules in examples]
+    for row in rows:
+        dry, wet = row.pop("_dry"), row.pop("_wet")
+        sr = row["sample_rate"]
+        row.update(dry_flac=_flac(dry, sr, cfg.flac_subtype), wet_flac=_flac(wet, sr, cfg.flac_subtype),
+                   dry_path="", wet_path="")
+    return rows
 
 
-def _finish_row(cfg: GenerateConfig, row: dict[str, Any]) -> dict[str, Any]:
-    dry, wet = row.pop("_dry"), row.pop("_wet")
-    sr = row["sample_rate"]
-    dry_b, wet_b = _flac(dry, sr, cfg.flac_subtype), _flac(wet, sr, cfg.flac_subtype)
+def _store_audio(cfg: GenerateConfig, row: dict[str, Any]) -> dict[str, Any]:
+    """With ``audio="paths"``, move the row's FLAC bytes to files under ``out_dir/audio``
+    (each written atomically), where the shards are: workers need no shared folder."""
     if cfg.audio == "inline":
-        row.update(dry_flac=dry_b, wet_flac=wet_b, dry_path="", wet_path="")
-    else:
-        folder = Path(cfg.out_dir) / "audio" / row["split"]
-        folder.mkdir(parents=True, exist_ok=True)
-        for kind, data in (("dry", dry_b), ("wet", wet_b)):
-            rel = f"audio/{row['split']}/{row['id']}_{kind}.flac"
-            tmp = Path(cfg.out_dir) / f"{rel}.tmp"
-            tmp.write_bytes(data)
-            os.replace(tmp, Path(cfg.out_dir) / rel)
-            row[f"{kind}_path"] = rel
-        row.update(dry_flac=None, wet_flac=None)
+        return row
+    for kind in ("dry", "wet"):
+        rel = f"audio/{row['split']}/{row['id']}_{kind}.flac"
+        path = Path(cfg.out_dir) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(row[f"{kind}_flac"])
+        os.replace(tmp, path)
+        row[f"{kind}_path"], row[f"{kind}_flac"] = rel, None
     return row
 
 
@@ -348,7 +351,9 @@ def _check_manifest(cfg: GenerateConfig) -> None:
                                   "and resuming would mix the two; use another folder, or delete the "
                                   "shards to regenerate them")
             return  # complete: nothing to write, the manifest stays as it is
-    manifest.write_text(json.dumps({"format": FORMAT, "config": fp}, indent=2) + "\n")
+    splits = set(cfg.splits) | set(json.loads(manifest.read_text()).get("splits", []) if manifest.exists() else [])
+    manifest.write_text(json.dumps({"format": FORMAT, "config": fp, "splits": sorted(splits, key=SPLIT_CODES.get)},
+                                   indent=2) + "\n")
 
 
 def pending_shards(cfg: GenerateConfig, split: str) -> list[int]:
@@ -363,16 +368,33 @@ def pending_shards(cfg: GenerateConfig, split: str) -> list[int]:
 
 
 def generate(cfg: GenerateConfig, workers: int | None = None, progress: bool = True,
-             max_shards: int | None = None) -> list[Path]:
+             max_shards: int | None = None, cluster: str | ClusterConfig | None = None) -> list[Path]:
     """Generate (or resume) every split of ``cfg``; returns the shards written now.
 
-    ``workers`` processes (default: all cores; 1 runs in this process). ``max_shards``
-    stops after that many shards (used to test resuming).
+    Parameters
+    ----------
+    cfg : GenerateConfig
+        What to generate, and where.
+    workers : int, optional
+        Processes on this machine (default: all cores; 1 runs in this process).
+    progress : bool
+        A progress bar of examples (a widget in a notebook).
+    max_shards : int, optional
+        Stop after that many shards (used to test resuming).
+    cluster : str or ClusterConfig, optional
+        A Dask scheduler address (``tcp://host:port``) to run the units on, or a full
+        :class:`~llm2fx_lab.data.cluster.ClusterConfig` (then ``workers`` is its own). The
+        shards are written here, by this process, whatever runs the units: the same seed gives
+        the same shards on one process, several, or a cluster, and a unit whose worker died is
+        redone (:func:`~llm2fx_lab.data.cluster.map_units`). An interrupted run resumes from
+        the shards on disk; :func:`verify` checks that no example is missing or repeated.
     """
+    engine = cluster if isinstance(cluster, ClusterConfig) else ClusterConfig(
+        address=cluster, workers=None if workers is None else max(int(workers), 1))
     _check_manifest(cfg)
-    workers = os.cpu_count() or 1 if workers is None else max(int(workers), 1)
     written: list[Path] = []
-    jobs: list[tuple] = []
+    units: list[tuple] = []
+    unit_shard: list[tuple[str, int]] = []
     shard_rows: dict[tuple[str, int], int] = {}
     for split in cfg.splits:
         lengths = schedule(cfg, split)
@@ -382,32 +404,63 @@ def generate(cfg: GenerateConfig, workers: int | None = None, progress: bool = T
                 break
             lo, hi = shard * cfg.shard_size, min((shard + 1) * cfg.shard_size, total)
             shard_rows[(split, shard)] = hi - lo
-            for unit, _ in _units_of_shard(cfg, split, shard):
-                jobs.append((cfg, split, unit, lengths, lo, hi, shard))
-    if not jobs:
-        return written
-    n_total = sum(shard_rows.values())
-    buffers: dict[tuple[str, int], list] = {k: [] for k in shard_rows}
-    bar = tqdm(total=n_total, desc="examples", unit="ex", disable=not progress)
-
-    def consume(job: tuple, rows: list) -> None:
-        key = (job[1], job[6])
-        buffers[key].extend(rows)
-        bar.update(len(rows))
+            k = cfg.segments_per_unit
+            for unit, first in _units_of_shard(cfg, split, shard):
+                examples = tuple((i, lengths[i]) for i in range(max(first, lo), min(first + k, hi)))
+                units.append((cfg, split, unit, examples))
+                unit_shard.append((split, shard))
+    buffers: dict[tuple[str, int], list] = {key: [] for key in shard_rows}
+    for i, rows in map_units(_unit_job, units, engine, weights=[len(u[3]) for u in units], progress=progress,
+                             desc="examples", unit="ex"):
+        key = unit_shard[i]
+        buffers[key].extend(_store_audio(cfg, row) for row in rows)
         if len(buffers[key]) == shard_rows[key]:
             written.append(_write_shard(cfg, key[0], key[1], buffers.pop(key)))
-
-    try:
-        if workers == 1:
-            for job in jobs:
-                consume(job, _unit_job(job[:6]))
-        else:
-            with mp.get_context("fork").Pool(workers) as pool:
-                for job, rows in zip(jobs, pool.imap(_unit_job, [j[:6] for j in jobs], chunksize=1)):
-                    consume(job, rows)
-    finally:
-        bar.close()
     return written
+
+
+def verify(out_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Check a generated folder against its manifest: per split, every index once.
+
+    Reads only the ``index`` column of each shard. A split counts when the manifest lists it
+    (folders written before splits were listed: when it has shards).
+
+    Returns
+    -------
+    dict
+        ``{split: {"expected", "examples", "missing", "repeated", "unexpected", "complete"}}``:
+        examples the settings call for and rows found; how many indices are missing, present
+        more than once, or outside the split or their shard (with ``first_missing``, up to 10
+        missing indices, to look for); ``complete`` when all three are 0.
+
+    Raises
+    ------
+    Llm2FxError
+        No ``manifest.json`` in the folder.
+    """
+    out = Path(out_dir)
+    manifest = out / "manifest.json"
+    if not manifest.exists():
+        raise Llm2FxError(f"{out} has no manifest.json: not a folder written by llm2fx data generate")
+    meta = json.loads(manifest.read_text())
+    splits = meta.get("splits") or [s for s in SPLIT_CODES if any(out.glob(f"{s}-*.parquet"))]
+    cfg = GenerateConfig(str(out), splits=tuple(splits), **meta["config"])
+    report = {}
+    for split in splits:
+        expected = cfg.split_size(split)
+        counts: collections.Counter = collections.Counter()
+        unexpected = 0
+        for path in sorted(out.glob(f"{split}-*.parquet")):
+            shard = int(path.stem.rsplit("-", 1)[1])
+            for index in pq.read_table(str(path), columns=["index"]).column("index").to_pylist():
+                counts[index] += 1
+                unexpected += not (0 <= index < expected and index // cfg.shard_size == shard)
+        missing = [i for i in range(expected) if i not in counts]
+        repeated = sum(1 for c in counts.values() if c > 1)
+        report[split] = {"expected": expected, "examples": sum(counts.values()), "missing": len(missing),
+                         "first_missing": missing[:10], "repeated": repeated, "unexpected": unexpected,
+                         "complete": not missing and not repeated and not unexpected}
+    return report
 
 
 def iter_examples(out_dir: str | os.PathLike, split: str | None = None, columns: list[str] | None = None
