@@ -10,9 +10,10 @@
     renders the whole dry file through the estimate (block by block, any length). ``DRY`` may
     be ``none`` (blind estimation). The planner hears the first :data:`ESTIMATE_SECONDS` of
     each clip (the output says so when a clip is longer): memory does not grow with the files.
-``llm2fx bench --planner NAME [--refine] [--split test] [--per-length N] [--folder DIR]``
+``llm2fx bench --planner NAME [--refine] [--split test] [--per-length N] [--folder DIR] [--workers N | --cluster ADDRESS]``
     runs a planner on LP-Fx-style test pairs (or a folder of dry clips with chains) and prints
-    the paper's metrics per chain length, with calibration rows.
+    the paper's metrics per chain length, with calibration rows; ``--workers``/``--cluster``
+    spread the pairs over local processes or a Dask cluster (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def _check_planner_flags(args: argparse.Namespace) -> None:
                               f"--planner llm:MODEL@URL, got {name or 'the default planner'!r}")
 
 
-def _planner(args: argparse.Namespace) -> Any:
+def _planner_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The planner's options from the command line (:func:`get_planner`'s keywords)."""
     options: dict[str, Any] = {"refine": bool(args.refine)}
     if getattr(args, "style", False):
         options["style"] = True
@@ -80,6 +82,11 @@ def _planner(args: argparse.Namespace) -> Any:
         options["device"] = args.device
     if refine_options:
         options["refine_options"] = refine_options
+    return options
+
+
+def _planner(args: argparse.Namespace) -> Any:
+    options = _planner_options(args)
     return default_planner(**options) if args.planner is None else get_planner(args.planner, **options)
 
 
@@ -164,24 +171,42 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from llm2fx_lab.data.cluster import ClusterConfig
     from llm2fx_lab.planners.bench import load_pairs_folder, make_test_pairs, report_rows, run_bench
 
     _check_planner_flags(args)
+    cluster = None
+    if args.cluster or args.workers:
+        if args.cluster and args.workers:
+            raise Llm2FxError("--workers counts processes on this machine; with --cluster the cluster's workers do "
+                              "the work: leave out one of the two")
+        if args.planner is None:
+            raise Llm2FxError(f"--{'cluster' if args.cluster else 'workers'} runs the planner in other processes, "
+                              "which build it by name: pass --planner (e.g. --planner analysis)")
+        cluster = ClusterConfig(address=args.cluster, workers=args.workers,
+                                connect_timeout_seconds=args.connect_timeout_seconds)
     if args.folder:
         pairs = load_pairs_folder(args.folder)
     else:
         if args.split != "test":
             raise Llm2FxError(f"--split must be 'test' (the LP-Fx-style test split), got {args.split!r}")
         pairs = make_test_pairs(args.per_length, seed=args.seed, seconds=args.seconds)
-    planner = _planner(args)
-    summary, _, seconds = run_bench(planner, pairs, progress=True, audibility=not args.no_audibility,
-                                    audibility_crop_seconds=args.audibility_crop_seconds)
+    score_options = {"audibility": not args.no_audibility, "audibility_crop_seconds": args.audibility_crop_seconds}
+    if cluster is None:
+        planner = _planner(args)
+        name = planner.name
+        summary, _, seconds = run_bench(planner, pairs, progress=True, **score_options)
+    else:
+        name = args.planner
+        summary, _, seconds = run_bench(args.planner, pairs, progress=True, cluster=cluster,
+                                        planner_options=_planner_options(args), **score_options)
     cols = ["method", "chain_length", "n_examples", "acc", "rank_corr", "mae", "mrs_l", "mrs_r",
             "audible_acc", "audible_order_acc"]
     print(summary[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"\n{planner.name}: {sum(seconds) / len(seconds):.2f} s per example over {len(seconds)} examples")
+    where = "" if cluster is None else f" on {cluster.describe()}"
+    print(f"\n{name}: {sum(seconds) / len(seconds):.2f} s per example over {len(seconds)} examples{where}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"planner": planner.name, "seconds": seconds,
+        Path(args.json).write_text(json.dumps({"planner": name, "seconds": seconds,
                                                "rows": report_rows(summary)}, indent=2))
     return 0
 
@@ -242,5 +267,12 @@ def add_planner_parsers(subparsers: Any) -> None:
     p.add_argument("--audibility-crop-seconds", type=float, default=3.0)
     p.add_argument("--json", default=None, help="also write the summary rows to this JSON file")
     p.add_argument("--presence-guide", action="store_true", help=GUIDE_HELP)
+    p.add_argument("--workers", type=int, default=None,
+                   help="run the pairs on this many processes of this machine (default: this process)")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="run the pairs on the Dask cluster whose scheduler is at tcp://HOST:PORT (docs/cluster.md): "
+                        "the scores are those of a run here")
+    p.add_argument("--connect-timeout-seconds", type=float, default=10.0,
+                   help="with --cluster: how long to wait for the scheduler and its first worker")
     _chat_arguments(p)
     p.set_defaults(func=cmd_bench)

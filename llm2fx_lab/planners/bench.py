@@ -5,7 +5,10 @@ segments, chains sampled as its generator does, the MR-STFT similarity filter) w
 ``per_length`` pairs for each chain length 1..9 (the LP-Fx test split has 100 per length);
 :func:`load_pairs_folder` reads any folder of dry clips with chains. :func:`run_bench` runs a
 planner over the pairs and scores them with :func:`llm2fx_lab.analysis.score` (calibration
-rows included); :func:`markdown_table` formats the result beside the paper's numbers.
+rows included), in this process or, given a :class:`~llm2fx_lab.data.cluster.ClusterConfig`,
+on local processes or a Dask cluster (chunks of pairs; each worker builds the planner from its
+name, once, so no loaded model is ever shipped); :func:`markdown_table` formats the result
+beside the paper's numbers.
 """
 
 from __future__ import annotations
@@ -17,18 +20,21 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from llm2fx_lab.analysis.mrstft import ClipSpectra
 from llm2fx_lab.analysis.scoring import score_examples, summarize
 from llm2fx_lab.audio.io import load_audio
 from llm2fx_lab.data.chains import sample_chain
+from llm2fx_lab.data.cluster import ClusterConfig, map_units
 from llm2fx_lab.data.similarity import similarity_filter as official_filter
 from llm2fx_lab.data.sources import iter_segments, make_source
-from llm2fx_lab.errors import Llm2FxError
+from llm2fx_lab.errors import Llm2FxError, PlannerError
 from llm2fx_lab.events import collect
 from llm2fx_lab.fx.chain import Chain
 from llm2fx_lab.fx.render import render
+from llm2fx_lab.planners.registry import get_planner
 
 log = logging.getLogger(__name__)
 
@@ -164,11 +170,64 @@ def run_planner(planner: Any, pairs: Sequence[dict[str, Any]], blind: bool = Fal
 
 
 def run_bench(planner: Any, pairs: Sequence[dict[str, Any]], progress: bool = False,
-              **score_options: Any) -> tuple[Any, Any, list[float]]:
-    """Run and score a planner: (summary table, per-example table, seconds per example)."""
-    chains, seconds = run_planner(planner, pairs, progress=progress)
-    per_example = score_examples(pairs, chains, **score_options)
+              cluster: ClusterConfig | None = None, planner_options: dict[str, Any] | None = None,
+              pairs_per_task: int = 4, **score_options: Any) -> tuple[Any, Any, list[float]]:
+    """Run and score a planner: (summary table, per-example table, seconds per example).
+
+    Parameters
+    ----------
+    planner : Planner or str
+        A planner, or its name for :func:`~llm2fx_lab.planners.registry.get_planner` (with
+        ``planner_options``). With ``cluster``, a name: each worker builds the planner once.
+    pairs : sequence of dict
+        From :func:`make_test_pairs` or :func:`load_pairs_folder`.
+    progress : bool
+        A progress bar of pairs.
+    cluster : ClusterConfig, optional
+        Run chunks of ``pairs_per_task`` pairs on local processes or a Dask cluster
+        (:func:`~llm2fx_lab.data.cluster.map_units`); the pairs travel to the workers, the
+        scores come back. A deterministic planner scores exactly as in this process; a
+        time-budgeted one (``+refine``, ``+search``, style mode) depends on each worker's speed.
+    **score_options
+        For :func:`~llm2fx_lab.analysis.scoring.score_examples` (its ``cache`` is kept in
+        this process only).
+    """
+    if cluster is None:
+        if isinstance(planner, str):
+            planner = get_planner(planner, **(planner_options or {}))
+        chains, seconds = run_planner(planner, pairs, progress=progress)
+        per_example = score_examples(pairs, chains, **score_options)
+        return summarize(per_example), per_example, seconds
+    if not isinstance(planner, str):
+        raise PlannerError(f"run_bench on {cluster.describe()} takes the planner's name (e.g. 'analysis', with "
+                           f"planner_options): each worker builds its own; got a {type(planner).__name__} object")
+    if pairs_per_task < 1:
+        raise Llm2FxError(f"pairs_per_task must be >= 1, got {pairs_per_task}")
+    score_options.pop("cache", None)
+    items = [(planner, dict(planner_options or {}), list(pairs[first:first + pairs_per_task]), first, score_options)
+             for first in range(0, len(pairs), pairs_per_task)]
+    done = dict(map_units(_bench_unit, items, cluster, weights=[len(item[2]) for item in items], progress=progress,
+                          desc=planner, unit="pair"))
+    per_example = pd.concat([done[i][0] for i in range(len(items))], ignore_index=True)
+    seconds = [s for i in range(len(items)) for s in done[i][1]]
     return summarize(per_example), per_example, seconds
+
+
+#: Planners a worker has built, by name and options: a model loads once per worker process.
+_WORKER_PLANNERS: dict[str, Any] = {}
+
+
+def _bench_unit(name: str, options: dict[str, Any], pairs: list[dict[str, Any]], first: int,
+                score_options: dict[str, Any]) -> tuple[Any, list[float]]:
+    """One chunk of :func:`run_bench` on a worker: its per-example scores (``example``
+    numbered from ``first``, as in one table of all pairs) and seconds per pair."""
+    key = json.dumps([name, options], sort_keys=True, default=str)
+    if key not in _WORKER_PLANNERS:
+        _WORKER_PLANNERS[key] = get_planner(name, **options)
+    chains, seconds = run_planner(_WORKER_PLANNERS[key], pairs)
+    per_example = score_examples(pairs, chains, **score_options)
+    per_example["example"] += first
+    return per_example, seconds
 
 
 def markdown_table(rows: dict[str, Any], seconds: dict[str, float], note: str = "") -> str:
