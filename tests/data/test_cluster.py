@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,9 @@ from llm2fx_lab.data.cluster import ClusterConfig, map_units, parse_address, ver
 from llm2fx_lab.data.generate import GenerateConfig, generate, iter_examples, verify
 from llm2fx_lab.errors import Llm2FxError
 from tests._cluster import free_port, kill_a_busy_worker, local_cluster
+from tests.test_docs_pages import command_lines, parse_error
+
+ROOT = Path(__file__).resolve().parents[2]
 
 N = 12
 
@@ -177,3 +181,11 @@ def test_a_stopped_run_resumes_where_it_was(cluster, tmp_path, capsys):
     assert _same_shards(one, out)
     assert [r["index"] for r in iter_examples(out, columns=["index"])] == list(range(n))
     assert json.loads((out / "manifest.json").read_text())["splits"] == ["train"]
+
+
+def test_the_cluster_page_shows_commands_that_parse():
+    found = command_lines((ROOT / "docs" / "cluster.md").read_text())
+    assert {tuple(argv[:2]) for _, argv in found} >= {("data", "generate"), ("data", "stats")}
+    assert sum("--cluster" in argv for _, argv in found) >= 3
+    for key, argv in found:
+        assert parse_error(key, argv) is None, f"docs/cluster.md: `{' '.join(argv)}` no longer parses"
