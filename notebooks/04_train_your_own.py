@@ -17,7 +17,8 @@
 # # 04 · Train your own
 #
 # Generate a small dataset, train the `tiny` preset on the CPU while watching the loss, evaluate the
-# result with the paper's metrics, and see how to run the full Qwen3-4B recipe on GPUs.
+# result with the paper's metrics, and see the whole path at paper scale: data generated on a Dask
+# cluster, the Qwen3-4B recipe trained on several GPUs, the benchmark run on the cluster.
 #
 # The `tiny` preset is for learning the pipeline: a few minutes of CPU training teach it the format at
 # best, not audio engineering. The comparison at the end puts it beside the shipped llm2fx-mini model
@@ -33,6 +34,7 @@ stage1_steps = 300  # training steps of stage 1 (audio encoder and adapter)
 stage2_steps = 600  # training steps of stage 2 (the language model)
 eval_examples = None  # bundled examples to evaluate on, e.g. ["piano", "bass"]; None: all of them
 eval_seconds = 6.0  # length of each evaluation pair, in seconds
+cluster_examples = 12  # dialogues the local two-worker cluster of section 4 generates
 
 # %%
 # %matplotlib inline
@@ -120,33 +122,77 @@ display(summary.set_index("row")[columns].round(3))
 print(f"measured here on {len(pairs)} bundled pairs of {eval_seconds:g} s: far too few for conclusions")
 
 # %% [markdown]
-# ## 4. The full recipe: Qwen3-4B on GPUs
+# ## 4. Paper scale: data on a cluster
+#
+# The paper trained on about 101,000 dialogues. The generator makes about 6 a second on 2 cores, so
+# that is about 4.6 hours here; a Dask cluster spreads the work units over many machines. Start a
+# scheduler and workers (docs/cluster.md), then give the command its address:
+#
+# ```bash
+# dask scheduler                          # on one machine: prints tcp://SCHEDULER:8786
+# dask worker tcp://SCHEDULER:8786        # on each worker machine (one process per core by default)
+# llm2fx data generate data/lpfx --n 101000 --splits train validation test --source midi --cluster tcp://SCHEDULER:8786
+# ```
+#
+# The shards are written by the machine that runs the command; the workers only compute. The same
+# seed gives the same shards, byte for byte, on one process, several, or a cluster; a worker that dies
+# loses only the unit it held (it is handed out again), and a stopped run resumes from the shards on
+# disk when the command is run again. Here a local cluster of two worker processes stands in for
+# one (127.0.0.1 only), and we compare its shards with those of this process.
+
+# %%
+from distributed import LocalCluster
+
+from llm2fx_lab.data.generate import verify
+
+small = dict(splits=("train",), n_examples=cluster_examples, source="examples", shard_size=6)
+for folder in ("notebook-cluster", "notebook-one-process"):
+    shutil.rmtree(RUNS / folder, ignore_errors=True)
+with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster:
+    generate(GenerateConfig(out_dir=str(RUNS / "notebook-cluster"), **small), cluster=cluster.scheduler_address)
+generate(GenerateConfig(out_dir=str(RUNS / "notebook-one-process"), **small), workers=1, progress=False)
+shard_names = sorted(p.name for p in (RUNS / "notebook-cluster").glob("*.parquet"))
+same = all((RUNS / "notebook-cluster" / n).read_bytes() == (RUNS / "notebook-one-process" / n).read_bytes()
+           for n in shard_names)
+print(f"{len(shard_names)} shards, identical to one process: {same}")
+print("every example once:", verify(RUNS / "notebook-cluster")["train"]["complete"])
+
+# %% [markdown]
+# ## 5. The full recipe: Qwen3-4B on GPUs
 #
 # The `qwen3-4b` preset is the paper's setup (Qwen3-4B with LoRA, Fx-Encoder++ audio encoder). Nothing
 # is downloaded: point `--llm-path` at a local Qwen3-4B checkpoint and `--encoder-weights` at local
-# Fx-Encoder++ weights. Generate a real dataset first (General MIDI renders, all cores):
-#
-# ```bash
-# llm2fx data generate data/lpfx --n 100000 --splits train validation test --source midi
-# ```
-#
-# Then launch with `accelerate`; the configs ship in `llm2fx_lab/model/accelerate_configs/`:
+# Fx-Encoder++ weights, on every GPU machine. Train on the folder section 4 wrote, with `accelerate`
+# (the configs ship in `llm2fx_lab/model/accelerate_configs/`; `--num_processes` is the GPU count):
 #
 # ```bash
 # # several GPUs on one machine, plain data parallel
-# accelerate launch --config_file llm2fx_lab/model/accelerate_configs/ddp.yaml \
+# accelerate launch --config_file llm2fx_lab/model/accelerate_configs/ddp.yaml --num_processes 8 \
 #     -m llm2fx_lab.cli train --preset qwen3-4b --data data/lpfx --out runs/qwen3-4b \
 #     --llm-path /path/to/local/Qwen3-4B --encoder-weights /path/to/fxencoder_pp.safetensors
 #
 # # sharded (FSDP) or DeepSpeed ZeRO-2 when memory is tight
-# accelerate launch --config_file llm2fx_lab/model/accelerate_configs/fsdp_qwen3_4b.yaml \
-#     -m llm2fx_lab.cli train --preset qwen3-4b --data data/lpfx --out runs/qwen3-4b --llm-path /path/to/local/Qwen3-4B
-# accelerate launch --config_file llm2fx_lab/model/accelerate_configs/deepspeed_zero2_qwen3_4b.yaml \
-#     -m llm2fx_lab.cli train --preset qwen3-4b --data data/lpfx --out runs/qwen3-4b --llm-path /path/to/local/Qwen3-4B
+# accelerate launch --config_file llm2fx_lab/model/accelerate_configs/fsdp_qwen3_4b.yaml --num_processes 8 \
+#     -m llm2fx_lab.cli train --preset qwen3-4b --data data/lpfx --out runs/qwen3-4b \
+#     --llm-path /path/to/local/Qwen3-4B --encoder-weights /path/to/fxencoder_pp.safetensors
+# accelerate launch --config_file llm2fx_lab/model/accelerate_configs/deepspeed_zero2_qwen3_4b.yaml --num_processes 8 \
+#     -m llm2fx_lab.cli train --preset qwen3-4b --data data/lpfx --out runs/qwen3-4b \
+#     --llm-path /path/to/local/Qwen3-4B --encoder-weights /path/to/fxencoder_pp.safetensors
 # ```
 #
 # Useful flags (`python -m llm2fx_lab.cli train --help`): `--resume` continues from
 # `OUT/state`, `--stage1-steps`/`--stage2-steps` override the preset's steps, `--batch-size` and
-# `--grad-accum` set the per-device batch and accumulation. Edit `num_processes` in the yaml to match
-# your GPU count. The result loads like the tiny model: `get_planner("model:runs/qwen3-4b")`, and
-# `05_benchmark.ipynb` scores it.
+# `--grad-accum` set the per-device batch and accumulation. One caveat, from the training code as
+# it is: with the Fx-Encoder++ encoder every process reads the whole folder's audio into memory
+# (about 6 MB a dialogue), so the full 101,000 need a dataset that streams from the shards, or a
+# subset that fits (docs/cluster.md).
+#
+# ## 6. Benchmark on the cluster
+#
+# The result loads like the tiny model, `get_planner("model:runs/qwen3-4b")`; `05_benchmark.ipynb`
+# scores it in a notebook, and the benchmark command spreads the test pairs over the cluster's
+# workers (each builds the planner once, so each needs the checkpoint at the same path):
+#
+# ```bash
+# llm2fx bench --planner model:runs/qwen3-4b --device cuda --per-length 100 --cluster tcp://SCHEDULER:8786 --json runs/qwen3-4b/bench.json
+# ```
