@@ -228,15 +228,15 @@ function render({ model, el }) {
     if (l) { audio.currentTime = l[0]; audio.play().catch(() => {}); }
   });
 
-  // Click to seek; drag to set a loop region.
-  over.addEventListener("mousedown", (e) => {
+  // Click (or tap) to seek; drag to set a loop region. Pointer events: mouse, pen and touch alike.
+  over.addEventListener("pointerdown", (e) => {
     if (e.button !== 0) return;
     e.preventDefault(); tl.focus();
     drag = { t0: timeAt(e), t1: timeAt(e), x0: e.clientX, moved: false };
     const move = (ev) => { if (Math.abs(ev.clientX - drag.x0) > 4) drag.moved = true; drag.t1 = timeAt(ev); drawOverlay(); };
-    window.addEventListener("mousemove", move);
-    window.addEventListener("mouseup", (ev) => {
-      window.removeEventListener("mousemove", move);
+    window.addEventListener("pointermove", move);
+    window.addEventListener("pointerup", (ev) => {
+      window.removeEventListener("pointermove", move);
       const d = drag; drag = null;
       d.t1 = timeAt(ev);
       const a = Math.min(d.t0, d.t1), b = Math.max(d.t0, d.t1);
