@@ -171,7 +171,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from llm2fx_lab.data.cluster import ClusterConfig
+    from llm2fx_lab.data.cluster import ClusterConfig, connect
     from llm2fx_lab.planners.bench import load_pairs_folder, make_test_pairs, report_rows, run_bench
 
     _check_planner_flags(args)
@@ -185,6 +185,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                               "which build it by name: pass --planner (e.g. --planner analysis)")
         cluster = ClusterConfig(address=args.cluster, workers=args.workers,
                                 connect_timeout_seconds=args.connect_timeout_seconds)
+        if cluster.address:
+            connect(cluster).close()  # a cluster that cannot be used says so before the pairs are made
     if args.folder:
         pairs = load_pairs_folder(args.folder)
     else:

@@ -11,7 +11,7 @@ from llm2fx_lab.data.cluster import ClusterConfig
 from llm2fx_lab.errors import Llm2FxError, PlannerError
 from llm2fx_lab.planners import get_planner
 from llm2fx_lab.planners.bench import make_test_pairs, run_bench
-from tests._cluster import local_cluster
+from tests._cluster import free_port, local_cluster
 
 SCORING = dict(audibility_crop_seconds=1.0, mrstft_crop_seconds=1.0)
 
@@ -68,3 +68,13 @@ def test_bench_command_on_a_cluster(cluster, tmp_path, capsys):
     assert here["rows"] == there["rows"] and here["planner"] == there["planner"] == "regression"
     assert main(["bench", "--per-length", "1", "--cluster", cluster]) == 2
     assert "pass --planner" in capsys.readouterr().err
+
+
+def test_an_unreachable_cluster_is_reported_before_the_pairs_are_made(monkeypatch, capsys):
+    def never(*args, **kwargs):
+        raise AssertionError("pairs made before the cluster was checked")
+
+    monkeypatch.setattr("llm2fx_lab.planners.bench.make_test_pairs", never)
+    address = f"tcp://127.0.0.1:{free_port()}"
+    assert main(["bench", "--planner", "analysis", "--cluster", address, "--connect-timeout-seconds", "1"]) == 2
+    assert f"cannot reach the Dask scheduler at {address}" in capsys.readouterr().err
