@@ -20,6 +20,10 @@ Three backends, chosen by :class:`ClusterConfig`:
 Only units in flight (``in_flight_per_thread`` per worker thread) are handed out at a time,
 so a long run's inputs and results never pile up on the scheduler or in this process.
 
+Every worker process computes with one thread (a forked one sets torch to one thread, as a
+Dask nanny does through ``OMP_NUM_THREADS``), and a Dask worker gets glibc's mmap threshold
+back (:func:`_large_arrays_from_the_heap`); why: docs/decisions.md, "Cluster".
+
 This module sits in ``data``, the lowest layer that uses it; the planners' benchmark, a
 layer above, uses it too.
 """
