@@ -24,7 +24,9 @@ def test_generate_train_estimate_render(tmp_path, capsys):
     assert main(["data", "generate", str(data), "--n", "4", "--splits", "train", "validation",
                  "--source", "examples", "--workers", "1", "--quiet", "--shard-size", "4"]) == 0
     assert main(["data", "stats", str(data), "--json"]) == 0
-    stats = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    out = capsys.readouterr().out   # generate's summary and check, then the stats as JSON
+    assert "verified train: 4 of 4 examples, each index once" in out
+    stats = json.loads(out[out.index("\n{") + 1:])
     assert stats["examples"] == {"train": 4, "validation": 4}
 
     assert main(["train", "--preset", "tiny", "--data", str(data), "--out", str(model),
