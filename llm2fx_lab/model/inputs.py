@@ -17,8 +17,10 @@ On disk (``llm2fx train --data DIR``): ``DIR/dialogues.jsonl``, one JSON object 
 with audio paths relative to ``DIR`` (read at the model's sample rate).
 
 A folder written by ``llm2fx data generate`` (Parquet shards + ``manifest.json``) is read
-directly too (:func:`read_generated_dir`): the first turn of each dialogue, with the dry clip
-dropped for rows the generator masked (blind estimation).
+directly too: the first turn of each dialogue, with the dry clip dropped for rows the
+generator masked (blind estimation). :func:`iter_generated_dir` streams it in order;
+:class:`GeneratedDialogues` is a map-style ``torch`` dataset over one split that decodes a
+row's audio only when that row is asked for, so training holds no waveforms but a batch's.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from llm2fx_lab.audio.io import load_audio, resample
@@ -46,8 +49,8 @@ from llm2fx_lab.data.format import (
     split_prompt_target,
     user_message,
 )
-from llm2fx_lab.data.generate import decode_audio, iter_examples
-from llm2fx_lab.errors import AudioError, Llm2FxError, ToolCallError
+from llm2fx_lab.data.generate import SPLIT_CODES, decode_audio, iter_examples, load_dataset_dir
+from llm2fx_lab.errors import AudioError, Llm2FxError, ParameterError, ToolCallError
 from llm2fx_lab.fx.chain import Chain, as_chain
 from llm2fx_lab.fx.vectors import probe_targets
 from llm2fx_lab.model.config import ModelConfig
@@ -57,6 +60,10 @@ from llm2fx_lab.model.measurements import measurement_messages, measurement_resu
 DEFAULT_INSTRUCTION = "Estimate the audio effects chain that turns the dry audio into the reference audio."
 COMPARISON_TEXT = "comparison"
 IGNORE_INDEX = -100
+#: The columns of a generated row that make its :class:`Dialogue` (the rest is metadata):
+#: the text ones, and those :func:`~llm2fx_lab.data.generate.decode_audio` reads.
+TEXT_COLUMNS = ["messages", "dry_masked", "chain", "evidence"]
+AUDIO_COLUMNS = ["sample_rate", "dry_flac", "wet_flac", "dry_path", "wet_path"]
 
 
 @dataclass(frozen=True)
@@ -249,6 +256,51 @@ class LengthGroupedBatches:
             yield batches[i]
 
 
+def _generated_split(split: str | None) -> str | None:
+    """The generator's name of ``split`` (``"val"`` is accepted for ``"validation"``)."""
+    if split is None:
+        return None
+    name = {"val": "validation"}.get(split, split)
+    if name not in SPLIT_CODES:
+        raise ParameterError(f"unknown split {split!r}; allowed: {', '.join(SPLIT_CODES)} (or val)")
+    return name
+
+
+def generated_dialogue(row: Mapping[str, Any], cfg: ModelConfig, path: str | Path,
+                       audio: bool = True) -> Dialogue:
+    """The :class:`Dialogue` of one row of a generated folder (its first turn).
+
+    Parameters
+    ----------
+    row : mapping
+        The row's :data:`TEXT_COLUMNS` (and :data:`AUDIO_COLUMNS` when ``audio``).
+    cfg : ModelConfig
+        Audio is resampled to ``cfg.encoder.sample_rate`` when the row's rate differs.
+    path : str or Path
+        The folder, for rows whose audio is stored as files (``audio="paths"``).
+    audio : bool
+        Decode the FLAC audio; ``False`` gives zero-length ``(2, 0)`` arrays instead (``dry``
+        stays ``None`` on blind rows), for what reads only the text (token lengths, tokenizer).
+    """
+    messages = json.loads(row["messages"])
+    user = next(m for m in messages if m["role"] == "user")
+    answer = next(m for m in messages if m["role"] == "assistant")
+    instruction = user["content"].replace(AUDIO_PLACEHOLDER, "").strip() or DEFAULT_INSTRUCTION
+    response = answer["content"].rsplit("</tool_call>", 1)[-1].strip()
+    if audio:
+        dry, wet, rate = decode_audio(row, path)
+        sr = cfg.encoder.sample_rate
+        if rate != sr:
+            dry, wet = resample(dry, rate, sr), resample(wet, rate, sr)
+    else:
+        dry = wet = np.zeros((2, 0), dtype=np.float32)
+    evidence = json.loads(row["evidence"]) if row.get("evidence") else None
+    return Dialogue(reference=wet, dry=None if row["dry_masked"] else dry,
+                    chain=as_chain(row["chain"]), instruction=instruction,
+                    reasoning=answer.get("reasoning_content", ""), response=response,
+                    measurements=measurement_result(evidence) if evidence else None)
+
+
 def iter_generated_dir(path: str | Path, cfg: ModelConfig, split: str | None = None) -> Iterator[Dialogue]:
     """Dialogues from a folder written by ``llm2fx data generate`` (first turn of each row), lazily.
 
@@ -256,28 +308,85 @@ def iter_generated_dir(path: str | Path, cfg: ModelConfig, split: str | None = N
     for ``"validation"``. Audio is resampled to the encoder's rate when it differs.
     """
     path = Path(path)
-    split = {"val": "validation"}.get(split, split) if split else None
-    sr = cfg.encoder.sample_rate
-    for row in iter_examples(path, split):
-        messages = json.loads(row["messages"])
-        user = next(m for m in messages if m["role"] == "user")
-        answer = next(m for m in messages if m["role"] == "assistant")
-        instruction = user["content"].replace(AUDIO_PLACEHOLDER, "").strip() or DEFAULT_INSTRUCTION
-        response = answer["content"].rsplit("</tool_call>", 1)[-1].strip()
-        dry, wet, rate = decode_audio(row, path)
-        if rate != sr:
-            dry, wet = resample(dry, rate, sr), resample(wet, rate, sr)
-        evidence = json.loads(row["evidence"]) if row.get("evidence") else None
-        yield Dialogue(reference=wet, dry=None if row["dry_masked"] else dry,
-                       chain=as_chain(row["chain"]), instruction=instruction,
-                       reasoning=answer.get("reasoning_content", ""), response=response,
-                       measurements=measurement_result(evidence) if evidence else None)
+    for row in iter_examples(path, _generated_split(split), columns=TEXT_COLUMNS + AUDIO_COLUMNS):
+        yield generated_dialogue(row, cfg, path)
 
 
 def count_generated(path: str | Path, split: str | None = None) -> int:
     """How many examples :func:`iter_generated_dir` yields (from the manifest's shards)."""
-    split = {"val": "validation"}.get(split, split) if split else None
-    return sum(1 for _ in iter_examples(Path(path), split, columns=["chain"]))
+    return sum(1 for _ in iter_examples(Path(path), _generated_split(split), columns=["chain"]))
+
+
+class GeneratedDialogues(Dataset):
+    """One split of a generated folder as a map-style dataset that decodes audio on access.
+
+    ``dataset[i]`` is the :class:`Dialogue` that :func:`iter_generated_dir` yields i-th for
+    the split, audio included; nothing else holds a waveform, so a process holds only the
+    batches it is working on. Rows are read from the HF ``datasets`` Arrow cache of the
+    folder (:func:`~llm2fx_lab.data.generate.load_dataset_dir`): the first use converts the
+    shards into it, once (as big as the shards; ``HF_DATASETS_CACHE`` says where), and every
+    process after that memory-maps the same file, so a random row costs its FLAC decoding.
+
+    Parameters
+    ----------
+    path : str or Path
+        A folder written by ``llm2fx data generate`` (``manifest.json`` and Parquet shards).
+    cfg : ModelConfig
+        The model's config (the encoder's sample rate).
+    split : str
+        ``"train"``, ``"validation"`` (or ``"val"``) or ``"test"``. A split the folder lacks
+        gives an empty dataset.
+
+    Examples
+    --------
+    >>> ds = GeneratedDialogues("data/lpfx", preset("qwen3-4b"), "train")  # doctest: +SKIP
+    >>> ds[0].reference.shape, len(ds.text_dialogue(0).reference[0])      # doctest: +SKIP
+    ((2, 441000), 0)
+    """
+
+    def __init__(self, path: str | Path, cfg: ModelConfig, split: str = "train"):
+        self.path, self.cfg = Path(path), cfg
+        self.split = _generated_split(split)
+        missing = [name for name, found in (("manifest.json", (self.path / "manifest.json").is_file()),
+                                            ("*.parquet shards", any(self.path.glob("*.parquet")))) if not found]
+        if missing:
+            raise Llm2FxError(f"{self.path} has no {' and no '.join(missing)}: a folder written by "
+                              "`llm2fx data generate` holds both")
+        table = load_dataset_dir(self.path).get(self.split)
+        self._rows = None if table is None else table.select_columns(TEXT_COLUMNS + AUDIO_COLUMNS)
+        self._text = None if table is None else table.select_columns(TEXT_COLUMNS)
+
+    def __len__(self) -> int:
+        return 0 if self._rows is None else self._rows.num_rows
+
+    def _index(self, i: int) -> int:
+        n = len(self)
+        if not n:
+            raise ParameterError(f"index {i}: {self.path} holds no {self.split} examples")
+        if not -n <= int(i) < n:
+            raise ParameterError(f"index {i} is out of range for the {n} {self.split} examples of {self.path}; "
+                                 f"allowed: 0 to {n - 1}")
+        return int(i) % n
+
+    def __getitem__(self, i: int) -> Dialogue:
+        return generated_dialogue(self._rows[self._index(i)], self.cfg, self.path)
+
+    def __iter__(self) -> Iterator[Dialogue]:
+        return (self[i] for i in range(len(self)))
+
+    def text_dialogue(self, i: int) -> Dialogue:
+        """``self[i]`` without its audio (zero-length arrays), reading only the text columns."""
+        return generated_dialogue(self._text[self._index(i)], self.cfg, self.path, audio=False)
+
+    def text_dialogues(self) -> Iterator[Dialogue]:
+        """Every :meth:`text_dialogue`, in order."""
+        return (generated_dialogue(row, self.cfg, self.path, audio=False) for row in (() if self._text is None else self._text))
+
+
+def text_only(dialogues: Sequence[Dialogue] | GeneratedDialogues) -> Iterable[Dialogue]:
+    """What token lengths and the tokenizer corpus read: a :class:`GeneratedDialogues`'
+    :meth:`~GeneratedDialogues.text_dialogues` (no audio decoded), any other sequence as is."""
+    return dialogues.text_dialogues() if isinstance(dialogues, GeneratedDialogues) else dialogues
 
 
 def read_generated_dir(path: str | Path, cfg: ModelConfig, split: str | None = None) -> list[Dialogue]:
@@ -319,9 +428,10 @@ def read_dialogue_dir(path: str | Path, cfg: ModelConfig, split: str | None = No
     return out
 
 
-def corpus_texts(dialogues: Sequence[Dialogue], cfg: ModelConfig) -> list[str]:
+def corpus_texts(dialogues: Sequence[Dialogue] | GeneratedDialogues, cfg: ModelConfig) -> list[str]:
     """Texts to train the tokenizer on: every prompt and target, plus the tool schemas."""
-    texts = [prompt_text(cfg, d.instruction, measurements=d.measurements) + target_text(d) for d in dialogues]
+    texts = [prompt_text(cfg, d.instruction, measurements=d.measurements) + target_text(d)
+             for d in text_only(dialogues)]
 
     texts.append(json.dumps(default_tools()))
     return texts

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from llm2fx_lab.errors import Llm2FxError
@@ -37,6 +37,7 @@ from llm2fx_lab.model.config import ModelConfig, preset
 from llm2fx_lab.model.inputs import (
     Collator,
     Dialogue,
+    GeneratedDialogues,
     LengthGroupedBatches,
     attach_features,
     corpus_texts,
@@ -44,6 +45,7 @@ from llm2fx_lab.model.inputs import (
     encode,
     iter_generated_dir,
     read_dialogue_dir,
+    text_only,
 )
 from llm2fx_lab.model.llm import N_MODULES, Llm2FxModel
 from llm2fx_lab.model.tokenizer import load_tokenizer, train_tokenizer
@@ -128,14 +130,32 @@ def _progress_file(out: Path) -> Path:
     return out / "state" / "progress.json"
 
 
-def train(model, train_set: Sequence[Dialogue], out: str | Path, val_set: Sequence[Dialogue] = (),
-          stages: Sequence[int] = (1, 2), resume: bool = False, progress: bool = True,
-          cache_features: bool = True) -> dict[str, Any]:
+def _with_features(cfg: ModelConfig, dialogues, batch_size: int, progress: bool):
+    """``dialogues`` carrying their cached encoder inputs (built-in encoder)."""
+    if isinstance(dialogues, GeneratedDialogues):
+        # streamed from the shards: keep the features, which are small, and not the audio
+        return attach_features(cfg, dialogues, batch_size, progress, keep_audio=False, total=len(dialogues))
+    if any(d.features is None for d in dialogues):
+        return attach_features(cfg, dialogues, batch_size, progress)
+    return dialogues
+
+
+def _dataset(dialogues) -> Dataset | list[Dialogue]:
+    """What a DataLoader indexes: a dataset as it is (its rows are read per batch), else a list."""
+    return dialogues if isinstance(dialogues, Dataset) else list(dialogues)
+
+
+def train(model, train_set: Sequence[Dialogue] | GeneratedDialogues, out: str | Path,
+          val_set: Sequence[Dialogue] | GeneratedDialogues = (), stages: Sequence[int] = (1, 2),
+          resume: bool = False, progress: bool = True, cache_features: bool = True) -> dict[str, Any]:
     """Run the stages on ``train_set``; save to ``out``. Returns the last metrics per stage.
 
     Parameters
     ----------
     model : Llm2FxModel
+    train_set, val_set : sequence of Dialogue or GeneratedDialogues
+        A :class:`~llm2fx_lab.model.inputs.GeneratedDialogues` is never read whole: token
+        lengths come from its text columns and each batch decodes its own rows' audio.
     resume : bool
         Continue from ``out/state`` (the stage and step it reached) instead of starting over.
     cache_features : bool
@@ -160,11 +180,11 @@ def train(model, train_set: Sequence[Dialogue], out: str | Path, val_set: Sequen
         model.load_weights(out / "model.safetensors")
     set_seed(tc.seed)
     if cache_features and cfg.encoder.kind == "builtin":
-        if any(d.features is None for d in train_set):
-            train_set = attach_features(cfg, train_set, tc.batch_size, progress)
-        if val_set and any(d.features is None for d in val_set):
-            val_set = attach_features(cfg, val_set, tc.batch_size, progress)
-    lengths = [len(encode(d, model.tokenizer, cfg)["input_ids"]) for d in train_set] if tc.group_by_length else []
+        train_set = _with_features(cfg, train_set, tc.batch_size, progress)
+        if val_set:
+            val_set = _with_features(cfg, val_set, tc.batch_size, progress)
+    lengths = ([len(encode(d, model.tokenizer, cfg)["input_ids"]) for d in text_only(train_set)]
+               if tc.group_by_length else [])
     use_bf16 = tc.bf16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     summary: dict[str, Any] = {}
     global_step = 0
@@ -182,12 +202,12 @@ def train(model, train_set: Sequence[Dialogue], out: str | Path, val_set: Sequen
         scheduler = _schedule(tc.schedule, optimizer, tc.warmup_steps, total)
         collate = Collator(model.tokenizer, cfg, tc.dry_mask_prob, seed=tc.seed + stage)
         if tc.group_by_length:
-            loader = DataLoader(list(train_set), collate_fn=collate,
+            loader = DataLoader(_dataset(train_set), collate_fn=collate,
                                 batch_sampler=LengthGroupedBatches(lengths, tc.batch_size, tc.seed + stage))
         else:
-            loader = DataLoader(list(train_set), batch_size=tc.batch_size, shuffle=True, collate_fn=collate)
-        val_loader = (DataLoader(list(val_set), batch_size=tc.batch_size, collate_fn=Collator(model.tokenizer, cfg))
-                      if val_set else None)
+            loader = DataLoader(_dataset(train_set), batch_size=tc.batch_size, shuffle=True, collate_fn=collate)
+        val_loader = (DataLoader(_dataset(val_set), batch_size=tc.batch_size,
+                                 collate_fn=Collator(model.tokenizer, cfg)) if val_set else None)
         wrapped, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
         if val_loader is not None:
             val_loader = accelerator.prepare(val_loader)
@@ -249,7 +269,13 @@ def train(model, train_set: Sequence[Dialogue], out: str | Path, val_set: Sequen
 
 def train_from_dir(preset_name: str, data_dir: str | Path, out: str | Path, resume: bool = False,
                    progress: bool = True, **overrides: Any) -> dict[str, Any]:
-    """The CLI's ``train``: read ``data_dir/dialogues.jsonl``, build tokenizer and model, train."""
+    """The CLI's ``train``: read ``data_dir``, build tokenizer and model, train.
+
+    ``data_dir`` holds ``dialogues.jsonl`` (read whole) or a folder written by ``llm2fx data
+    generate``: with the built-in encoder each clip's encoder inputs are cached while reading
+    and its audio dropped; with another encoder the audio is streamed from the shards
+    (:class:`~llm2fx_lab.model.inputs.GeneratedDialogues`), a batch at a time.
+    """
     cfg = preset(preset_name, **overrides)
     out = Path(out)
     data_dir = Path(data_dir)
@@ -263,6 +289,10 @@ def train_from_dir(preset_name: str, data_dir: str | Path, out: str | Path, resu
 
         train_set, val_set = read("train"), read("val")
         if not train_set:
+            raise Llm2FxError(f"{data_dir} holds no train examples")
+    elif generated:
+        train_set, val_set = GeneratedDialogues(data_dir, cfg, "train"), GeneratedDialogues(data_dir, cfg, "val")
+        if not len(train_set):
             raise Llm2FxError(f"{data_dir} holds no train examples")
     else:
         train_set = read_dialogue_dir(data_dir, cfg, "train")
