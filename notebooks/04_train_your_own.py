@@ -182,10 +182,13 @@ print("every example once:", verify(RUNS / "notebook-cluster")["train"]["complet
 #
 # Useful flags (`python -m llm2fx_lab.cli train --help`): `--resume` continues from
 # `OUT/state`, `--stage1-steps`/`--stage2-steps` override the preset's steps, `--batch-size` and
-# `--grad-accum` set the per-device batch and accumulation. One caveat, from the training code as
-# it is: with the Fx-Encoder++ encoder every process reads the whole folder's audio into memory
-# (about 6 MB a dialogue), so the full 101,000 need a dataset that streams from the shards, or a
-# subset that fits (docs/cluster.md).
+# `--grad-accum` set the per-device batch and accumulation. Memory does not grow with the data:
+# with the Fx-Encoder++ encoder each process streams the audio from the shards
+# (`llm2fx_lab.model.inputs.GeneratedDialogues`), decoding a batch's examples when it needs them
+# (18 ms an example here), and holds no other audio: +27 MB for 300 examples, where reading them
+# all into memory took +3.2 GB. The first process converts the shards once into a memory-mapped
+# Hugging Face `datasets` cache as large as the shards (`HF_DATASETS_CACHE` says where;
+# docs/cluster.md, section 3).
 #
 # ## 6. Benchmark on the cluster
 #
