@@ -91,7 +91,7 @@ function render({ model, el }) {
   }
   function select(k) {
     if (!model.get("versions")[k]) return;
-    model.set("selected", k); model.save_changes(); wanted(true); drawBase();
+    model.set("selected", k); model.save_changes(); wanted(true);   // change:selected redraws
   }
   function togglePlay() {
     if (!audio.paused) { audio.pause(); return; }

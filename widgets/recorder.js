@@ -72,11 +72,20 @@ function render({ model, el }) {
       fail(DENIED[e && e.name] || `The microphone could not be opened (${e && e.name}: ${e && e.message}). Upload a file instead.`);
       return;
     }
-    const ctx = new AudioContext();
-    const analyser = ctx.createAnalyser();
-    analyser.fftSize = 2048;
-    ctx.createMediaStreamSource(stream).connect(analyser);
-    const recorder = new MediaRecorder(stream);
+    let ctx, analyser, recorder;
+    try {
+      ctx = new AudioContext();
+      analyser = ctx.createAnalyser();
+      analyser.fftSize = 2048;
+      ctx.createMediaStreamSource(stream).connect(analyser);
+      recorder = new MediaRecorder(stream);
+    } catch (e) {   // the microphone must not stay open behind a failed start
+      for (const t of stream.getTracks()) t.stop();
+      if (ctx) ctx.close();
+      button.disabled = false;
+      fail(`This browser could not start recording (${e && e.name}: ${e && e.message}). Upload a file instead.`);
+      return;
+    }
     session = { stream, recorder, ctx, analyser, chunks: [], started: 0, raf: 0, timer: 0 };
     recorder.addEventListener("dataavailable", (e) => { if (e.data && e.data.size) session.chunks.push(e.data); });
     recorder.addEventListener("start", () => {
