@@ -49,6 +49,17 @@ SHORTCUTS = (
 MIN_LOOP_SECONDS = 0.05
 
 
+def loop_problem(loop: Any) -> str | None:
+    """Why ``loop`` is not a loop region (``[start, end]`` seconds, or ``[]`` for none), or None."""
+    if isinstance(loop, (list, tuple)) and len(loop) == 0:
+        return None
+    ok = (isinstance(loop, (list, tuple)) and len(loop) == 2
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in loop)
+          and 0 <= loop[0] and loop[1] - loop[0] >= MIN_LOOP_SECONDS)
+    return None if ok else (f"a loop region is [start, end] seconds with 0 <= start and end >= start + "
+                            f"{MIN_LOOP_SECONDS} s, or [] for none; got {list(loop) if isinstance(loop, tuple) else loop!r}")
+
+
 class Player(anywidget.AnyWidget):
     """A/B/C player for ``dry``, ``reference`` and ``render`` audio.
 
@@ -163,14 +174,11 @@ class Player(anywidget.AnyWidget):
 
     def set_loop(self, start_seconds: float | None, end_seconds: float | None = None) -> None:
         """Loop ``start .. end`` seconds (kept across the A/B switch); ``set_loop(None)`` clears it."""
-        if start_seconds is None:
-            self.loop_seconds = []
-            return
-        a, b = float(start_seconds), float(end_seconds if end_seconds is not None else np.nan)
-        if not (np.isfinite(a) and np.isfinite(b) and 0 <= a and b - a >= MIN_LOOP_SECONDS):
-            raise ParameterError(f"a loop needs 0 <= start and end >= start + {MIN_LOOP_SECONDS} s, "
-                                 f"got {start_seconds!r} .. {end_seconds!r}")
-        self.loop_seconds = [a, b]
+        loop = [] if start_seconds is None else [start_seconds, end_seconds]
+        problem = loop_problem(loop)
+        if problem:
+            raise ParameterError(problem)
+        self.loop_seconds = [float(v) for v in loop]
 
     def show_preview(self, window_audio: np.ndarray, start_sample: int, sample_rate: float) -> int:
         """Redraw the render's timeline under an edit's preview window (``window_audio``: the new
@@ -243,13 +251,9 @@ class Player(anywidget.AnyWidget):
 
     def _on_loop(self, change: dict[str, Any]) -> None:
         # The front-end sets the region by dragging; anything else (from code) is checked here.
-        new = change["new"]
-        ok = new == [] or (isinstance(new, (list, tuple)) and len(new) == 2
-                           and all(isinstance(v, (int, float)) and np.isfinite(v) for v in new)
-                           and 0 <= new[0] and new[1] - new[0] >= MIN_LOOP_SECONDS)
-        if not ok:
-            self.error = (f"loop region must be [start, end] seconds with 0 <= start and end >= start + "
-                          f"{MIN_LOOP_SECONDS}, or [] for none; got {new!r}")
+        problem = loop_problem(change["new"])
+        if problem:
+            self.error = problem
             self.loop_seconds = change["old"]
 
     def _on_view(self, change: dict[str, Any]) -> None:

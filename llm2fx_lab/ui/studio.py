@@ -9,7 +9,8 @@ Each part is an independent widget (usable alone); this module only wires them t
   reverb/delay state is realistic) from the cached stage before the edited module, and
   updates the render spectrum (an estimate, drawn dotted as "render (preview)"), the EQ
   curve and the timeline's columns under the window (outlined "preview"); the window is
-  centred on the player's playhead once the user has played or sought; phase 2, after a short debounce and only if no newer edit came, renders the full
+  centred on the player's playhead once the user has played or sought; phase 2, after a
+  short debounce and only if no newer edit came, renders the full
   clip incrementally through the stage cache (abandoned between modules when a newer edit
   arrives) and replaces the preview: exact spectrum, waveform, gain reduction, player
   render source (bytes sent lazily), status line;
