@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
@@ -10,6 +13,12 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The Arrow caches that `datasets` builds from the tests' generated folders go to a folder of
+# this run, removed at its end, not to the user's ~/.cache (set before `datasets` is imported).
+if "HF_DATASETS_CACHE" not in os.environ:
+    _datasets_cache = tempfile.mkdtemp(prefix="llm2fx-tests-hf-datasets-")
+    os.environ["HF_DATASETS_CACHE"] = _datasets_cache
+    atexit.register(shutil.rmtree, _datasets_cache, ignore_errors=True)
 
 SR = 44100
 
