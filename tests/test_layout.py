@@ -18,7 +18,7 @@ PACKAGE = ROOT / "llm2fx_lab"
 #: ``planners``, which stream those events; ``examples`` are bundled clips rendered with ``fx``;
 #: ``server`` serves the planners and ``cli`` starts it.
 LAYERS: tuple[frozenset[str], ...] = tuple(frozenset(layer) for layer in (
-    {"errors"},
+    {"errors", "threads"},
     {"audio"},
     {"fx"},
     {"events", "examples"},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from llm2fx_lab.errors import ParameterError
 from llm2fx_lab.lessons.common import check_positive
 from llm2fx_lab.model import preset
 from llm2fx_lab.model.train import train_from_dir
+from llm2fx_lab.threads import start_background
 
 #: Columns of ``OUT/log.csv`` that :func:`loss_figure` reads.
 LOSS_COLUMNS = ("stage", "loss", "val_loss")
@@ -94,8 +94,8 @@ def train_with_live_loss(preset_name: str, data_dir: str | Path, out_dir: str | 
             outcome["error"] = error
 
     log = Path(out_dir) / "log.csv"
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    # no stop: training runs its steps to the end (the exit waits for it up to its limit)
+    thread = start_background(run, name="llm2fx-train")
     handle = display(loss_figure(log), display_id=True)
     while thread.is_alive():
         thread.join(timeout=refresh_seconds)

@@ -55,6 +55,7 @@ from llm2fx_lab.model.guide import (
 from llm2fx_lab.model.inputs import fit_clip, prompt_text
 from llm2fx_lab.model.llm import Llm2FxModel
 from llm2fx_lab.model.measurements import prompt_measurements
+from llm2fx_lab.threads import start_background
 
 _STEP_WORDS = (("refine", "refinement"), ("parameter", "parameters"), ("order", "order"),
                ("select", "selection"))
@@ -206,8 +207,7 @@ def stream_in_thread(work: Callable[[], None], streamer: Any, halt: threading.Ev
             errors.append(exc)
             streamer.end()
 
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
+    thread = start_background(run, name=name, stop=halt.set)
     try:
         yield from streamer
     finally:

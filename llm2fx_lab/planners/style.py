@@ -65,6 +65,7 @@ from llm2fx_lab.fx.chain import Chain, tool_call
 from llm2fx_lab.fx.render import equalizer_sos, render
 from llm2fx_lab.fx.spec import module as module_spec
 from llm2fx_lab.fx.spec import param as param_spec
+from llm2fx_lab.threads import start_background
 
 #: The modules a style chain may use, in the order they are chained (a mastering order: tone,
 #: dynamics, space, image, level).
@@ -517,6 +518,7 @@ def style_stream(dry: Any, reference: Any, sample_rate: float, config: StyleConf
                  stop: threading.Event | None = None) -> Iterator[Thinking | StyleResult]:
     """Style mode's reasoning as :class:`Thinking` events, the :class:`StyleResult` last."""
     cfg = config or StyleConfig()
+    stop = stop or threading.Event()  # also what the interpreter's exit sets
     sr = check_sample_rate(sample_rate)
     x, y = as_stereo_float32(dry, "dry"), as_stereo_float32(reference, "reference")
     dry_stats, ref_stats = style_stats(x, sr, "dry"), style_stats(y, sr, "reference")
@@ -544,8 +546,7 @@ def style_stream(dry: Any, reference: Any, sample_rate: float, config: StyleConf
         finally:
             notes.put(None)
 
-    worker = threading.Thread(target=search, name="style-search", daemon=True)
-    worker.start()
+    worker = start_background(search, name="style-search", stop=stop.set)
     while (text := notes.get()) is not None:
         yield Thinking(text + "\n", "refinement")
     worker.join()

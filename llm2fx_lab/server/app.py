@@ -53,6 +53,7 @@ from llm2fx_lab.server.protocol import (
     tool_calls_json,
     usage_chunk,
 )
+from llm2fx_lab.threads import start_background
 
 log = logging.getLogger(__name__)
 
@@ -408,8 +409,7 @@ def in_background(app: FastAPI, start_timeout_seconds: float = 30.0) -> Iterator
     port = sock.getsockname()[1]
     sock.close()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True, name=f"llm2fx-serve-{port}")
-    thread.start()
+    thread = start_background(server.run, name=f"llm2fx-serve-{port}", stop=lambda: setattr(server, "should_exit", True))
     deadline = time.monotonic() + start_timeout_seconds
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():

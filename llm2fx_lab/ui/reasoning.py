@@ -24,6 +24,7 @@ from llm2fx_lab.errors import Llm2FxError
 from llm2fx_lab.events import STEPS, Final, Measurement, Response, Thinking, ToolCallEvent
 from llm2fx_lab.fx.chain import Chain
 from llm2fx_lab.planners.edits import chain_text, is_undo, plan_turn
+from llm2fx_lab.threads import start_background
 from llm2fx_lab.ui._assets import asset, common_css, esm
 
 #: Minimum seconds between two trait updates while streaming (token-by-token look, bounded traffic).
@@ -183,9 +184,7 @@ class ReasoningView(anywidget.AnyWidget):
             self.status = "running"
             self.planner_name = str(getattr(self.planner, "name", type(self.planner).__name__))
             self.turns = [t.to_json() for t in self.history]
-        self._thread = threading.Thread(target=self._stream, args=(turn,), daemon=True,
-                                        name="llm2fx-planner")
-        self._thread.start()
+        self._thread = start_background(self._stream, args=(turn,), name="llm2fx-planner", stop=self._stop.set)
         return self._thread
 
     def stop(self) -> None:

@@ -34,6 +34,7 @@ from llm2fx_lab.audio.checks import as_stereo_float32
 from llm2fx_lab.errors import BackendError
 from llm2fx_lab.fx.chain import Chain, ToolCall, as_chain
 from llm2fx_lab.fx.render import apply_module
+from llm2fx_lab.threads import start_background
 
 #: Seconds of zeros appended before rendering so reverb and delay tails are heard.
 DEFAULT_TAIL_SECONDS = 1.0
@@ -288,7 +289,8 @@ class LatestWorker:
 
     Submissions made while a job runs replace each other (slider drags coalesce); the
     thread exits when idle and restarts on the next :meth:`submit`. Exceptions are passed
-    to ``on_error``.
+    to ``on_error``. At the interpreter's exit (:mod:`llm2fx_lab.threads`) the waiting items
+    are dropped and the running job is told it is superseded, so it gives up at its next check.
     """
 
     def __init__(self, fn: Callable[[Any], None], on_error: Callable[[BaseException], None]) -> None:
@@ -296,14 +298,22 @@ class LatestWorker:
         self._cond = threading.Condition()
         self._pending: list[Any] = []
         self._busy = False
+        self._stopping = False
 
     def submit(self, item: Any) -> None:
         with self._cond:
             self._pending[:] = [item]
+            self._stopping = False
             self._cond.notify_all()
             if not self._busy:
                 self._busy = True
-                threading.Thread(target=self._loop, daemon=True, name="llm2fx-render").start()
+                start_background(self._loop, name="llm2fx-render", stop=self._stop)
+
+    def _stop(self) -> None:
+        with self._cond:
+            self._pending.clear()
+            self._stopping = True
+            self._cond.notify_all()
 
     def _loop(self) -> None:
         while True:
@@ -319,14 +329,16 @@ class LatestWorker:
                 self._on_error(exc)
 
     def superseded(self) -> bool:
-        """True when a newer item is waiting (for the running job to give up early)."""
+        """True when a newer item is waiting, or the worker is stopping (for the running job
+        to give up early)."""
         with self._cond:
-            return bool(self._pending)
+            return bool(self._pending) or self._stopping
 
     def wait_for_newer(self, timeout: float) -> bool:
-        """In a job: wait up to ``timeout`` s for a newer submission (debouncing); True if one came."""
+        """In a job: wait up to ``timeout`` s for a newer submission (debouncing); True if one
+        came (or the worker is stopping)."""
         with self._cond:
-            return self._cond.wait_for(lambda: bool(self._pending), timeout)
+            return self._cond.wait_for(lambda: bool(self._pending) or self._stopping, timeout)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until idle; False on timeout."""
